@@ -1,0 +1,80 @@
+//! `[kafka]` in weir.toml and the librdkafka settings derived from it.
+
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+/// `[kafka]` in weir.toml.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, comma-separated `host:port`.
+    pub brokers: String,
+    /// Topic of sensor readings, keyed by sensor id.
+    pub readings_topic: String,
+    /// Compacted topic of sensor reference data, keyed by sensor id.
+    pub registry_topic: String,
+    /// Topic alerts are published to.
+    pub alerts_topic: String,
+    /// Topic rejected readings are dead-lettered to.
+    pub dlq_topic: String,
+    /// Partitions of every topic weir creates (the readings topic's parallelism).
+    pub partitions: i32,
+    /// Retention of the readings, alerts and dead-letter topics.
+    pub retention_ms: u64,
+    /// How long a TCP connect to a broker may take before it counts as unreachable.
+    pub connect_timeout_ms: u64,
+    /// How long an admin or metadata request may take.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            readings_topic: "sensor-readings".into(),
+            registry_topic: "sensor-registry".into(),
+            alerts_topic: "alerts".into(),
+            dlq_topic: "sensor-readings-dlq".into(),
+            partitions: 12,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            connect_timeout_ms: 3_000,
+            request_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The settings every weir client shares.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            // Only the loopback / configured listeners are used; IPv4 first avoids
+            // a wasted attempt on ::1 when a broker listens on 127.0.0.1 only.
+            .set("broker.address.family", "v4")
+            // librdkafka logs through the `log` crate, which weir does not route;
+            // connection problems surface as errors on the calls themselves.
+            .set("log_level", "3");
+        config
+    }
+
+    /// Producer settings: idempotent, acknowledged by all replicas, lz4, batched.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            // No duplicates or reordering on retry within a partition.
+            .set("enable.idempotence", "true")
+            // A write counts once every in-sync replica has it.
+            .set("acks", "all")
+            // The topics are created lz4; compressing client-side saves the broker the work.
+            .set("compression.type", "lz4")
+            // Up to 5 ms of batching: throughput without visible latency.
+            .set("linger.ms", "5")
+            .set("batch.num.messages", "10000")
+            // Room for a burst of ~1M records before send() reports a full queue.
+            .set("queue.buffering.max.messages", "1000000")
+            // Give up on a record after 2 minutes (Tansu's sqlite engine can stall for 25 s).
+            .set("message.timeout.ms", "120000");
+        config
+    }
+}

@@ -1,0 +1,21 @@
+//! weir's domain model and pure logic: sensor readings and their wire formats, the sensor
+//! registry, and the capacity planner. This crate does no I/O.
+//!
+//! Decoding never panics on input: every rejected record yields a [`DecodeError`] naming the
+//! field and a bounded [`DecodeReason`], which callers count and send to the dead-letter queue.
+
+#![warn(missing_docs)]
+
+pub mod capacity;
+pub mod error;
+pub mod model;
+
+pub use capacity::{
+    CapacityInput, CapacityPlan, format_bytes, format_count, format_si, parse_duration_ms, plan,
+};
+pub use error::{CapacityError, DecodeError, DecodeReason};
+pub use model::{
+    CONTENT_TYPE_HEADER, Format, MAX_PAYLOAD_BYTES, Reading, ReadingProto, Sensor, SensorId,
+    SensorKind, Thresholds, ValidRange, decode, decode_json, decode_protobuf, encode,
+    encode_json_v1, encode_json_v2, encode_json_v2_rfc3339, encode_protobuf,
+};

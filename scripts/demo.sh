@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: services, a release build, the topics,
+# the simulator (with some faults) and the pipeline. Ctrl-C stops both.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$WEIR_ROOT"
+
+scripts/services.sh
+log "building weir (release)"
+cargo build --release --bin weir
+weir=target/release/weir
+$weir topics
+
+mkdir -p "$WEIR_STATE_DIR"
+log "simulator: 200 sensors in 8 zones, one reading per second each (log: $WEIR_STATE_DIR/simulate.log)"
+$weir simulate --sensors 200 --zones 8 --interval 1s --rate realtime \
+  --spike-rate 0.001 --stuck-sensors 2 --abnormal-zone zone-03 --fault-after-rounds 120 \
+  --garbage-rate 0.002 --late-rate 0.005 >"$WEIR_STATE_DIR/simulate.log" 2>&1 &
+simulator=$!
+trap 'kill $simulator 2>/dev/null || true' EXIT
+
+log "pipeline: weir run (Ctrl-C to stop)"
+log "dashboard: not served yet (the serve issue adds http://127.0.0.1:8080/); progress is logged here"
+$weir run

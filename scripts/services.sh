@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Installs what is missing and starts weir's local services on 127.0.0.1,
+# then waits until each is ready. Idempotent: a running service is reused.
+#
+#   PostgreSQL  127.0.0.1:5432  role/database `weir` (password `weir`)
+#   Kafka       127.0.0.1:9092  Tansu 0.6.0, durable sqlite engine, state in $WEIR_STATE_DIR/tansu
+#   MQTT        127.0.0.1:1883  Mosquitto
+#
+# Environment: WEIR_STATE_DIR (default ./.weir) holds the broker's data and logs.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+mkdir -p "$WEIR_STATE_DIR"
+
+TANSU_VERSION=0.6.0
+
+build_tools() {
+  # What the workspace's build needs: a C toolchain for librdkafka (bundled,
+  # built from source) and zlib; python3 runs librdkafka's configure.
+  apt_install gcc g++ make pkg-config zlib1g-dev python3 ca-certificates
+  command -v cargo >/dev/null || [ -x "$(cargo_bin)/cargo" ] ||
+    die "cargo not found: install the Rust toolchain (rustup) first"
+}
+
+postgres() {
+  if ! port_open 5432; then
+    if ! command -v pg_ctlcluster >/dev/null; then apt_install postgresql; fi
+    local version
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$version" ]; then
+      version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+      as_root pg_createcluster "$version" main
+    fi
+    log "starting PostgreSQL $version"
+    isolated as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start >&2
+    wait_port PostgreSQL 5432 60 "/var/log/postgresql/postgresql-$version-main.log"
+  fi
+  command -v psql >/dev/null || apt_install postgresql-client
+  # Role and database, created through the local socket as the postgres superuser.
+  local psql_admin=(psql -X -q -v ON_ERROR_STOP=1 -d postgres)
+  if [ "$(id -u)" = 0 ]; then psql_admin=(runuser -u postgres -- "${psql_admin[@]}"); else
+    psql_admin=(sudo -u postgres "${psql_admin[@]}")
+  fi
+  "${psql_admin[@]}" <<'SQL'
+SELECT 'CREATE ROLE weir LOGIN CREATEDB PASSWORD ''weir'''
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'weir') \gexec
+SELECT 'CREATE DATABASE weir OWNER weir'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'weir') \gexec
+SQL
+  psql -X -q "postgres://weir:weir@127.0.0.1:5432/weir" -c 'SELECT 1' >/dev/null ||
+    die "PostgreSQL is up but role weir cannot log in over 127.0.0.1"
+  log "PostgreSQL ready on 127.0.0.1:5432 (database weir)"
+}
+
+mosquitto_broker() {
+  # mosquitto_pub/mosquitto_sub are used by the MQTT tests.
+  apt_install mosquitto-clients
+  if ! port_open 1883; then
+    command -v mosquitto >/dev/null || apt_install mosquitto
+    local dir="$WEIR_STATE_DIR/mosquitto"
+    mkdir -p "$dir"
+    cat >"$dir/mosquitto.conf" <<CONF
+# Written by scripts/services.sh: loopback only, persistent sessions kept on disk.
+listener 1883 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $dir/
+log_dest file $dir/mosquitto.log
+CONF
+    # mosquitto drops root privileges to its own user: let it write its state.
+    id mosquitto >/dev/null 2>&1 && as_root chown -R mosquitto "$dir"
+    log "starting Mosquitto"
+    detached "$dir" "$dir/mosquitto.stdout" mosquitto -c "$dir/mosquitto.conf"
+    wait_port Mosquitto 1883 30 "$dir/mosquitto.log"
+  fi
+  log "Mosquitto ready on 127.0.0.1:1883"
+}
+
+tansu_broker() {
+  local tansu
+  tansu=$(command -v tansu || echo "$(cargo_bin)/tansu")
+  if [ ! -x "$tansu" ]; then
+    log "installing Tansu $TANSU_VERSION (cargo install, 15-30 minutes once; then cached in $(cargo_bin))"
+    cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql
+    tansu="$(cargo_bin)/tansu"
+  fi
+  if ! port_open 9092; then
+    local dir="$WEIR_STATE_DIR/tansu"
+    mkdir -p "$dir/data"
+    log "starting Tansu (sqlite engine, $dir/data/tansu.db)"
+    # The sqlite engine is the durable, correct one (the memory engine skips
+    # records when a consumer resumes mid-batch): see docs/ARCHITECTURE.md.
+    detached "$dir" "$dir/tansu.log" "$tansu" broker \
+      --listener-url tcp://127.0.0.1:9092 \
+      --advertised-listener-url tcp://127.0.0.1:9092 \
+      --storage-engine sqlite://data/tansu.db
+    wait_port Tansu 9092 60 "$dir/tansu.log"
+  fi
+  log "Kafka (Tansu) ready on 127.0.0.1:9092"
+}
+
+build_tools
+postgres
+mosquitto_broker
+tansu_broker

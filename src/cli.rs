@@ -1,0 +1,128 @@
+//! The command line: `weir <command>`, each with its own `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// weir: a real-time sensor data pipeline on timely/differential dataflow.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: none; built-in defaults point at the local services).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `weir=debug` (RUST_LOG syntax; RUST_LOG also works).
+    #[arg(long, global = true, default_value = "info", value_name = "FILTER")]
+    pub log: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline in one process (today: the Kafka consumer with decoding; see README).
+    Run(RunArgs),
+    /// Create the Kafka topics (idempotent) and check their partition counts.
+    Topics,
+    /// Produce simulated sensor readings (and the sensor registry) to Kafka.
+    Simulate(SimulateArgs),
+    /// Print a capacity plan: events and storage per day, rates, partitions and workers.
+    Capacity(CapacityArgs),
+}
+
+/// `weir run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long, value_name = "SECS")]
+    pub duration_secs: Option<u64>,
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub report_secs: u64,
+}
+
+/// `weir simulate`: every flag overrides `[simulator]` in the config.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Number of sensors.
+    #[arg(long)]
+    pub sensors: Option<u32>,
+    /// Number of zones.
+    #[arg(long)]
+    pub zones: Option<u32>,
+    /// Interval between two readings of one sensor, e.g. `1s`, `500ms`, `1m`.
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Target readings per second: a number, `realtime` (sensors per interval) or `max`.
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<String>,
+    /// Stop after this many readings (default: run until interrupted).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Seed for every random choice.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Event time of the first round, epoch ms.
+    #[arg(long, value_name = "EPOCH_MS")]
+    pub start_ms: Option<i64>,
+    /// Encoding shares, e.g. `v1=0.4,v2=0.4,protobuf=0.2`.
+    #[arg(long, value_name = "SHARES")]
+    pub mix: Option<String>,
+    /// Probability of a spike above the critical threshold, per reading.
+    #[arg(long, value_name = "P")]
+    pub spike_rate: Option<f64>,
+    /// Number of sensors that get stuck high.
+    #[arg(long, value_name = "N")]
+    pub stuck_sensors: Option<u32>,
+    /// A zone whose sensors all go abnormal, e.g. `zone-03`.
+    #[arg(long, value_name = "ZONE")]
+    pub abnormal_zone: Option<String>,
+    /// Round (one reading per sensor) from which stuck sensors and the abnormal zone misbehave.
+    #[arg(long, value_name = "ROUNDS")]
+    pub fault_after_rounds: Option<u64>,
+    /// Probability that a record is garbage (malformed, NaN, wrong type, out of range).
+    #[arg(long, value_name = "P")]
+    pub garbage_rate: Option<f64>,
+    /// Probability that a reading is late (event time 2–90 minutes old).
+    #[arg(long, value_name = "P")]
+    pub late_rate: Option<f64>,
+    /// Do not publish the sensors to the registry topic.
+    #[arg(long)]
+    pub no_registry: bool,
+}
+
+/// `weir capacity`.
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// Number of sensors.
+    #[arg(long)]
+    pub sensors: u64,
+    /// Interval between two readings of one sensor, e.g. `60s`, `1m`, `500ms`.
+    #[arg(long, value_name = "DURATION")]
+    pub interval: String,
+    /// Bytes stored per event.
+    #[arg(long, default_value_t = 500)]
+    pub event_bytes: u64,
+    /// Peak rate as a multiple of the average.
+    #[arg(long, default_value_t = 3.0)]
+    pub peak_factor: f64,
+    /// Days the Kafka topic retains readings.
+    #[arg(long, default_value_t = 7)]
+    pub retention_days: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

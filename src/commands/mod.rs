@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod capacity;
+pub mod run;
+pub mod simulate;
+pub mod topics;

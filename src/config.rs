@@ -1,0 +1,185 @@
+//! `weir.toml`: every component's settings gathered in one file.
+//!
+//! Precedence: built-in defaults (pointing at the loopback services that
+//! `scripts/services.sh` starts), then the file, then `WEIR_<SECTION>__<KEY>`
+//! environment variables, then command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use weir_connectors::kafka::KafkaConfig;
+use weir_connectors::postgres::PostgresConfig;
+
+use crate::simulate::SimulatorConfig;
+
+/// The environment variable naming the configuration file.
+pub const CONFIG_ENV: &str = "WEIR_CONFIG";
+const ENV_PREFIX: &str = "WEIR_";
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Kafka brokers and topics.
+    pub kafka: KafkaConfig,
+    /// The PostgreSQL database.
+    pub postgres: PostgresConfig,
+    /// The built-in sensor simulator (`weir simulate`).
+    pub simulator: SimulatorConfig,
+}
+
+impl Config {
+    /// Loads the configuration: `path` (from `--config` or `WEIR_CONFIG`) if
+    /// given, then overrides from `env` (`WEIR_SECTION__KEY=value`).
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                let table: toml::Table = toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?;
+                // Report unknown keys against the file before env overrides muddy it.
+                Config::deserialize(toml::Value::Table(table.clone()))
+                    .with_context(|| format!("in config file {}", path.display()))?;
+                table
+            }
+            None => toml::Table::new(),
+        };
+        let mut applied = Vec::new();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let Some((section, key)) = rest.split_once("__") else {
+                continue; // e.g. WEIR_CONFIG, WEIR_BIN: not a setting
+            };
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(section_table) = entry.as_table_mut() else {
+                bail!("{name}: `{section}` is not a section");
+            };
+            section_table.insert(key, env_value(&value));
+            applied.push(name);
+        }
+        Config::deserialize(toml::Value::Table(table)).with_context(|| {
+            format!(
+                "after applying environment overrides {}",
+                if applied.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    applied.join(", ")
+                }
+            )
+        })
+    }
+
+    /// The config file path: the flag, else `WEIR_CONFIG`.
+    pub fn path_from(flag: Option<PathBuf>) -> Option<PathBuf> {
+        flag.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from))
+    }
+}
+
+/// An environment value as TOML: numbers, booleans and `inf` keep their
+/// type; anything else (addresses, names) is a string. Quote a value
+/// (`'"12"'`) to force a string.
+fn env_value(raw: &str) -> toml::Value {
+    let document = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&document) {
+        Ok(mut table) => table
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn example_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("weir.example.toml")
+    }
+
+    #[test]
+    fn no_file_gives_loopback_defaults() -> anyhow::Result<()> {
+        let config = Config::load(None, env(&[]))?;
+        assert_eq!(config, Config::default());
+        assert_eq!(config.kafka.brokers, "127.0.0.1:9092");
+        assert_eq!(config.postgres.address().as_deref(), Some("127.0.0.1:5432"));
+        Ok(())
+    }
+
+    #[test]
+    fn example_file_parses_and_states_every_default() -> anyhow::Result<()> {
+        let config = Config::load(Some(&example_path()), env(&[]))?;
+        assert_eq!(config, Config::default());
+        // Every setting appears in the example: serialising the defaults
+        // yields no key the example lacks.
+        let example: toml::Table = toml::from_str(&std::fs::read_to_string(example_path())?)?;
+        let defaults = toml::Table::try_from(Config::default())?;
+        for (section, keys) in &defaults {
+            for key in keys.as_table().into_iter().flat_map(|t| t.keys()) {
+                assert!(
+                    example.get(section).and_then(|s| s.get(key)).is_some(),
+                    "weir.example.toml lacks {section}.{key}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_named() -> anyhow::Result<()> {
+        let path = std::env::temp_dir().join(format!("weir-config-{}.toml", std::process::id()));
+        std::fs::write(&path, "[kafka]\nbrokers = \"127.0.0.1:1\"\nbrokerz = 3\n")?;
+        let error = Config::load(Some(&path), env(&[]))
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        std::fs::remove_file(&path)?;
+        assert!(error.contains("brokerz"), "{error}");
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        Ok(())
+    }
+
+    #[test]
+    fn environment_overrides_file_and_is_typed() -> anyhow::Result<()> {
+        let config = Config::load(
+            Some(&example_path()),
+            env(&[
+                ("WEIR_KAFKA__BROKERS", "127.0.0.1:19092"),
+                ("WEIR_KAFKA__PARTITIONS", "6"),
+                ("WEIR_SIMULATOR__RATE_PER_SEC", "inf"),
+                ("WEIR_CONFIG", "ignored"),
+                ("HOME", "/root"),
+            ]),
+        )?;
+        assert_eq!(config.kafka.brokers, "127.0.0.1:19092");
+        assert_eq!(config.kafka.partitions, 6);
+        assert!(config.simulator.rate_per_sec.is_infinite());
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_environment_key_is_named() {
+        let error = Config::load(None, env(&[("WEIR_KAFKA__NOPE", "1")]))
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(error.contains("nope"), "{error}");
+        assert!(error.contains("WEIR_KAFKA__NOPE"), "{error}");
+    }
+}

@@ -1,0 +1,208 @@
+//! `[simulator]` in weir.toml (each key also a `weir simulate` flag).
+
+use serde::{Deserialize, Serialize};
+use weir_dataflow::Format;
+
+/// Settings of the sensor simulator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorConfig {
+    /// Number of simulated sensors (kinds assigned in turn: temperature, CO, airflow, voltage).
+    pub sensors: u32,
+    /// Number of zones the sensors are spread over (contiguous blocks).
+    pub zones: u32,
+    /// Event-time interval between two readings of one sensor.
+    pub interval_ms: u64,
+    /// Target readings per second: 0 = real time (sensors per interval), `inf` = as fast as the broker takes them.
+    pub rate_per_sec: f64,
+    /// Readings to produce before stopping; 0 = until interrupted.
+    pub count: u64,
+    /// Seed of every random choice: the same seed and start time give the same records.
+    pub seed: u64,
+    /// Event time of the first round (epoch ms); 0 = chosen at start (see README).
+    pub start_ms: i64,
+    /// Relative share of each encoding.
+    pub mix: FormatMix,
+    /// Probability that a reading is a spike above its critical threshold.
+    pub spike_rate: f64,
+    /// Number of sensors that get stuck high (constant above critical) from round `fault_after_rounds`.
+    pub stuck_sensors: u32,
+    /// A zone whose sensors all go abnormal from round `fault_after_rounds` ("" = none).
+    pub abnormal_zone: String,
+    /// Round from which stuck sensors and the abnormal zone misbehave.
+    pub fault_after_rounds: u64,
+    /// Probability that a record is garbage (malformed, out of range, NaN, wrong type).
+    pub garbage_rate: f64,
+    /// Probability that a reading arrives late (event time 2–90 min before its round).
+    pub late_rate: f64,
+    /// Publish the fleet to the registry topic before the first reading.
+    pub publish_registry: bool,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            sensors: 200,
+            zones: 8,
+            interval_ms: 1_000,
+            rate_per_sec: 0.0,
+            count: 0,
+            seed: 42,
+            start_ms: 0,
+            mix: FormatMix::default(),
+            spike_rate: 0.0,
+            stuck_sensors: 0,
+            abnormal_zone: String::new(),
+            fault_after_rounds: 60,
+            garbage_rate: 0.0,
+            late_rate: 0.0,
+            publish_registry: true,
+        }
+    }
+}
+
+/// Relative shares of v1 JSON, v2 JSON and protobuf records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FormatMix {
+    /// Share of original-firmware JSON.
+    pub v1: f64,
+    /// Share of updated-firmware JSON.
+    pub v2: f64,
+    /// Share of protobuf.
+    pub protobuf: f64,
+}
+
+impl Default for FormatMix {
+    fn default() -> Self {
+        FormatMix {
+            v1: 0.4,
+            v2: 0.4,
+            protobuf: 0.2,
+        }
+    }
+}
+
+impl FormatMix {
+    /// Parses `v1=0.4,v2=0.4,protobuf=0.2` (any subset; missing shares are 0).
+    pub fn parse(text: &str) -> Result<FormatMix, String> {
+        let mut mix = FormatMix {
+            v1: 0.0,
+            v2: 0.0,
+            protobuf: 0.0,
+        };
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, share) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}`: expected name=share"))?;
+            let share: f64 = share
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{part}`: share is not a number"))?;
+            match name.trim() {
+                "v1" => mix.v1 = share,
+                "v2" => mix.v2 = share,
+                "protobuf" | "proto" => mix.protobuf = share,
+                other => return Err(format!("unknown format `{other}` (v1, v2, protobuf)")),
+            }
+        }
+        mix.validate()?;
+        Ok(mix)
+    }
+
+    /// Shares must be finite, non-negative and not all zero.
+    pub fn validate(&self) -> Result<(), String> {
+        let shares = [self.v1, self.v2, self.protobuf];
+        if shares.iter().any(|s| !s.is_finite() || *s < 0.0) {
+            return Err("shares must be finite and >= 0".into());
+        }
+        if shares.iter().sum::<f64>() <= 0.0 {
+            return Err("at least one share must be > 0".into());
+        }
+        Ok(())
+    }
+
+    /// Picks a format for a uniform draw `u` in [0, 1).
+    pub fn pick(&self, u: f64) -> Format {
+        let total = self.v1 + self.v2 + self.protobuf;
+        let x = u * total;
+        if x < self.v1 {
+            Format::JsonV1
+        } else if x < self.v1 + self.v2 {
+            Format::JsonV2
+        } else {
+            Format::Protobuf
+        }
+    }
+}
+
+impl SimulatorConfig {
+    /// Checks ranges, naming the offending setting.
+    pub fn validate(&self) -> Result<(), String> {
+        let probability = |name: &str, p: f64| {
+            if (0.0..=1.0).contains(&p) {
+                Ok(())
+            } else {
+                Err(format!("simulator.{name} = {p}: must be within 0..=1"))
+            }
+        };
+        if self.sensors == 0 {
+            return Err("simulator.sensors must be at least 1".into());
+        }
+        if self.zones == 0 || self.zones > self.sensors {
+            return Err(format!(
+                "simulator.zones = {}: must be within 1..=sensors ({})",
+                self.zones, self.sensors
+            ));
+        }
+        if self.interval_ms == 0 {
+            return Err("simulator.interval_ms must be > 0".into());
+        }
+        if self.rate_per_sec.is_nan() || self.rate_per_sec < 0.0 {
+            return Err(format!(
+                "simulator.rate_per_sec = {}: must be >= 0 (0 = real time, inf = unlimited)",
+                self.rate_per_sec
+            ));
+        }
+        if self.stuck_sensors > self.sensors {
+            return Err("simulator.stuck_sensors exceeds simulator.sensors".into());
+        }
+        probability("spike_rate", self.spike_rate)?;
+        probability("garbage_rate", self.garbage_rate)?;
+        probability("late_rate", self.late_rate)?;
+        self.mix
+            .validate()
+            .map_err(|e| format!("simulator.mix: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mix_parses_and_picks_by_share() -> Result<(), String> {
+        let mix = FormatMix::parse("v1=1, protobuf=3")?;
+        assert_eq!(mix.pick(0.0), Format::JsonV1);
+        assert_eq!(mix.pick(0.3), Format::Protobuf);
+        assert!(FormatMix::parse("v3=1").is_err());
+        assert!(FormatMix::parse("v1=0").is_err());
+        assert!(FormatMix::parse("v1=-1,v2=2").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let bad = SimulatorConfig {
+            garbage_rate: 1.5,
+            ..SimulatorConfig::default()
+        };
+        assert!(bad.validate().is_err_and(|e| e.contains("garbage_rate")));
+        let bad = SimulatorConfig {
+            zones: 0,
+            ..SimulatorConfig::default()
+        };
+        assert!(bad.validate().is_err_and(|e| e.contains("zones")));
+        assert!(SimulatorConfig::default().validate().is_ok());
+    }
+}
