@@ -1,5 +1,6 @@
-//! weir's domain model and pure logic: sensor readings and their wire formats, the sensor
-//! registry, and the capacity planner. This crate does no I/O.
+//! weir's domain model and dataflow: sensor readings and their wire formats, the sensor
+//! registry, the capacity planner, and the timely/differential graph built from them. This
+//! crate does no I/O: connectors feed the graph's inputs and consume its outputs.
 //!
 //! Decoding never panics on input: every rejected record yields a [`DecodeError`] naming the
 //! field and a bounded [`DecodeReason`], which callers count and send to the dead-letter queue.
@@ -7,12 +8,21 @@
 #![warn(missing_docs)]
 
 pub mod capacity;
+pub mod clock;
+pub mod config;
 pub mod error;
+pub mod graph;
+pub mod harness;
 pub mod model;
+pub mod operators;
+pub mod records;
+pub mod reference;
+pub mod state;
 
 pub use capacity::{
     CapacityInput, CapacityPlan, format_bytes, format_count, format_si, parse_duration_ms, plan,
 };
+pub use config::DataflowConfig;
 pub use error::{CapacityError, DecodeError, DecodeReason};
 pub use model::{
     CONTENT_TYPE_HEADER, Format, MAX_PAYLOAD_BYTES, Reading, ReadingProto, Sensor, SensorId,

@@ -1,0 +1,17 @@
+//! The graph's operators, one per file, each an extension of a timely stream.
+
+mod sensors;
+mod validate;
+mod zones;
+
+pub use sensors::{SensorOutputs, TrackSensors};
+pub use validate::{Validate, validate_record};
+pub use zones::CorrelateZones;
+
+/// A hash of a key that is the same in every process and every run (FNV-1a),
+/// so exchange routes a sensor to the same worker whatever the cluster shape.
+pub fn stable_hash(key: &[u8]) -> u64 {
+    key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

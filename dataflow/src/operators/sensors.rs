@@ -1,0 +1,205 @@
+//! Keeps each sensor's state on one worker and turns readings into results.
+//!
+//! ```text
+//!  validated ──(exchange by sensor)──┐
+//!                                    ├─► TrackSensors ─┬─► readings    (stored, flagged)
+//!  registry ───(exchange by sensor)──┘   per-sensor     ├─► windows     (-old,+new per time)
+//!                                        SensorState    ├─► latest      (-old,+new per time)
+//!                                                       ├─► anomalies
+//!                                                       └─► dead letters (out of range, too late)
+//! ```
+//!
+//! A sensor's readings come from one partition, read by one worker, through
+//! FIFO channels: they arrive in offset order and are processed in it. A
+//! reading waits until the registry input has passed its partition clock,
+//! so every registry change it may see has arrived (see `SensorState`).
+//! Within one timely time, changes to the same window or latest state are
+//! consolidated into one `-old,+new` pair.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use timely::dataflow::Stream;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+
+use super::stable_hash;
+use crate::config::DataflowConfig;
+use crate::records::{
+    Anomaly, DeadLetter, LatestState, RegistryRecord, StoredReading, Time, Update, Validated,
+    WindowAggregate, WindowSize,
+};
+use crate::state::SensorState;
+
+/// The per-sensor outputs, each an update stream.
+pub struct SensorOutputs<'scope> {
+    /// Every accepted reading (including too-late ones, flagged).
+    pub readings: Stream<'scope, Time, Vec<Update<StoredReading>>>,
+    /// Window aggregates.
+    pub windows: Stream<'scope, Time, Vec<Update<WindowAggregate>>>,
+    /// Latest state per sensor.
+    pub latest: Stream<'scope, Time, Vec<Update<LatestState>>>,
+    /// Anomalies.
+    pub anomalies: Stream<'scope, Time, Vec<Update<Anomaly>>>,
+    /// Readings rejected by range or lateness.
+    pub dead_letters: Stream<'scope, Time, Vec<Update<DeadLetter>>>,
+}
+
+/// Tracks every sensor's state.
+pub trait TrackSensors<'scope> {
+    /// Joins readings with the registry and runs each sensor's state machine.
+    fn track_sensors(
+        self,
+        registry: Stream<'scope, Time, Vec<RegistryRecord>>,
+        config: DataflowConfig,
+    ) -> SensorOutputs<'scope>;
+}
+
+const OUTPUTS: usize = 5;
+
+impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
+    fn track_sensors(
+        self,
+        registry: Stream<'scope, Time, Vec<RegistryRecord>>,
+        config: DataflowConfig,
+    ) -> SensorOutputs<'scope> {
+        let mut builder = OperatorBuilder::new("TrackSensors".to_owned(), self.scope());
+        let by_reading =
+            Exchange::new(|v: &Validated| stable_hash(v.reading.sensor_id.as_str().as_bytes()));
+        let by_record = Exchange::new(|r: &RegistryRecord| stable_hash(r.sensor_id.as_bytes()));
+        let mut readings_in = builder.new_input(self, by_reading);
+        let mut registry_in = builder.new_input(registry, by_record);
+        let (readings, readings_stream) = builder.new_output();
+        let (windows, windows_stream) = builder.new_output();
+        let (latest, latest_stream) = builder.new_output();
+        let (anomalies, anomalies_stream) = builder.new_output();
+        let (dead, dead_stream) = builder.new_output();
+        let mut readings = OutputBuilder::from(readings);
+        let mut windows = OutputBuilder::from(windows);
+        let mut latest = OutputBuilder::from(latest);
+        let mut anomalies = OutputBuilder::from(anomalies);
+        let mut dead = OutputBuilder::from(dead);
+
+        builder.build(move |_| {
+            let mut sensors: HashMap<String, SensorState> = HashMap::new();
+            let mut pending: VecDeque<(Time, Validated)> = VecDeque::new();
+            let mut capabilities: BTreeMap<Time, Vec<Capability<Time>>> = BTreeMap::new();
+            move |frontiers| {
+                registry_in.for_each_stamp(|_, data| {
+                    for record in data.flat_map(|d| d.drain(..)) {
+                        sensors
+                            .entry(record.sensor_id.clone())
+                            .or_default()
+                            .apply_registry(&record);
+                    }
+                });
+                // `for_each`, not `for_each_stamp`: the latter sorts containers by
+                // stamp with an unstable sort, which can reorder one sensor's
+                // readings within a time. Arrival order is offset order.
+                readings_in.for_each(|cap, data| {
+                    let Some(&time) = cap.least() else { return };
+                    capabilities.entry(time).or_insert_with(|| {
+                        (0..OUTPUTS).map(|port| cap.delayed(&time, port)).collect()
+                    });
+                    pending.extend(data.drain(..).map(|v| (time, v)));
+                });
+                if pending.is_empty() {
+                    capabilities.clear();
+                    return;
+                }
+
+                let registry_frontier = &frontiers[1];
+                let mut batch: BTreeMap<Time, Vec<Validated>> = BTreeMap::new();
+                let mut waiting = VecDeque::with_capacity(pending.len());
+                for (time, v) in pending.drain(..) {
+                    let clock = Time::try_from(v.origin.clock_ms).unwrap_or(0);
+                    if registry_frontier.less_equal(&clock) {
+                        waiting.push_back((time, v));
+                    } else {
+                        batch.entry(time).or_default().push(v);
+                    }
+                }
+                pending = waiting;
+
+                let mut readings = readings.activate();
+                let mut windows = windows.activate();
+                let mut latest = latest.activate();
+                let mut anomalies = anomalies.activate();
+                let mut dead = dead.activate();
+                for (time, batch) in batch {
+                    let Some(caps) = capabilities.get(&time) else {
+                        continue; // unreachable: every pending time retains its capabilities
+                    };
+                    let mut window_changes: HashMap<
+                        (String, WindowSize, i64),
+                        (Option<WindowAggregate>, WindowAggregate),
+                    > = HashMap::new();
+                    let mut latest_changes: HashMap<String, (Option<LatestState>, LatestState)> =
+                        HashMap::new();
+                    {
+                        let mut readings = readings.session(&caps[0]);
+                        let mut anomalies = anomalies.session(&caps[3]);
+                        let mut dead = dead.session(&caps[4]);
+                        for v in batch {
+                            let state = sensors
+                                .entry(v.reading.sensor_id.as_str().to_string())
+                                .or_default();
+                            let effects = state.process(v, &config);
+                            if let Some(stored) = effects.stored {
+                                readings.give((stored, time, 1));
+                            }
+                            if let Some(anomaly) = effects.anomaly {
+                                anomalies.give((anomaly, time, 1));
+                            }
+                            if let Some(letter) = effects.dead_letter {
+                                dead.give((letter, time, 1));
+                            }
+                            for (old, new) in effects.windows {
+                                let key = (new.sensor_id.clone(), new.size, new.start_ms);
+                                window_changes
+                                    .entry(key)
+                                    .and_modify(|change| change.1 = new.clone())
+                                    .or_insert((old, new));
+                            }
+                            if let Some((old, new)) = effects.latest {
+                                latest_changes
+                                    .entry(new.sensor_id.clone())
+                                    .and_modify(|change| change.1 = new.clone())
+                                    .or_insert((old, new));
+                            }
+                        }
+                    }
+                    let mut windows = windows.session(&caps[1]);
+                    for (_, (old, new)) in window_changes {
+                        if old.as_ref() != Some(&new) {
+                            if let Some(old) = old {
+                                windows.give((old, time, -1));
+                            }
+                            windows.give((new, time, 1));
+                        }
+                    }
+                    let mut latest = latest.session(&caps[2]);
+                    for (_, (old, new)) in latest_changes {
+                        if old.as_ref() != Some(&new) {
+                            if let Some(old) = old {
+                                latest.give((old, time, -1));
+                            }
+                            latest.give((new, time, 1));
+                        }
+                    }
+                }
+                let still: BTreeSet<Time> = pending.iter().map(|(t, _)| *t).collect();
+                capabilities.retain(|t, _| still.contains(t));
+            }
+        });
+
+        SensorOutputs {
+            readings: readings_stream,
+            windows: windows_stream,
+            latest: latest_stream,
+            anomalies: anomalies_stream,
+            dead_letters: dead_stream,
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The records that flow through the graph, from source to outputs.
+//!
+//! Every output is an update stream of `(record, time, diff)`: `+1` inserts,
+//! `-1` retracts. A retraction paired with an insertion of the same key at the
+//! same time is a change (`-old, +new`); the graph never emits a retraction
+//! on its own (state that expires from memory is dropped silently), so a sink
+//! can upsert every `+1` and ignore every `-1`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Format, Reading, Sensor};
+
+/// Timely time: the record-time clock of the partitions, in ms (see docs).
+pub type Time = u64;
+/// An update: the record, its timely time, and +1 / -1.
+pub type Update<D> = (D, Time, isize);
+
+/// Where a record came from: enough to find it again and to commit past it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Origin {
+    /// Kafka partition.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+    /// The record's timestamp (ms): the clock of record for this reading.
+    pub record_ts_ms: i64,
+    /// The partition's clock when the record was read: the largest record
+    /// timestamp seen in the partition so far (ms). Never decreases along a
+    /// partition; it orders this record against registry changes and zone expiry.
+    pub clock_ms: i64,
+}
+
+/// A raw record of the readings topic, as the source hands it to the graph.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// Where it came from.
+    pub origin: Origin,
+    /// The record key (the sensor id, by convention).
+    pub key: Vec<u8>,
+    /// The payload bytes.
+    pub payload: Vec<u8>,
+    /// The `content-type` header, if any.
+    pub content_type: Option<String>,
+}
+
+/// A change to the sensor registry (one record of the compacted topic).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegistryRecord {
+    /// The sensor the record is about (the record key).
+    pub sensor_id: String,
+    /// The new version; `None` for a tombstone (sensor removed).
+    pub sensor: Option<Sensor>,
+    /// The record's timestamp (ms): the version applies from here unless it says otherwise.
+    pub record_ts_ms: i64,
+    /// The registry partition's clock when the record was read (see [`Origin::clock_ms`]).
+    pub clock_ms: i64,
+}
+
+impl RegistryRecord {
+    /// Event time from which this version applies.
+    pub fn valid_from_ms(&self) -> i64 {
+        self.sensor
+            .as_ref()
+            .and_then(|s| s.valid_from_ms)
+            .unwrap_or(self.record_ts_ms)
+    }
+}
+
+/// A flag on a stored reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    /// `ts` more than `stale_after_ms` behind the record timestamp.
+    StaleTimestamp,
+    /// `ts` more than `future_after_ms` ahead of the record timestamp.
+    FutureTimestamp,
+    /// No registry version was in force at `ts`.
+    Unregistered,
+    /// Older than the sensor's watermark minus the allowed lateness: stored, not aggregated.
+    TooLate,
+}
+
+impl Flag {
+    /// The label used in storage and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flag::StaleTimestamp => "stale_timestamp",
+            Flag::FutureTimestamp => "future_timestamp",
+            Flag::Unregistered => "unregistered",
+            Flag::TooLate => "too_late",
+        }
+    }
+}
+
+/// The zone of readings whose sensor is not in the registry.
+pub const UNASSIGNED_ZONE: &str = "unassigned";
+
+/// A decoded reading with its origin and timestamp flags, before enrichment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Validated {
+    /// The decoded reading.
+    pub reading: Reading,
+    /// Where it came from.
+    pub origin: Origin,
+    /// Timestamp flags set by validation.
+    pub flags: Vec<Flag>,
+    /// The raw payload, kept for the dead-letter output.
+    pub payload: Vec<u8>,
+}
+
+/// A reading as stored: enriched, flagged.
+#[derive(Clone, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub struct StoredReading {
+    /// Sensor id.
+    pub sensor_id: String,
+    /// Event time (ms).
+    pub ts_ms: i64,
+    /// The value.
+    pub value: f64,
+    /// Zone from the registry version in force at `ts` (or `unassigned`).
+    pub zone: String,
+    /// Flags, sorted.
+    pub flags: Vec<Flag>,
+    /// The firmware schema / encoding it arrived in.
+    pub format: Format,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// Which tumbling window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum WindowSize {
+    /// 5 minutes.
+    FiveMinutes,
+    /// 1 hour.
+    OneHour,
+}
+
+impl WindowSize {
+    /// Both sizes.
+    pub const ALL: [WindowSize; 2] = [WindowSize::FiveMinutes, WindowSize::OneHour];
+
+    /// Length in ms.
+    pub fn millis(self) -> i64 {
+        match self {
+            WindowSize::FiveMinutes => 300_000,
+            WindowSize::OneHour => 3_600_000,
+        }
+    }
+
+    /// Start of the window holding `ts`.
+    pub fn start_of(self, ts: i64) -> i64 {
+        ts.div_euclid(self.millis()) * self.millis()
+    }
+
+    /// Label: "5m" or "1h".
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowSize::FiveMinutes => "5m",
+            WindowSize::OneHour => "1h",
+        }
+    }
+}
+
+/// Aggregate of one sensor's readings in one window.
+#[derive(Clone, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub struct WindowAggregate {
+    /// Sensor id.
+    pub sensor_id: String,
+    /// Window size.
+    pub size: WindowSize,
+    /// Window start (ms, inclusive).
+    pub start_ms: i64,
+    /// Readings in the window.
+    pub count: u64,
+    /// Sum of their values.
+    pub sum: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl WindowAggregate {
+    /// Mean value.
+    pub fn avg(&self) -> f64 {
+        self.sum / self.count as f64
+    }
+}
+
+/// The latest reading of a sensor (by event time).
+#[derive(Clone, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub struct LatestState {
+    /// Sensor id.
+    pub sensor_id: String,
+    /// Zone.
+    pub zone: String,
+    /// Event time of the latest reading.
+    pub ts_ms: i64,
+    /// Its value.
+    pub value: f64,
+    /// Rolling mean at that reading (before it), if there were samples.
+    pub mean: Option<f64>,
+    /// Rolling standard deviation at that reading, if there were samples.
+    pub stddev: Option<f64>,
+    /// Severity of that reading's anomaly, if any.
+    pub severity: Option<Severity>,
+}
+
+/// How bad an anomaly is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth a look.
+    Warning,
+    /// Act now.
+    Critical,
+}
+
+/// A registry threshold that a value crossed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdKind {
+    /// Above `warn_high`.
+    WarnHigh,
+    /// Above `crit_high`.
+    CritHigh,
+    /// Below `warn_low`.
+    WarnLow,
+    /// Below `crit_low`.
+    CritLow,
+}
+
+/// An anomalous reading with its context.
+#[derive(Clone, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub struct Anomaly {
+    /// Sensor id.
+    pub sensor_id: String,
+    /// Zone at `ts`.
+    pub zone: String,
+    /// Event time of the reading.
+    pub ts_ms: i64,
+    /// The value.
+    pub value: f64,
+    /// Rolling mean and standard deviation it was scored against, and their sample count.
+    pub mean: Option<f64>,
+    /// Rolling standard deviation.
+    pub stddev: Option<f64>,
+    /// Samples behind mean and stddev.
+    pub samples: u64,
+    /// z-score, when there were enough samples and a non-zero spread.
+    pub z: Option<f64>,
+    /// Severity from the z-score, if |z| crossed a limit.
+    pub z_severity: Option<Severity>,
+    /// The most severe registry threshold crossed, and its limit.
+    pub threshold: Option<(ThresholdKind, f64)>,
+    /// Overall severity: the worse of the two.
+    pub severity: Severity,
+    /// Where the reading came from.
+    pub origin: Origin,
+}
+
+/// A zone incident: an event-time interval during which at least the zone
+/// threshold of distinct sensors had an anomaly within the zone window.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ZoneIncident {
+    /// Zone.
+    pub zone: String,
+    /// Event time the threshold was reached.
+    pub start_ms: i64,
+    /// Event time the count fell below the threshold (anomalies age out after the zone window).
+    pub end_ms: i64,
+    /// Most distinct sensors active at once.
+    pub peak_sensors: usize,
+    /// Every sensor active during the incident, sorted.
+    pub sensors: Vec<String>,
+}
+
+/// A record that did not make it into the readings, with why.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Where it came from.
+    pub origin: Origin,
+    /// The record key, as text (lossy).
+    pub key: String,
+    /// The raw payload.
+    pub payload: Vec<u8>,
+    /// Reason code (`malformed_json`, `out_of_range`, `too_late`, ...).
+    pub reason: String,
+    /// Human detail (field, bounds).
+    pub detail: String,
+}
+
+/// Convenience: the enrichment of a reading with the registry version in force.
+pub(crate) fn zone_of(sensor: Option<&Sensor>) -> String {
+    sensor.map_or_else(|| UNASSIGNED_ZONE.to_string(), |s| s.zone.clone())
+}
