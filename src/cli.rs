@@ -22,7 +22,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the pipeline in one process (today: the Kafka consumer with decoding; see README).
+    /// Run the pipeline: Kafka sources, the dataflow graph, the outputs.
     Run(RunArgs),
     /// Create the Kafka topics (idempotent) and check their partition counts.
     Topics,
@@ -35,6 +35,24 @@ pub enum Command {
 /// `weir run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Worker threads in this process.
+    #[arg(short = 'w', long, default_value_t = 1)]
+    pub workers: usize,
+    /// Processes in the cluster (each runs this same command with its own --process).
+    #[arg(short = 'n', long, default_value_t = 1)]
+    pub processes: usize,
+    /// This process's index in the cluster, 0-based.
+    #[arg(short = 'p', long, default_value_t = 0)]
+    pub process: usize,
+    /// File with one `host:port` per process (required when --processes > 1).
+    #[arg(long, value_name = "PATH")]
+    pub hostfile: Option<PathBuf>,
+    /// Read to the end offsets seen at start, finish the graph, then exit.
+    #[arg(long)]
+    pub until_end: bool,
+    /// Write every output update as JSON lines, one file per worker.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long, value_name = "SECS")]
     pub duration_secs: Option<u64>,

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use weir_connectors::kafka::KafkaConfig;
 use weir_connectors::postgres::PostgresConfig;
+use weir_dataflow::DataflowConfig;
 
 use crate::simulate::SimulatorConfig;
 
@@ -25,6 +26,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// The PostgreSQL database.
     pub postgres: PostgresConfig,
+    /// The rules of the dataflow graph.
+    pub dataflow: DataflowConfig,
     /// The built-in sensor simulator (`weir simulate`).
     pub simulator: SimulatorConfig,
 }

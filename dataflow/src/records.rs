@@ -295,3 +295,76 @@ pub struct DeadLetter {
 pub(crate) fn zone_of(sensor: Option<&Sensor>) -> String {
     sensor.map_or_else(|| UNASSIGNED_ZONE.to_string(), |s| s.zone.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Sensor, SensorId, SensorKind, Thresholds, ValidRange};
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        value: &T,
+    ) {
+        let bytes = bincode::serialize(value).unwrap_or_default();
+        let back: Result<T, _> = bincode::deserialize(&bytes);
+        assert_eq!(back.ok().as_ref(), Some(value), "bincode round trip");
+    }
+
+    /// Every record that crosses a process boundary survives timely's codec
+    /// (skipped or reshaped serde fields would not).
+    #[test]
+    fn exchanged_records_round_trip_through_bincode() -> Result<(), crate::DecodeError> {
+        let sensor = Sensor {
+            sensor_id: SensorId::new("tmp-1")?,
+            kind: SensorKind::Voltage,
+            location: String::new(),
+            zone: "z".into(),
+            unit: "V".into(),
+            thresholds: Thresholds {
+                warn_high: Some(253.0),
+                ..Thresholds::default()
+            },
+            valid_range: ValidRange {
+                min: 0.0,
+                max: 500.0,
+            },
+            valid_from_ms: None,
+        };
+        round_trip(&RegistryRecord {
+            sensor_id: "tmp-1".into(),
+            sensor: Some(sensor),
+            record_ts_ms: 5,
+            clock_ms: 6,
+        });
+        let origin = Origin {
+            partition: 1,
+            offset: 2,
+            record_ts_ms: 3,
+            clock_ms: 4,
+        };
+        let reading = crate::decode(
+            br#"{"schemaVersion":2,"sensor_id":"tmp-1","ts":7,"value":1.5,"unit":"V","battery":50}"#,
+            None,
+        )?;
+        round_trip(&Validated {
+            reading,
+            origin: origin.clone(),
+            flags: vec![Flag::StaleTimestamp],
+            payload: vec![1, 2, 3],
+        });
+        round_trip(&Anomaly {
+            sensor_id: "tmp-1".into(),
+            zone: "z".into(),
+            ts_ms: 7,
+            value: 300.0,
+            mean: Some(230.0),
+            stddev: None,
+            samples: 3,
+            z: None,
+            z_severity: None,
+            threshold: Some((ThresholdKind::WarnHigh, 253.0)),
+            severity: Severity::Warning,
+            origin,
+        });
+        Ok(())
+    }
+}

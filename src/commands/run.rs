@@ -1,100 +1,118 @@
-//! `weir run`: the pipeline in one process.
-//!
-//! Until the dataflow lands (issue 3) this is the pipeline's first stage on
-//! its own: it consumes `sensor-readings` from every partition, decodes each
-//! record (v1, v2, protobuf) and reports what it saw, by format and by
-//! rejection reason. Nothing is stored yet.
+//! `weir run`: the pipeline, on one or more workers and processes.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use anyhow::Context;
-use rdkafka::Message;
-use rdkafka::message::Headers;
-use tracing::{info, warn};
-use weir_connectors::kafka::{PartitionConsumer, StartAt, ensure_topics, topic_specs};
-use weir_connectors::preflight::{POSTGRES, check_reachable};
-use weir_dataflow::{CONTENT_TYPE_HEADER, decode};
+use anyhow::{Context, anyhow, bail};
+use tracing::info;
+use weir_connectors::kafka::{Bound, ensure_topics, topic_specs};
 
 use crate::cli::RunArgs;
 use crate::config::Config;
+use crate::pipeline::{RunOptions, WorkerSummary, run_worker};
 
-/// Runs until interrupted (or `--duration-secs`).
-pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
-    ensure_topics(&config.kafka, &topic_specs(&config.kafka)).await?;
-    let pg = config
-        .postgres
-        .address()
-        .context("postgres.url has no host")?;
-    check_reachable(
-        POSTGRES,
-        &pg,
-        Duration::from_millis(config.kafka.connect_timeout_ms),
-    )?;
-    let kafka = config.kafka.clone();
-    let args = (args.duration_secs, args.report_secs.max(1));
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop_on_signal = std::sync::Arc::clone(&stop);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            stop_on_signal.store(true, std::sync::atomic::Ordering::Relaxed);
+/// The timely configuration from the scale-out flags.
+pub fn timely_config(args: &RunArgs) -> anyhow::Result<timely::Config> {
+    if args.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let communication = if args.processes > 1 {
+        let path = args
+            .hostfile
+            .as_ref()
+            .context("--hostfile is required with --processes > 1")?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading hostfile {}", path.display()))?;
+        let addresses: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect();
+        if addresses.len() != args.processes {
+            bail!(
+                "hostfile {} lists {} addresses for --processes {}",
+                path.display(),
+                addresses.len(),
+                args.processes
+            );
         }
-    });
-    tokio::task::spawn_blocking(move || consume(&kafka, args, &stop))
-        .await
-        .context("consumer thread")?
+        if args.process >= args.processes {
+            bail!(
+                "--process {} is not below --processes {}",
+                args.process,
+                args.processes
+            );
+        }
+        timely::CommunicationConfig::Cluster {
+            threads: args.workers,
+            process: args.process,
+            addresses,
+            report: false,
+            zerocopy: false,
+        }
+    } else if args.workers > 1 {
+        timely::CommunicationConfig::Process(args.workers)
+    } else {
+        timely::CommunicationConfig::Thread
+    };
+    Ok(timely::Config {
+        communication,
+        worker: timely::WorkerConfig::default(),
+    })
 }
 
-fn consume(
-    kafka: &weir_connectors::kafka::KafkaConfig,
-    (duration_secs, report_secs): (Option<u64>, u64),
-    stop: &std::sync::atomic::AtomicBool,
-) -> anyhow::Result<()> {
-    let consumer = PartitionConsumer::assign(kafka, &kafka.readings_topic, None, StartAt::End)?;
-    info!(
-        topic = consumer.topic(),
-        partitions = consumer.partitions().len(),
-        "consuming"
-    );
-    let started = Instant::now();
-    let mut last_report = Instant::now();
-    let mut decoded: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut rejected: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut window = 0u64;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed)
-        && duration_secs.is_none_or(|d| started.elapsed() < Duration::from_secs(d))
-    {
-        if let Some(message) = consumer.consumer().poll(Duration::from_millis(100)) {
-            match message {
-                Ok(message) => {
-                    window += 1;
-                    let content_type = message.headers().and_then(|headers| {
-                        headers
-                            .iter()
-                            .find(|h| h.key.eq_ignore_ascii_case(CONTENT_TYPE_HEADER))
-                            .and_then(|h| h.value)
-                            .and_then(|v| std::str::from_utf8(v).ok())
-                    });
-                    match decode(message.payload().unwrap_or_default(), content_type) {
-                        Ok(reading) => *decoded.entry(reading.format.name()).or_default() += 1,
-                        Err(error) => *rejected.entry(error.reason().code()).or_default() += 1,
-                    }
-                }
-                Err(error) => warn!(%error, "kafka consumer error"),
-            }
+/// Runs until interrupted (or `--duration-secs`, or the end with `--until-end`).
+pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
+    config
+        .dataflow
+        .validate()
+        .map_err(|e| anyhow!("invalid settings: {e}"))?;
+    let timely = timely_config(args)?;
+    ensure_topics(&config.kafka, &topic_specs(&config.kafka)).await?;
+    let options = RunOptions {
+        bound: if args.until_end {
+            Bound::AtEnd
+        } else {
+            Bound::Live
+        },
+        output_dir: args.output_dir.clone(),
+        report_secs: args.report_secs,
+        duration: args.duration_secs.map(Duration::from_secs),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_on_signal = Arc::clone(&stop);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop_on_signal.store(true, Ordering::Relaxed);
         }
-        if last_report.elapsed() >= Duration::from_secs(report_secs) {
-            let rate = window as f64 / last_report.elapsed().as_secs_f64();
-            info!(
-                rate = format!("{rate:.0}/s"),
-                decoded = ?decoded,
-                rejected = ?rejected,
-                "consumer progress"
+    });
+    let config = config.clone();
+    let summaries = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<WorkerSummary>> {
+        let guards = timely::execute(timely, move |worker| {
+            run_worker(worker, &config, &options, &stop).map_err(|e| format!("{e:#}"))
+        })
+        .map_err(|e| anyhow!("starting timely: {e}"))?;
+        let mut summaries = Vec::new();
+        for result in guards.join() {
+            summaries.push(
+                result
+                    .map_err(|e| anyhow!("worker failed: {e}"))?
+                    .map_err(|e| anyhow!(e))?,
             );
-            window = 0;
-            last_report = Instant::now();
         }
+        Ok(summaries)
+    })
+    .await
+    .context("pipeline thread")??;
+    for summary in &summaries {
+        info!(summary = %serde_json::to_string(summary).unwrap_or_default(), "worker finished");
+        println!("{}", serde_json::to_string(summary).unwrap_or_default());
     }
-    info!(decoded = ?decoded, rejected = ?rejected, "stopped");
+    let gaps: u64 = summaries.iter().map(|s| s.gaps).sum();
+    if gaps > 0 {
+        bail!("the broker skipped records at {gaps} place(s): see the ERROR lines above");
+    }
     Ok(())
 }

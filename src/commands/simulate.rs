@@ -14,7 +14,7 @@ use weir_dataflow::capacity::parse_duration_ms;
 
 use crate::cli::SimulateArgs;
 use crate::config::Config;
-use crate::simulate::{FormatMix, Generator, SimulatorConfig};
+use crate::simulate::{FormatMix, Generator, REGISTRY_LEAD_MS, SimulatorConfig};
 
 /// Runs the simulator until `--count` readings are delivered or Ctrl-C.
 pub async fn run(mut config: Config, args: &SimulateArgs) -> anyhow::Result<()> {
@@ -105,6 +105,7 @@ fn produce(config: &Config, stop: &AtomicBool) -> anyhow::Result<()> {
     producer.require_topic(&kafka.readings_topic, timeout)?;
     let json = [(CONTENT_TYPE_HEADER, b"application/json".as_slice())];
 
+    let real_time = sim.rate_per_sec == 0.0;
     let mut registry_records = 0u64;
     if sim.publish_registry {
         producer.require_topic(&kafka.registry_topic, timeout)?;
@@ -114,13 +115,14 @@ fn produce(config: &Config, stop: &AtomicBool) -> anyhow::Result<()> {
                 key: s.sensor.sensor_id.as_str().as_bytes(),
                 payload: Some(&s.sensor.encode()),
                 headers: &json,
-                timestamp_ms: None,
+                // Faster than real time the readings are stamped in the past:
+                // stamp the registry before them, or no reading could see it.
+                timestamp_ms: (!real_time).then_some(generator.start_ms() - REGISTRY_LEAD_MS),
             })?;
             registry_records += 1;
         }
     }
 
-    let real_time = sim.rate_per_sec == 0.0;
     let rate = if real_time {
         f64::from(sim.sensors) * 1000.0 / sim.interval_ms as f64
     } else {

@@ -14,5 +14,5 @@ mod rng;
 
 pub use config::{FormatMix, SimulatorConfig};
 pub use fleet::{Fleet, SimSensor};
-pub use generator::{Fault, Generator, SimRecord};
+pub use generator::{Fault, Generator, REGISTRY_LEAD_MS, SimRecord};
 pub use rng::Rng;

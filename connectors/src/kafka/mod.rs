@@ -1,12 +1,14 @@
-//! Kafka: configuration, topic administration and the record producer.
+//! Kafka: configuration, topic administration, the record producer and the source.
 
 mod admin;
 mod config;
 mod consumer;
 mod metadata;
 mod producer;
+mod source;
 
 pub use admin::{TopicOutcome, TopicSpec, ensure_topics, topic_specs};
 pub use config::KafkaConfig;
 pub use consumer::{PartitionConsumer, StartAt};
 pub use producer::{Header, KafkaProducer, OutgoingRecord};
+pub use source::{Bound, PartitionSource, RawRecord};

@@ -122,26 +122,24 @@ impl ValidRange {
 /// Alert thresholds; each is optional. When present they are ordered
 /// `crit_low <= warn_low < warn_high <= crit_high`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Thresholds {
     /// Warn at or above this value.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub warn_high: Option<f64>,
     /// Critical at or above this value.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub crit_high: Option<f64>,
     /// Warn at or below this value.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub warn_low: Option<f64>,
     /// Critical at or below this value.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub crit_low: Option<f64>,
 }
 
-/// One version of a sensor's registry record. Deserializing fills defaults and validates, like
-/// [`Sensor::decode`].
+/// One version of a sensor's registry record.
+///
+/// Its serde form writes every field (no skipped ones): it also crosses
+/// process boundaries in timely's bincode exchange, which needs the written
+/// and the read shape to be the same. Registry payloads from Kafka go through
+/// [`Sensor::decode`], which fills defaults and validates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "SensorFields")]
 pub struct Sensor {
     /// Which sensor this record describes.
     pub sensor_id: SensorId,
@@ -158,7 +156,6 @@ pub struct Sensor {
     /// Plausible values; readings outside are faults, not alerts.
     pub valid_range: ValidRange,
     /// Event time (epoch ms) from which this version applies; `None` = the record's own timestamp.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_from_ms: Option<i64>,
 }
 
@@ -399,9 +396,9 @@ mod tests {
         assert_eq!(s.thresholds, Thresholds::default());
         assert_eq!(s.valid_range, SensorKind::CarbonMonoxide.physical_range());
         assert_eq!(s.valid_from_ms, None);
-        let via_serde: Result<Sensor, _> = serde_json::from_str(
-            r#"{"sensor_id": "co-1", "kind": "carbon_monoxide", "zone": "z"}"#,
-        );
+        // The serde form is exact (every field written), for timely's exchange.
+        let via_serde: Result<Sensor, _> =
+            serde_json::to_string(&s).and_then(|json| serde_json::from_str(&json));
         assert_eq!(via_serde.map_err(|e| e.to_string()), Ok(s));
     }
 

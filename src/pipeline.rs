@@ -1,0 +1,320 @@
+//! Wires the Kafka sources, the dataflow graph and the output sinks on each
+//! timely worker. No pipeline semantics here: the graph is
+//! `weir_dataflow::graph`, the sources `weir_connectors::kafka::PartitionSource`.
+//!
+//! ```text
+//!  PartitionSource(readings, p % peers == worker) ─► InputHandle ─┐
+//!  PartitionSource(registry, p % peers == worker) ─► InputHandle ─┴─► graph ─► OutputSink (counts, JSON lines)
+//! ```
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+use timely::dataflow::operators::{Inspect, Probe};
+use timely::dataflow::{InputHandle, ProbeHandle, Stream};
+use tracing::{info, warn};
+use weir_connectors::kafka::{Bound, PartitionSource, RawRecord};
+use weir_dataflow::graph::{Outputs, build};
+use weir_dataflow::records::{Origin, RegistryRecord, SourceRecord, Time, Update};
+use weir_dataflow::{DataflowConfig, Sensor};
+
+use crate::config::Config;
+
+/// How `weir run` runs.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Follow the topics, or stop at the end offsets seen at start.
+    pub bound: Bound,
+    /// Write every output update as JSON lines, one file per worker.
+    pub output_dir: Option<PathBuf>,
+    /// Seconds between progress lines.
+    pub report_secs: u64,
+    /// Stop after this long (live runs).
+    pub duration: Option<Duration>,
+}
+
+/// What one worker did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WorkerSummary {
+    /// Global worker index.
+    pub worker: usize,
+    /// Raw readings read.
+    pub records: u64,
+    /// Registry records read.
+    pub registry: u64,
+    /// Registry records that could not be decoded.
+    pub registry_rejected: u64,
+    /// Updates emitted per output.
+    pub updates: Counts,
+    /// Offset gaps seen (broker faults).
+    pub gaps: u64,
+}
+
+/// Updates per output.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counts {
+    /// Reading updates.
+    pub readings: u64,
+    /// Window updates.
+    pub windows: u64,
+    /// Latest-state updates.
+    pub latest: u64,
+    /// Anomalies.
+    pub anomalies: u64,
+    /// Incident updates.
+    pub incidents: u64,
+    /// Dead letters.
+    pub dead_letters: u64,
+}
+
+/// Where a worker's outputs go: counters, and optionally a JSON-lines file.
+struct OutputSink {
+    counts: Counts,
+    file: Option<BufWriter<File>>,
+    error: Option<std::io::Error>,
+}
+
+#[derive(Serialize)]
+struct Line<'a, D> {
+    output: &'a str,
+    time: Time,
+    diff: isize,
+    record: &'a D,
+}
+
+impl OutputSink {
+    fn write<D: Serialize>(&mut self, output: &'static str, update: &Update<D>) {
+        let count = match output {
+            "readings" => &mut self.counts.readings,
+            "windows" => &mut self.counts.windows,
+            "latest" => &mut self.counts.latest,
+            "anomalies" => &mut self.counts.anomalies,
+            "incidents" => &mut self.counts.incidents,
+            _ => &mut self.counts.dead_letters,
+        };
+        *count += 1;
+        if let (Some(file), None) = (&mut self.file, &self.error) {
+            let (record, time, diff) = update;
+            let line = Line {
+                output,
+                time: *time,
+                diff: *diff,
+                record,
+            };
+            let written = serde_json::to_writer(&mut *file, &line)
+                .map_err(std::io::Error::from)
+                .and_then(|()| file.write_all(b"\n"));
+            if let Err(e) = written {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+fn attach(outputs: Outputs<'_>, sink: &Rc<RefCell<OutputSink>>) -> ProbeHandle<Time> {
+    fn tap<'s, D: Serialize + 'static>(
+        stream: Stream<'s, Time, Vec<Update<D>>>,
+        name: &'static str,
+        sink: &Rc<RefCell<OutputSink>>,
+        probe: &ProbeHandle<Time>,
+    ) {
+        let sink = Rc::clone(sink);
+        stream
+            .inspect(move |update| sink.borrow_mut().write(name, update))
+            .probe_with(probe);
+    }
+    let probe = ProbeHandle::new();
+    tap(outputs.readings, "readings", sink, &probe);
+    tap(outputs.windows, "windows", sink, &probe);
+    tap(outputs.latest, "latest", sink, &probe);
+    tap(outputs.anomalies, "anomalies", sink, &probe);
+    tap(outputs.incidents, "incidents", sink, &probe);
+    tap(outputs.dead_letters, "dead_letters", sink, &probe);
+    probe
+}
+
+/// A registry record from a raw Kafka record (key = sensor id; empty payload = removed).
+pub fn registry_record(raw: RawRecord) -> Result<RegistryRecord, String> {
+    let sensor_id = String::from_utf8(raw.key)
+        .map_err(|_| format!("offset {}: key is not UTF-8", raw.offset))?;
+    if sensor_id.is_empty() {
+        return Err(format!("offset {}: record has no key", raw.offset));
+    }
+    let sensor = match raw.payload.as_deref() {
+        None | Some([]) => None,
+        Some(payload) => {
+            let sensor =
+                Sensor::decode(payload).map_err(|e| format!("offset {}: {e}", raw.offset))?;
+            if sensor.sensor_id.as_str() != sensor_id {
+                return Err(format!(
+                    "offset {}: key `{sensor_id}` but sensor_id `{}`",
+                    raw.offset, sensor.sensor_id
+                ));
+            }
+            Some(sensor)
+        }
+    };
+    Ok(RegistryRecord {
+        sensor_id,
+        sensor,
+        record_ts_ms: raw.record_ts_ms,
+        clock_ms: raw.clock_ms,
+    })
+}
+
+fn source_record(raw: RawRecord) -> SourceRecord {
+    SourceRecord {
+        origin: Origin {
+            partition: raw.partition,
+            offset: raw.offset,
+            record_ts_ms: raw.record_ts_ms,
+            clock_ms: raw.clock_ms,
+        },
+        key: raw.key,
+        payload: raw.payload.unwrap_or_default(),
+        content_type: raw.content_type,
+    }
+}
+
+/// Runs one timely worker until the sources end (bounded) or `stop` is set.
+pub fn run_worker(
+    worker: &mut timely::worker::Worker,
+    config: &Config,
+    options: &RunOptions,
+    stop: &AtomicBool,
+) -> anyhow::Result<WorkerSummary> {
+    let index = worker.index();
+    let peers = worker.peers();
+    let kafka = &config.kafka;
+    let dataflow: &DataflowConfig = &config.dataflow;
+    let owned = |all: Vec<i32>| -> Vec<i32> {
+        all.into_iter()
+            .filter(|p| usize::try_from(*p).is_ok_and(|p| p % peers == index))
+            .collect()
+    };
+    let reading_partitions = owned(PartitionSource::partitions(kafka, &kafka.readings_topic)?);
+    let registry_partitions = owned(PartitionSource::partitions(kafka, &kafka.registry_topic)?);
+
+    let file = match &options.output_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let path = dir.join(format!("worker-{index}.jsonl"));
+            let file =
+                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            Some(BufWriter::new(file))
+        }
+        None => None,
+    };
+    let sink = Rc::new(RefCell::new(OutputSink {
+        counts: Counts::default(),
+        file,
+        error: None,
+    }));
+    let mut readings_in: InputHandle<Time, _> = InputHandle::new();
+    let mut registry_in: InputHandle<Time, _> = InputHandle::new();
+    let probe = worker.dataflow::<Time, _, _>(|scope| {
+        let readings = readings_in.to_stream(scope);
+        let registry = registry_in.to_stream(scope);
+        attach(build(readings, registry, dataflow), &sink)
+    });
+
+    let grace = dataflow.idle_grace_ms;
+    let mut readings = PartitionSource::open(
+        kafka,
+        &kafka.readings_topic,
+        &reading_partitions,
+        options.bound,
+        grace,
+    )?;
+    let mut registry = PartitionSource::open(
+        kafka,
+        &kafka.registry_topic,
+        &registry_partitions,
+        options.bound,
+        grace,
+    )?;
+    let mut summary = WorkerSummary {
+        worker: index,
+        ..WorkerSummary::default()
+    };
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut readings_open = true;
+    let mut registry_open = true;
+    loop {
+        if registry_open {
+            registry.poll(1_000, Duration::ZERO, |raw| {
+                summary.registry += 1;
+                match registry_record(raw) {
+                    Ok(record) => registry_in.send(record),
+                    Err(reason) => {
+                        summary.registry_rejected += 1;
+                        warn!(%reason, "registry record rejected");
+                    }
+                }
+            })?;
+            if let Some(time) = registry.input_time(dataflow.tick_ms)
+                && time > *registry_in.time()
+            {
+                registry_in.advance_to(time);
+            }
+        }
+        let mut read = 0;
+        if readings_open {
+            read = readings.poll(5_000, Duration::from_millis(1), |raw| {
+                readings_in.send(source_record(raw));
+            })?;
+            summary.records += read as u64;
+            if let Some(time) = readings.input_time(dataflow.tick_ms)
+                && time > *readings_in.time()
+            {
+                readings_in.advance_to(time);
+            }
+        }
+        if options.bound == Bound::AtEnd {
+            // Closing an input releases its frontier: the graph can finish.
+            if registry_open && registry.finished() {
+                registry_open = false;
+                registry_in.close();
+                registry_in = InputHandle::new();
+            }
+            if readings_open && registry.finished() && readings.finished() {
+                readings_open = false;
+                readings_in.close();
+                readings_in = InputHandle::new();
+            }
+            if !readings_open && probe.done() {
+                break;
+            }
+        }
+        if stop.load(Ordering::Relaxed) || options.duration.is_some_and(|d| started.elapsed() >= d)
+        {
+            break;
+        }
+        worker.step_or_park(Some(Duration::from_millis(if read == 0 { 5 } else { 0 })));
+        if last_report.elapsed() >= Duration::from_secs(options.report_secs.max(1)) {
+            last_report = Instant::now();
+            let counts = &sink.borrow().counts;
+            info!(worker = index, records = summary.records, anomalies = counts.anomalies,
+                  incidents = counts.incidents, dead_letters = counts.dead_letters,
+                  frontier = ?probe.with_frontier(|f| f.first().copied()), "progress");
+        }
+    }
+    summary.gaps = readings.gaps() + registry.gaps();
+    let mut sink = sink.borrow_mut();
+    if let Some(error) = sink.error.take() {
+        return Err(error).context("writing outputs");
+    }
+    if let Some(file) = sink.file.as_mut() {
+        file.flush().context("flushing outputs")?;
+    }
+    summary.updates = sink.counts.clone();
+    Ok(summary)
+}
