@@ -30,6 +30,59 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Print a capacity plan: events and storage per day, rates, partitions and workers.
     Capacity(CapacityArgs),
+    /// Measure: the dataflow's throughput, or its memory over hours of event time.
+    Bench(BenchArgs),
+}
+
+/// `weir bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which benchmark.
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Events/s of the graph without I/O, fed from memory.
+    Dataflow(DataflowBenchArgs),
+    /// Sensor-state size over hours of simulated event time.
+    Memory(MemoryBenchArgs),
+}
+
+/// `weir bench dataflow`.
+#[derive(Debug, Args)]
+pub struct DataflowBenchArgs {
+    /// Simulated sensors.
+    #[arg(long, default_value_t = 10_000)]
+    pub sensors: u32,
+    /// Readings to push through.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub events: u64,
+    /// Worker counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub workers: Vec<usize>,
+    /// Records per partition per input round.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// `weir bench memory`.
+#[derive(Debug, Args)]
+pub struct MemoryBenchArgs {
+    /// Simulated sensors.
+    #[arg(long, default_value_t = 1_000)]
+    pub sensors: u32,
+    /// Hours of event time.
+    #[arg(long, default_value_t = 3)]
+    pub hours: u64,
+    /// Interval between two readings of a sensor.
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
 }
 
 /// `weir run`.

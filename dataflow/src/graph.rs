@@ -17,6 +17,7 @@ use crate::records::{
     Anomaly, DeadLetter, LatestState, RegistryRecord, SourceRecord, StoredReading, Time, Update,
     WindowAggregate, ZoneIncident,
 };
+use crate::state::StateGauge;
 
 /// Every output of the graph, as update streams (`(record, time, ±1)`).
 pub struct Outputs<'scope> {
@@ -32,6 +33,8 @@ pub struct Outputs<'scope> {
     pub incidents: Stream<'scope, Time, Vec<Update<ZoneIncident>>>,
     /// Records rejected anywhere in the graph, with the reason.
     pub dead_letters: Stream<'scope, Time, Vec<Update<DeadLetter>>>,
+    /// The size of this worker's sensor state.
+    pub gauge: StateGauge,
 }
 
 /// Builds the graph over the raw readings and registry streams.
@@ -41,7 +44,8 @@ pub fn build<'scope>(
     config: &DataflowConfig,
 ) -> Outputs<'scope> {
     let (valid, rejected) = readings.validate(config.clone());
-    let sensors = valid.track_sensors(registry, config.clone());
+    let gauge = StateGauge::default();
+    let sensors = valid.track_sensors(registry, config.clone(), gauge.clone());
     let incidents = sensors.anomalies.clone().correlate_zones(config.clone());
     Outputs {
         readings: sensors.readings,
@@ -50,18 +54,18 @@ pub fn build<'scope>(
         anomalies: sensors.anomalies,
         incidents,
         dead_letters: rejected.concat(sensors.dead_letters),
+        gauge,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     use proptest::prelude::*;
 
     use crate::config::DataflowConfig;
-    use crate::harness::{Collected, Input, run};
+    use crate::harness::{Collected, Input, Options, run};
     use crate::records::{Flag, Origin, RegistryRecord, SourceRecord, WindowSize};
     use crate::reference;
     use crate::{Sensor, SensorId, SensorKind, Thresholds, ValidRange};
@@ -187,8 +191,8 @@ mod tests {
         run(
             timely::Config::process(workers),
             config.clone(),
-            Arc::new(input),
-            1,
+            input,
+            Options::default(),
         )
         .unwrap_or_else(|e| panic!("timely: {e}"))
     }

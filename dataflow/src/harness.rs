@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use timely::dataflow::operators::{Inspect, Probe};
@@ -22,6 +22,7 @@ use crate::records::{
     Anomaly, DeadLetter, LatestState, RegistryRecord, SourceRecord, StoredReading, Time, Update,
     WindowAggregate, ZoneIncident,
 };
+use crate::state::Footprint;
 
 /// Everything the graph emitted on one or all workers.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -38,6 +39,8 @@ pub struct Collected {
     pub incidents: Vec<Update<ZoneIncident>>,
     /// Dead-letter updates.
     pub dead_letters: Vec<Update<DeadLetter>>,
+    /// Updates seen on all outputs (also when not collected).
+    pub updates: u64,
 }
 
 impl Collected {
@@ -49,6 +52,7 @@ impl Collected {
         self.anomalies.extend(other.anomalies);
         self.incidents.extend(other.incidents);
         self.dead_letters.extend(other.dead_letters);
+        self.updates += other.updates;
     }
 
     /// The accumulated result of each output, independent of timing: each
@@ -74,16 +78,30 @@ impl Collected {
     }
 }
 
-/// Attaches collection of every output to `sink`, returning a probe on them all.
-pub fn collect_outputs(outputs: Outputs<'_>, sink: Rc<RefCell<Collected>>) -> ProbeHandle<Time> {
+/// Attaches collection (or, with `keep == false`, counting) of every output
+/// to `sink`, returning a probe on them all.
+pub fn collect_outputs(
+    outputs: Outputs<'_>,
+    sink: Rc<RefCell<Collected>>,
+    keep: bool,
+) -> ProbeHandle<Time> {
     fn tap<'s, D: Clone + 'static>(
         stream: Stream<'s, Time, Vec<Update<D>>>,
         sink: Rc<RefCell<Collected>>,
         pick: fn(&mut Collected) -> &mut Vec<Update<D>>,
+        keep: bool,
         probe: &ProbeHandle<Time>,
     ) {
         stream
-            .inspect(move |update| pick(&mut sink.borrow_mut()).push(update.clone()))
+            .inspect_core(move |event| {
+                if let Ok((_, updates)) = event {
+                    let mut sink = sink.borrow_mut();
+                    sink.updates += updates.len() as u64;
+                    if keep {
+                        pick(&mut sink).extend(updates.iter().cloned());
+                    }
+                }
+            })
             .probe_with(probe);
     }
     let probe = ProbeHandle::new();
@@ -91,29 +109,69 @@ pub fn collect_outputs(outputs: Outputs<'_>, sink: Rc<RefCell<Collected>>) -> Pr
         outputs.readings,
         Rc::clone(&sink),
         |c| &mut c.readings,
+        keep,
         &probe,
     );
     tap(
         outputs.windows,
         Rc::clone(&sink),
         |c| &mut c.windows,
+        keep,
         &probe,
     );
-    tap(outputs.latest, Rc::clone(&sink), |c| &mut c.latest, &probe);
+    tap(
+        outputs.latest,
+        Rc::clone(&sink),
+        |c| &mut c.latest,
+        keep,
+        &probe,
+    );
     tap(
         outputs.anomalies,
         Rc::clone(&sink),
         |c| &mut c.anomalies,
+        keep,
         &probe,
     );
     tap(
         outputs.incidents,
         Rc::clone(&sink),
         |c| &mut c.incidents,
+        keep,
         &probe,
     );
-    tap(outputs.dead_letters, sink, |c| &mut c.dead_letters, &probe);
+    tap(
+        outputs.dead_letters,
+        sink,
+        |c| &mut c.dead_letters,
+        keep,
+        &probe,
+    );
     probe
+}
+
+/// Called by each worker after each round of input: (worker, input time, state size).
+pub type Observer = Arc<dyn Fn(usize, Time, Footprint) + Send + Sync>;
+
+/// How an in-memory run feeds and collects.
+#[derive(Clone)]
+pub struct Options {
+    /// Records per partition per round.
+    pub batch: usize,
+    /// Keep every output update (tests), or only count them (benchmarks).
+    pub keep: bool,
+    /// Watches progress and state size.
+    pub observe: Option<Observer>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            batch: 1,
+            keep: true,
+            observe: None,
+        }
+    }
 }
 
 /// The input of an in-memory run.
@@ -132,50 +190,75 @@ pub struct Input {
 pub fn run(
     timely: timely::Config,
     config: DataflowConfig,
-    input: Arc<Input>,
-    batch: usize,
+    input: Input,
+    options: Options,
 ) -> Result<Collected, String> {
+    // Each partition's records, moved (not cloned) to the worker that owns it.
+    let mut by_partition: Vec<Vec<SourceRecord>> =
+        (0..input.partitions.max(0)).map(|_| Vec::new()).collect();
+    for record in input.readings {
+        if let Some(queue) = usize::try_from(record.origin.partition)
+            .ok()
+            .and_then(|p| by_partition.get_mut(p))
+        {
+            queue.push(record);
+        }
+    }
+    let queues: Arc<Vec<Mutex<Vec<SourceRecord>>>> =
+        Arc::new(by_partition.into_iter().map(Mutex::new).collect());
+    let registry = Arc::new(input.registry);
+    let partitions = input.partitions;
     let guards = timely::execute(timely, move |worker| {
         let index = worker.index();
         let peers = worker.peers();
         let sink = Rc::new(RefCell::new(Collected::default()));
         let mut readings_in: InputHandle<Time, _> = InputHandle::new();
         let mut registry_in: InputHandle<Time, _> = InputHandle::new();
-        let probe = worker.dataflow::<Time, _, _>(|scope| {
+        let (probe, gauge) = worker.dataflow::<Time, _, _>(|scope| {
             let readings = readings_in.to_stream(scope);
             let registry = registry_in.to_stream(scope);
-            collect_outputs(build(readings, registry, &config), Rc::clone(&sink))
+            let outputs = build(readings, registry, &config);
+            let gauge = outputs.gauge.clone();
+            (
+                collect_outputs(outputs, Rc::clone(&sink), options.keep),
+                gauge,
+            )
         });
+        let batch = options.batch.max(1);
 
         // The registry first, whole; its clocks decide what each reading sees.
         if index == 0 {
-            for record in &input.registry {
+            for record in registry.iter() {
                 registry_in.send(record.clone());
             }
         }
         registry_in.close();
 
-        let owned: Vec<i32> = (0..input.partitions)
+        let owned: Vec<i32> = (0..partitions)
             .filter(|p| usize::try_from(*p).is_ok_and(|p| p % peers == index))
             .collect();
-        let mut queues: BTreeMap<i32, std::collections::VecDeque<&SourceRecord>> =
-            owned.iter().map(|p| (*p, Default::default())).collect();
-        for record in &input.readings {
-            if let Some(queue) = queues.get_mut(&record.origin.partition) {
-                queue.push_back(record);
-            }
-        }
+        let mut mine: BTreeMap<i32, std::vec::IntoIter<SourceRecord>> = owned
+            .iter()
+            .map(|p| {
+                let taken = usize::try_from(*p)
+                    .ok()
+                    .and_then(|i| queues.get(i))
+                    .and_then(|q| q.lock().ok().map(|mut q| std::mem::take(&mut *q)))
+                    .unwrap_or_default();
+                (*p, taken.into_iter())
+            })
+            .collect();
         let mut clocks = PartitionClocks::new(owned.iter().copied());
         loop {
-            for (partition, queue) in &mut queues {
-                if queue.is_empty() {
-                    clocks.finish(*partition);
-                    continue;
-                }
-                for record in queue.drain(..batch.min(queue.len())) {
-                    let mut record = record.clone();
+            for (partition, queue) in &mut mine {
+                let mut sent = 0;
+                for mut record in queue.by_ref().take(batch) {
                     record.origin.clock_ms = clocks.observe(*partition, record.origin.record_ts_ms);
                     readings_in.send(record);
+                    sent += 1;
+                }
+                if sent < batch {
+                    clocks.finish(*partition);
                 }
             }
             match clocks.input_time(config.tick_ms) {
@@ -186,6 +269,9 @@ pub fn run(
                 break;
             }
             worker.step();
+            if let Some(observe) = &options.observe {
+                observe(index, *readings_in.time(), gauge.get());
+            }
         }
         drop(readings_in);
         while !probe.done() {

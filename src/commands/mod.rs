@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod capacity;
 pub mod run;
 pub mod simulate;

@@ -28,9 +28,9 @@ use super::stable_hash;
 use crate::config::DataflowConfig;
 use crate::records::{
     Anomaly, DeadLetter, LatestState, RegistryRecord, StoredReading, Time, Update, Validated,
-    WindowAggregate, WindowSize,
+    WindowAggregate,
 };
-use crate::state::SensorState;
+use crate::state::{SensorState, StateGauge};
 
 /// The per-sensor outputs, each an update stream.
 pub struct SensorOutputs<'scope> {
@@ -53,6 +53,7 @@ pub trait TrackSensors<'scope> {
         self,
         registry: Stream<'scope, Time, Vec<RegistryRecord>>,
         config: DataflowConfig,
+        gauge: StateGauge,
     ) -> SensorOutputs<'scope>;
 }
 
@@ -63,6 +64,7 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
         self,
         registry: Stream<'scope, Time, Vec<RegistryRecord>>,
         config: DataflowConfig,
+        gauge: StateGauge,
     ) -> SensorOutputs<'scope> {
         let mut builder = OperatorBuilder::new("TrackSensors".to_owned(), self.scope());
         let by_reading =
@@ -82,16 +84,30 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
         let mut dead = OutputBuilder::from(dead);
 
         builder.build(move |_| {
-            let mut sensors: HashMap<String, SensorState> = HashMap::new();
+            // Sensor states live in a slab, found by id without allocating.
+            let mut slots: HashMap<String, usize, FnvBuild> = HashMap::default();
+            let mut sensors: Vec<SensorState> = Vec::new();
             let mut pending: VecDeque<(Time, Validated)> = VecDeque::new();
             let mut capabilities: BTreeMap<Time, Vec<Capability<Time>>> = BTreeMap::new();
+            // Per time: the first "before" and the last "after" of each changed
+            // window and latest state, by sensor slot.
+            let mut changes: HashMap<usize, Changes, FnvBuild> = HashMap::default();
+            let mut slot_of = move |id: &str, sensors: &mut Vec<SensorState>| -> usize {
+                if let Some(slot) = slots.get(id) {
+                    return *slot;
+                }
+                sensors.push(SensorState::default());
+                slots.insert(id.to_string(), sensors.len() - 1);
+                sensors.len() - 1
+            };
             move |frontiers| {
                 registry_in.for_each_stamp(|_, data| {
                     for record in data.flat_map(|d| d.drain(..)) {
-                        sensors
-                            .entry(record.sensor_id.clone())
-                            .or_default()
-                            .apply_registry(&record);
+                        let slot = slot_of(&record.sensor_id, &mut sensors);
+                        let state = &mut sensors[slot];
+                        let before = state.footprint();
+                        state.apply_registry(&record);
+                        gauge.adjust(sensors.len(), before, sensors[slot].footprint());
                     }
                 });
                 // `for_each`, not `for_each_stamp`: the latter sorts containers by
@@ -110,42 +126,32 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                 }
 
                 let registry_frontier = &frontiers[1];
-                let mut batch: BTreeMap<Time, Vec<Validated>> = BTreeMap::new();
-                let mut waiting = VecDeque::with_capacity(pending.len());
-                for (time, v) in pending.drain(..) {
-                    let clock = Time::try_from(v.origin.clock_ms).unwrap_or(0);
-                    if registry_frontier.less_equal(&clock) {
-                        waiting.push_back((time, v));
-                    } else {
-                        batch.entry(time).or_default().push(v);
-                    }
-                }
-                pending = waiting;
-
                 let mut readings = readings.activate();
                 let mut windows = windows.activate();
                 let mut latest = latest.activate();
                 let mut anomalies = anomalies.activate();
                 let mut dead = dead.activate();
-                for (time, batch) in batch {
+                let mut waiting = VecDeque::new();
+                // Ready readings are processed in arrival order; a run of one
+                // time shares its output sessions and its consolidation.
+                while let Some((time, first)) = pending.pop_front() {
                     let Some(caps) = capabilities.get(&time) else {
                         continue; // unreachable: every pending time retains its capabilities
                     };
-                    let mut window_changes: HashMap<
-                        (String, WindowSize, i64),
-                        (Option<WindowAggregate>, WindowAggregate),
-                    > = HashMap::new();
-                    let mut latest_changes: HashMap<String, (Option<LatestState>, LatestState)> =
-                        HashMap::new();
-                    {
-                        let mut readings = readings.session(&caps[0]);
-                        let mut anomalies = anomalies.session(&caps[3]);
-                        let mut dead = dead.session(&caps[4]);
-                        for v in batch {
-                            let state = sensors
-                                .entry(v.reading.sensor_id.as_str().to_string())
-                                .or_default();
+                    let mut readings = readings.session(&caps[0]);
+                    let mut anomalies = anomalies.session(&caps[3]);
+                    let mut dead = dead.session(&caps[4]);
+                    let mut next = Some(first);
+                    while let Some(v) = next.take() {
+                        let clock = Time::try_from(v.origin.clock_ms).unwrap_or(0);
+                        if registry_frontier.less_equal(&clock) {
+                            waiting.push_back((time, v));
+                        } else {
+                            let slot = slot_of(v.reading.sensor_id.as_str(), &mut sensors);
+                            let state = &mut sensors[slot];
+                            let before = state.footprint();
                             let effects = state.process(v, &config);
+                            gauge.adjust(sensors.len(), before, sensors[slot].footprint());
                             if let Some(stored) = effects.stored {
                                 readings.give((stored, time, 1));
                             }
@@ -155,33 +161,29 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                             if let Some(letter) = effects.dead_letter {
                                 dead.give((letter, time, 1));
                             }
-                            for (old, new) in effects.windows {
-                                let key = (new.sensor_id.clone(), new.size, new.start_ms);
-                                window_changes
-                                    .entry(key)
-                                    .and_modify(|change| change.1 = new.clone())
-                                    .or_insert((old, new));
-                            }
-                            if let Some((old, new)) = effects.latest {
-                                latest_changes
-                                    .entry(new.sensor_id.clone())
-                                    .and_modify(|change| change.1 = new.clone())
-                                    .or_insert((old, new));
-                            }
+                            changes
+                                .entry(slot)
+                                .or_default()
+                                .absorb(effects.windows, effects.latest);
+                        }
+                        if pending.front().is_some_and(|(t, _)| *t == time) {
+                            next = pending.pop_front().map(|(_, v)| v);
                         }
                     }
                     let mut windows = windows.session(&caps[1]);
-                    for (_, (old, new)) in window_changes {
-                        if old.as_ref() != Some(&new) {
-                            if let Some(old) = old {
-                                windows.give((old, time, -1));
-                            }
-                            windows.give((new, time, 1));
-                        }
-                    }
                     let mut latest = latest.session(&caps[2]);
-                    for (_, (old, new)) in latest_changes {
-                        if old.as_ref() != Some(&new) {
+                    for (_, change) in changes.drain() {
+                        for (old, new) in change.windows {
+                            if old.as_ref() != Some(&new) {
+                                if let Some(old) = old {
+                                    windows.give((old, time, -1));
+                                }
+                                windows.give((new, time, 1));
+                            }
+                        }
+                        if let Some((old, new)) = change.latest
+                            && old.as_ref() != Some(&new)
+                        {
                             if let Some(old) = old {
                                 latest.give((old, time, -1));
                             }
@@ -189,6 +191,7 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                         }
                     }
                 }
+                pending = waiting;
                 let still: BTreeSet<Time> = pending.iter().map(|(t, _)| *t).collect();
                 capabilities.retain(|t, _| still.contains(t));
             }
@@ -203,3 +206,59 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
         }
     }
 }
+
+/// One sensor's changes within one time: first "before", last "after".
+#[derive(Default)]
+struct Changes {
+    windows: Vec<(Option<WindowAggregate>, WindowAggregate)>,
+    latest: Option<(Option<LatestState>, LatestState)>,
+}
+
+impl Changes {
+    fn absorb(
+        &mut self,
+        windows: Vec<(Option<WindowAggregate>, WindowAggregate)>,
+        latest: Option<(Option<LatestState>, LatestState)>,
+    ) {
+        for (old, new) in windows {
+            match self
+                .windows
+                .iter_mut()
+                .find(|(_, seen)| seen.size == new.size && seen.start_ms == new.start_ms)
+            {
+                Some(change) => change.1 = new,
+                None => self.windows.push((old, new)),
+            }
+        }
+        if let Some((old, new)) = latest {
+            match &mut self.latest {
+                Some(change) => change.1 = new,
+                None => self.latest = Some((old, new)),
+            }
+        }
+    }
+}
+
+/// FNV-1a as a `Hasher`: sensor ids are short, and SipHash showed in profiles.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;

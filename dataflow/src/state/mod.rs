@@ -13,3 +13,46 @@ pub use sensor::{Effects, Score, SensorState, score};
 pub use stats::{Moments, RollingStats};
 pub use windows::SensorWindows;
 pub use zone::{ZoneState, incidents_of};
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+/// The size of one worker's sensor state, in entries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Footprint {
+    /// Sensors with state.
+    pub sensors: usize,
+    /// Readings held for rolling statistics.
+    pub samples: usize,
+    /// Open windows.
+    pub windows: usize,
+    /// Registry versions held.
+    pub versions: usize,
+}
+
+/// A live view of a worker's [`Footprint`], kept current by `TrackSensors`
+/// (for memory checks and metrics).
+#[derive(Clone, Debug, Default)]
+pub struct StateGauge(Rc<Cell<Footprint>>);
+
+impl StateGauge {
+    /// The current footprint.
+    pub fn get(&self) -> Footprint {
+        self.0.get()
+    }
+
+    pub(crate) fn adjust(
+        &self,
+        sensors: usize,
+        before: (usize, usize, usize),
+        after: (usize, usize, usize),
+    ) {
+        let mut f = self.0.get();
+        let (s0, w0, v0) = before;
+        f.sensors = sensors;
+        f.samples = f.samples + after.0 - s0;
+        f.windows = f.windows + after.1 - w0;
+        f.versions = f.versions + after.2 - v0;
+        self.0.set(f);
+    }
+}
