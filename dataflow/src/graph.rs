@@ -493,7 +493,8 @@ mod tests {
             }
             let mut got: Vec<_> = out.anomalies.iter().map(|(a, _, _)| a.clone()).collect();
             got.sort_by_key(|a| (a.origin.partition, a.origin.offset));
-            prop_assert_eq!(got.len(), expected.anomalies.len());
+            let brief = |a: &crate::records::Anomaly| (a.sensor_id.clone(), a.ts_ms - T0, a.samples, a.z, a.threshold);
+            prop_assert_eq!(got.len(), expected.anomalies.len(), "got {:?}\nwant {:?}", got.iter().map(brief).collect::<Vec<_>>(), expected.anomalies.iter().map(brief).collect::<Vec<_>>());
             for (g, e) in got.iter().zip(&expected.anomalies) {
                 prop_assert_eq!((&g.sensor_id, g.ts_ms, g.samples, g.severity), (&e.sensor_id, e.ts_ms, e.samples, e.severity));
                 prop_assert!(close(g.mean, e.mean) && close(g.stddev, e.stddev), "{:?} vs {:?}", g, e);

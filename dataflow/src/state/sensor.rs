@@ -231,8 +231,12 @@ pub fn score(
     thresholds: &Thresholds,
     config: &DataflowConfig,
 ) -> Option<Score> {
+    // A spread below a millionth of the level is rounding noise in the
+    // running sums, not signal: a constant series has no z-score.
     let z = match (mean, stddev) {
-        (Some(mean), Some(sd)) if samples >= config.min_samples && sd > 1e-9 => {
+        (Some(mean), Some(sd))
+            if samples >= config.min_samples && sd > 1e-6 * mean.abs().max(1.0) =>
+        {
             Some((value - mean) / sd)
         }
         _ => None,
