@@ -55,6 +55,10 @@ pub struct WorkerSummary {
     pub updates: Counts,
     /// Offset gaps seen (broker faults).
     pub gaps: u64,
+    /// Dead letters by reason.
+    pub dead_letter_reasons: std::collections::BTreeMap<String, u64>,
+    /// The last epoch whose outputs were complete, with the next offsets it covers.
+    pub completed_offsets: Option<(Time, std::collections::BTreeMap<i32, i64>)>,
 }
 
 /// Updates per output.
@@ -77,6 +81,7 @@ pub struct Counts {
 /// Where a worker's outputs go: counters, and optionally a JSON-lines file.
 struct OutputSink {
     counts: Counts,
+    reasons: std::collections::BTreeMap<String, u64>,
     file: Option<BufWriter<File>>,
     error: Option<std::io::Error>,
 }
@@ -136,7 +141,17 @@ fn attach(outputs: Outputs<'_>, sink: &Rc<RefCell<OutputSink>>) -> ProbeHandle<T
     tap(outputs.latest, "latest", sink, &probe);
     tap(outputs.anomalies, "anomalies", sink, &probe);
     tap(outputs.incidents, "incidents", sink, &probe);
-    tap(outputs.dead_letters, "dead_letters", sink, &probe);
+    let reasons = Rc::clone(sink);
+    let dead_letters = outputs.dead_letters.inspect(move |(letter, _, diff)| {
+        if *diff > 0 {
+            *reasons
+                .borrow_mut()
+                .reasons
+                .entry(letter.reason.clone())
+                .or_default() += 1;
+        }
+    });
+    tap(dead_letters, "dead_letters", sink, &probe);
     probe
 }
 
@@ -214,6 +229,7 @@ pub fn run_worker(
     };
     let sink = Rc::new(RefCell::new(OutputSink {
         counts: Counts::default(),
+        reasons: Default::default(),
         file,
         error: None,
     }));
@@ -276,6 +292,7 @@ pub fn run_worker(
                 && time > *readings_in.time()
             {
                 readings_in.advance_to(time);
+                readings.checkpoint(time);
             }
         }
         if options.bound == Bound::AtEnd {
@@ -289,8 +306,10 @@ pub fn run_worker(
                 readings_open = false;
                 readings_in.close();
                 readings_in = InputHandle::new();
+                readings.checkpoint(Time::MAX);
             }
             if !readings_open && probe.done() {
+                summary.completed_offsets = readings.completed(None).or(summary.completed_offsets);
                 break;
             }
         }
@@ -299,6 +318,10 @@ pub fn run_worker(
             break;
         }
         worker.step_or_park(Some(Duration::from_millis(if read == 0 { 5 } else { 0 })));
+        let frontier = probe.with_frontier(|f| f.first().copied());
+        if let Some(done) = readings.completed(frontier) {
+            summary.completed_offsets = Some(done);
+        }
         if last_report.elapsed() >= Duration::from_secs(options.report_secs.max(1)) {
             last_report = Instant::now();
             let counts = &sink.borrow().counts;
@@ -316,5 +339,6 @@ pub fn run_worker(
         file.flush().context("flushing outputs")?;
     }
     summary.updates = sink.counts.clone();
+    summary.dead_letter_reasons = std::mem::take(&mut sink.reasons);
     Ok(summary)
 }

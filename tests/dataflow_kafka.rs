@@ -73,12 +73,13 @@ fn read_topic(topic: &str) -> Result<Vec<RawRecord>, Box<dyn std::error::Error>>
     Ok(records)
 }
 
-/// Runs `weir run --until-end` with extra args; returns the output directory.
+/// Runs `weir run --until-end` with extra args; returns the output directory
+/// and the workers' summaries.
 fn run_pipeline(
     env: &[(String, String)],
     name: &str,
     args: &[&str],
-) -> Result<PathBuf, Box<dyn std::error::Error>> {
+) -> Result<(PathBuf, Vec<Value>), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(unique(name));
     let dir_arg = dir.display().to_string();
     let mut all = vec!["run", "--until-end", "--output-dir", &dir_arg];
@@ -89,7 +90,12 @@ fn run_pipeline(
         output.status.success(),
         "weir run {args:?}: {stderr}\n{stdout}"
     );
-    Ok(dir)
+    // One JSON summary line per worker on stdout.
+    let summaries = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    Ok((dir, summaries))
 }
 
 /// Sums the diffs of every output record written under `dir`.
@@ -185,7 +191,7 @@ fn pipeline_matches_the_reference_and_every_cluster_shape_agrees() -> TestResult
     assert_eq!(readings.len(), 8000);
     let expected = reference::compute(&readings, &registry, &DataflowConfig::default());
 
-    let one = consolidate(&run_pipeline(&env, "w1", &["-w", "1"])?)?;
+    let one = consolidate(&run_pipeline(&env, "w1", &["-w", "1"])?.0)?;
 
     // Counts and identities.
     let got_readings = records_of(&one, "readings");
@@ -290,8 +296,24 @@ fn pipeline_matches_the_reference_and_every_cluster_shape_agrees() -> TestResult
     assert_eq!(incidents, want);
 
     // Shape invariance: 1x2 and 2x1 give exactly the same consolidated outputs.
-    let two = consolidate(&run_pipeline(&env, "w2", &["-w", "2"])?)?;
+    let (dir, summaries) = run_pipeline(&env, "w2", &["-w", "2"])?;
+    let two = consolidate(&dir)?;
     assert!(one == two, "1x1 and 1x2 differ");
+    // Each worker reports its partitions' offsets as complete, covering every record once,
+    // and its dead letters by reason.
+    assert_eq!(summaries.len(), 2);
+    let covered: i64 = summaries
+        .iter()
+        .flat_map(|s| s["completed_offsets"][1].as_object().into_iter().flatten())
+        .map(|(_, next)| next.as_i64().unwrap_or_default())
+        .sum();
+    assert_eq!(covered, 8000);
+    let by_reason: i64 = summaries
+        .iter()
+        .flat_map(|s| s["dead_letter_reasons"].as_object().into_iter().flatten())
+        .map(|(_, n)| n.as_i64().unwrap_or_default())
+        .sum();
+    assert_eq!(by_reason as usize, expected.dead_letters.len());
     let hostfile = std::env::temp_dir().join(unique("hosts"));
     std::fs::write(
         &hostfile,

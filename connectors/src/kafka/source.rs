@@ -65,6 +65,8 @@ pub struct PartitionSource {
     ends: Option<BTreeMap<i32, i64>>,
     idle_grace_ms: u64,
     gaps: u64,
+    /// (input time, next offset per partition) at each input advance, oldest first.
+    epochs: std::collections::VecDeque<(Time, BTreeMap<i32, i64>)>,
 }
 
 impl PartitionSource {
@@ -117,6 +119,7 @@ impl PartitionSource {
             ends: (bound == Bound::AtEnd).then_some(ends),
             idle_grace_ms,
             gaps: 0,
+            epochs: Default::default(),
         })
     }
 
@@ -207,6 +210,28 @@ impl PartitionSource {
     /// Next offset to read per partition (what a sink commits once the data before it is durable).
     pub fn next_offsets(&self) -> &BTreeMap<i32, i64> {
         &self.next_offsets
+    }
+
+    /// Notes that the worker's input advanced to `time`: every record sent
+    /// so far is at a time before it, so the current next offsets cover
+    /// exactly the epochs below `time`.
+    pub fn checkpoint(&mut self, time: Time) {
+        self.epochs.push_back((time, self.next_offsets.clone()));
+    }
+
+    /// The offsets that are complete once the outputs' frontier reached
+    /// `frontier` (`None`: the outputs are done): the latest checkpoint at or
+    /// below it, dropping older ones. This is what a sink commits together
+    /// with the data (issue #4).
+    pub fn completed(&mut self, frontier: Option<Time>) -> Option<(Time, BTreeMap<i32, i64>)> {
+        let mut latest = None;
+        while let Some((time, _)) = self.epochs.front() {
+            if frontier.is_some_and(|f| *time > f) {
+                break;
+            }
+            latest = self.epochs.pop_front();
+        }
+        latest
     }
 
     /// Offset gaps seen (broker faults).
