@@ -65,6 +65,8 @@ pub struct PartitionSource {
     ends: Option<BTreeMap<i32, i64>>,
     idle_grace_ms: u64,
     gaps: u64,
+    /// Partitions at their end since their last record (the idle rule applies).
+    idle: std::collections::BTreeSet<i32>,
     /// (input time, next offset per partition) at each input advance, oldest first.
     epochs: std::collections::VecDeque<(Time, BTreeMap<i32, i64>)>,
 }
@@ -119,6 +121,7 @@ impl PartitionSource {
             ends: (bound == Bound::AtEnd).then_some(ends),
             idle_grace_ms,
             gaps: 0,
+            idle: Default::default(),
             epochs: Default::default(),
         })
     }
@@ -141,7 +144,7 @@ impl PartitionSource {
                 Ok(message) => message,
                 Err(KafkaError::PartitionEOF(p)) => {
                     if self.ends.is_none() {
-                        self.clocks.idle(p, now_ms() - self.idle_grace_ms as i64);
+                        self.idle.insert(p);
                     }
                     continue;
                 }
@@ -154,6 +157,7 @@ impl PartitionSource {
             };
             let partition = message.partition();
             let offset = message.offset();
+            self.idle.remove(&partition);
             if let Some(end) = self.ends.as_ref().and_then(|e| e.get(&partition))
                 && offset >= *end
             {
@@ -193,6 +197,12 @@ impl PartitionSource {
             {
                 self.clocks.finish(partition);
             }
+        }
+        // librdkafka reports the end of a partition once; the partition
+        // stays idle, and its clock follows wall time, until a record arrives.
+        let idle_clock = now_ms() - i64::try_from(self.idle_grace_ms).unwrap_or(0);
+        for p in &self.idle {
+            self.clocks.idle(*p, idle_clock);
         }
         Ok(read)
     }
