@@ -106,6 +106,9 @@ pub struct RunArgs {
     /// Write every output update as JSON lines, one file per worker.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Do not write to PostgreSQL (and start from the beginning of the topics).
+    #[arg(long)]
+    pub no_store: bool,
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long, value_name = "SECS")]
     pub duration_secs: Option<u64>,

@@ -8,6 +8,7 @@
 //! ```
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -17,10 +18,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
-use timely::dataflow::operators::{Inspect, Probe};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::{Capability, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Stream};
 use tracing::{info, warn};
+use weir_connectors::ConnectorError;
 use weir_connectors::kafka::{Bound, PartitionSource, RawRecord};
+use weir_connectors::postgres::{Batch, PgSink};
 use weir_dataflow::graph::{Outputs, build};
 use weir_dataflow::records::{Origin, RegistryRecord, SourceRecord, Time, Update};
 use weir_dataflow::{DataflowConfig, Sensor};
@@ -38,6 +43,8 @@ pub struct RunOptions {
     pub report_secs: u64,
     /// Stop after this long (live runs).
     pub duration: Option<Duration>,
+    /// Write outputs to PostgreSQL (and resume from its durable offsets).
+    pub store: bool,
 }
 
 /// What one worker did.
@@ -155,6 +162,90 @@ fn attach(outputs: Outputs<'_>, sink: &Rc<RefCell<OutputSink>>) -> ProbeHandle<T
     probe
 }
 
+/// Writes every completed epoch to PostgreSQL. Its output holds a capability
+/// for each time until that time's outputs are committed, so a probe on it
+/// (on every worker) says which epochs are durable everywhere.
+fn store<'s>(
+    outputs: &Outputs<'s>,
+    sink: &Rc<RefCell<PgSink>>,
+    failure: &Rc<RefCell<Option<ConnectorError>>>,
+) -> Stream<'s, Time, Vec<()>> {
+    let mut builder = OperatorBuilder::new("StorePostgres".to_owned(), outputs.readings.scope());
+    let mut readings = builder.new_input(outputs.readings.clone(), Pipeline);
+    let mut windows = builder.new_input(outputs.windows.clone(), Pipeline);
+    let mut latest = builder.new_input(outputs.latest.clone(), Pipeline);
+    let mut anomalies = builder.new_input(outputs.anomalies.clone(), Pipeline);
+    let mut incidents = builder.new_input(outputs.incidents.clone(), Pipeline);
+    let mut dead = builder.new_input(outputs.dead_letters.clone(), Pipeline);
+    // The output carries no data: only its frontier (what is committed) matters.
+    let (output, stream) = builder.new_output::<Vec<()>>();
+    let sink = Rc::clone(sink);
+    let failure = Rc::clone(failure);
+    builder.build(move |_| {
+        let mut stash: BTreeMap<Time, (Capability<Time>, Batch)> = BTreeMap::new();
+        move |frontiers| {
+            let _ = &output; // kept for the operator's lifetime
+            macro_rules! take {
+                ($input:ident, $field:ident) => {
+                    $input.for_each(|cap, data| {
+                        let Some(&time) = cap.least() else { return };
+                        let entry = stash
+                            .entry(time)
+                            .or_insert_with(|| (cap.delayed(&time, 0), Batch::default()));
+                        entry.1.$field.extend(data.drain(..));
+                    });
+                };
+            }
+            take!(readings, readings);
+            take!(windows, windows);
+            take!(latest, latest);
+            take!(anomalies, anomalies);
+            take!(incidents, incidents);
+            take!(dead, dead_letters);
+            if failure.borrow().is_some() {
+                return;
+            }
+            let complete: Vec<Time> = stash
+                .keys()
+                .copied()
+                .take_while(|t| frontiers.iter().all(|f| !f.less_equal(t)))
+                .collect();
+            if complete.is_empty() {
+                return;
+            }
+            // Every completed epoch in one transaction.
+            let mut batch = Batch::default();
+            let mut held = Vec::with_capacity(complete.len());
+            for time in complete {
+                if let Some((cap, part)) = stash.remove(&time) {
+                    batch.readings.extend(part.readings);
+                    batch.windows.extend(part.windows);
+                    batch.latest.extend(part.latest);
+                    batch.anomalies.extend(part.anomalies);
+                    batch.incidents.extend(part.incidents);
+                    batch.dead_letters.extend(part.dead_letters);
+                    held.push(cap);
+                }
+            }
+            if let Err(e) = sink.borrow_mut().write(&batch) {
+                // Keep the capabilities: these epochs are not durable.
+                *failure.borrow_mut() = Some(e);
+                for cap in held {
+                    let time = *cap.time();
+                    stash.insert(time, (cap, Batch::default()));
+                }
+            }
+        }
+    });
+    stream
+}
+
+/// How far back (record time) a restart replays before the durable offsets:
+/// enough to rebuild every sensor's statistics, lateness watermark and longest window.
+pub fn rewind_ms(config: &DataflowConfig) -> i64 {
+    config.stats_horizon_ms + config.allowed_lateness_ms + 3_600_000 + 300_000
+}
+
 /// A registry record from a raw Kafka record (key = sensor id; empty payload = removed).
 pub fn registry_record(raw: RawRecord) -> Result<RegistryRecord, String> {
     let sensor_id = String::from_utf8(raw.key)
@@ -233,19 +324,55 @@ pub fn run_worker(
         file,
         error: None,
     }));
+    // The store, and where to resume from what it holds.
+    let pg = match options.store {
+        true => Some(Rc::new(RefCell::new(PgSink::open(
+            &config.postgres,
+            &kafka.readings_topic,
+        )?))),
+        false => None,
+    };
+    let rewind = rewind_ms(dataflow);
+    let recovery = match &pg {
+        Some(pg) => {
+            pg.borrow_mut()
+                .recovery(&reading_partitions, rewind, dataflow.future_after_ms)?
+        }
+        None => Default::default(),
+    };
+    if !recovery.durable_offsets.is_empty() {
+        info!(worker = index, durable = ?recovery.durable_offsets, start = ?recovery.start_offsets,
+              suppress_before_ms = ?recovery.suppress_before_ms, "resuming from postgres");
+    }
+    let failure: Rc<RefCell<Option<ConnectorError>>> = Rc::default();
+
     let mut readings_in: InputHandle<Time, _> = InputHandle::new();
     let mut registry_in: InputHandle<Time, _> = InputHandle::new();
-    let probe = worker.dataflow::<Time, _, _>(|scope| {
+    let (probe, stored) = worker.dataflow::<Time, _, _>(|scope| {
         let readings = readings_in.to_stream(scope);
         let registry = registry_in.to_stream(scope);
-        attach(build(readings, registry, dataflow), &sink)
+        let outputs = build(readings, registry, dataflow);
+        let stored = pg.as_ref().map(|pg| {
+            let probe = ProbeHandle::new();
+            store(&outputs, pg, &failure).probe_with(&probe);
+            probe
+        });
+        (attach(outputs, &sink), stored)
     });
+    // Offsets become durable only for epochs every worker's sink has committed.
+    let durable = |probe: &ProbeHandle<Time>, stored: &Option<ProbeHandle<Time>>| {
+        stored
+            .as_ref()
+            .unwrap_or(probe)
+            .with_frontier(|f| f.first().copied())
+    };
 
     let grace = dataflow.idle_grace_ms;
     let mut readings = PartitionSource::open(
         kafka,
         &kafka.readings_topic,
         &reading_partitions,
+        &recovery.start_offsets,
         options.bound,
         grace,
     )?;
@@ -253,9 +380,34 @@ pub fn run_worker(
         kafka,
         &kafka.registry_topic,
         &registry_partitions,
+        &BTreeMap::new(),
         options.bound,
         grace,
     )?;
+    let commit = |done: Option<(Time, weir_connectors::kafka::Checkpoint)>,
+                  summary: &mut WorkerSummary|
+     -> anyhow::Result<()> {
+        let Some((time, checkpoint)) = done else {
+            return Ok(());
+        };
+        if let Some(pg) = &pg {
+            let rows: Vec<(i32, i64, i64)> = checkpoint
+                .iter()
+                .map(|(p, (next, clock))| (*p, *next, *clock))
+                .collect();
+            pg.borrow_mut()
+                .commit_offsets(&rows, 2 * rewind)
+                .context("committing offsets")?;
+        }
+        summary.completed_offsets = Some((
+            time,
+            checkpoint
+                .iter()
+                .map(|(p, (next, _))| (*p, *next))
+                .collect(),
+        ));
+        Ok(())
+    };
     let mut summary = WorkerSummary {
         worker: index,
         ..WorkerSummary::default()
@@ -269,7 +421,14 @@ pub fn run_worker(
             registry.poll(1_000, Duration::ZERO, |raw| {
                 summary.registry += 1;
                 match registry_record(raw) {
-                    Ok(record) => registry_in.send(record),
+                    Ok(record) => {
+                        if let Some(pg) = &pg
+                            && let Err(e) = pg.borrow_mut().upsert_sensor(&record)
+                        {
+                            *failure.borrow_mut() = Some(e);
+                        }
+                        registry_in.send(record);
+                    }
                     Err(reason) => {
                         summary.registry_rejected += 1;
                         warn!(%reason, "registry record rejected");
@@ -308,8 +467,8 @@ pub fn run_worker(
                 readings_in = InputHandle::new();
                 readings.checkpoint(Time::MAX);
             }
-            if !readings_open && probe.done() {
-                summary.completed_offsets = readings.completed(None).or(summary.completed_offsets);
+            if !readings_open && probe.done() && stored.as_ref().is_none_or(|p| p.done()) {
+                commit(readings.completed(None), &mut summary)?;
                 break;
             }
         }
@@ -318,10 +477,10 @@ pub fn run_worker(
             break;
         }
         worker.step_or_park(Some(Duration::from_millis(if read == 0 { 5 } else { 0 })));
-        let frontier = probe.with_frontier(|f| f.first().copied());
-        if let Some(done) = readings.completed(frontier) {
-            summary.completed_offsets = Some(done);
+        if let Some(e) = failure.borrow_mut().take() {
+            return Err(e).context("storing outputs");
         }
+        commit(readings.completed(durable(&probe, &stored)), &mut summary)?;
         if last_report.elapsed() >= Duration::from_secs(options.report_secs.max(1)) {
             last_report = Instant::now();
             let counts = &sink.borrow().counts;

@@ -58,6 +58,23 @@ pub enum ConnectorError {
         /// Partitions found on the broker.
         actual: usize,
     },
+    /// A PostgreSQL operation failed.
+    #[error("postgres: {operation} failed")]
+    Postgres {
+        /// What we were doing.
+        operation: String,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
+    },
+    /// A setting is invalid.
+    #[error("invalid {setting}: {reason}")]
+    InvalidSetting {
+        /// The configuration key.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// A topic weir needs does not exist.
     #[error("kafka: topic `{topic}` does not exist; create weir's topics with `weir topics`")]
     MissingTopic {
@@ -77,6 +94,14 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
+    /// Wraps a PostgreSQL error with what was being done.
+    pub fn postgres(operation: impl Into<String>, source: postgres::Error) -> Self {
+        ConnectorError::Postgres {
+            operation: operation.into(),
+            source,
+        }
+    }
+
     /// Wraps a Kafka client error with what was being done.
     pub fn kafka(operation: impl Into<String>, source: KafkaError) -> Self {
         ConnectorError::Kafka {

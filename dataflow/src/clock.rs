@@ -51,6 +51,11 @@ impl PartitionClocks {
         self.finished.insert(partition, true);
     }
 
+    /// The clock of `partition`, if known.
+    pub fn clock(&self, partition: i32) -> Option<i64> {
+        self.clocks.get(&partition).copied().flatten()
+    }
+
     /// Whether every partition is finished.
     pub fn all_finished(&self) -> bool {
         self.finished.values().all(|f| *f)

@@ -80,6 +80,7 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
         output_dir: args.output_dir.clone(),
         report_secs: args.report_secs,
         duration: args.duration_secs.map(Duration::from_secs),
+        store: !args.no_store,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let stop_on_signal = Arc::clone(&stop);

@@ -33,7 +33,21 @@ pub fn brokers() -> String {
     std::env::var("WEIR_KAFKA__BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
-/// Environment giving this test its own four topics.
+/// A PostgreSQL schema name for `prefix` (lowercase, digits, underscores).
+pub fn schema_of(prefix: &str) -> String {
+    prefix
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Environment giving this test its own four topics and PostgreSQL schema.
 pub fn topic_env(prefix: &str) -> Vec<(String, String)> {
     ["readings", "registry", "alerts", "dlq"]
         .iter()
@@ -43,7 +57,15 @@ pub fn topic_env(prefix: &str) -> Vec<(String, String)> {
                 format!("{prefix}-{t}"),
             )
         })
-        .chain([("WEIR_KAFKA__BROKERS".into(), brokers())])
+        .chain([
+            ("WEIR_KAFKA__BROKERS".into(), brokers()),
+            ("WEIR_POSTGRES__SCHEMA".into(), schema_of(prefix)),
+        ])
+        .chain(
+            std::env::var("WEIR_POSTGRES__URL")
+                .ok()
+                .map(|url| ("WEIR_POSTGRES__URL".into(), url)),
+        )
         .collect()
 }
 

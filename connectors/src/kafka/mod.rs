@@ -11,4 +11,4 @@ pub use admin::{TopicOutcome, TopicSpec, ensure_topics, topic_specs};
 pub use config::KafkaConfig;
 pub use consumer::{PartitionConsumer, StartAt};
 pub use producer::{Header, KafkaProducer, OutgoingRecord};
-pub use source::{Bound, PartitionSource, RawRecord};
+pub use source::{Bound, Checkpoint, PartitionSource, RawRecord};

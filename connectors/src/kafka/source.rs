@@ -47,6 +47,9 @@ pub struct RawRecord {
     pub content_type: Option<String>,
 }
 
+/// Next offset and partition clock, per partition.
+pub type Checkpoint = BTreeMap<i32, (i64, i64)>;
+
 /// How a source reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bound {
@@ -67,8 +70,8 @@ pub struct PartitionSource {
     gaps: u64,
     /// Partitions at their end since their last record (the idle rule applies).
     idle: std::collections::BTreeSet<i32>,
-    /// (input time, next offset per partition) at each input advance, oldest first.
-    epochs: std::collections::VecDeque<(Time, BTreeMap<i32, i64>)>,
+    /// (input time, (next offset, clock) per partition) at each input advance, oldest first.
+    epochs: std::collections::VecDeque<(Time, Checkpoint)>,
 }
 
 impl PartitionSource {
@@ -82,11 +85,12 @@ impl PartitionSource {
         )
     }
 
-    /// Opens `partitions` of `topic` from the beginning.
+    /// Opens `partitions` of `topic` at `start` offsets (the beginning where absent).
     pub fn open(
         kafka: &KafkaConfig,
         topic: &str,
         partitions: &[i32],
+        start: &BTreeMap<i32, i64>,
         bound: Bound,
         idle_grace_ms: u64,
     ) -> Result<Self, ConnectorError> {
@@ -100,12 +104,13 @@ impl PartitionSource {
             let (low, high) = consumer
                 .fetch_watermarks(topic, p, timeout)
                 .map_err(|e| ConnectorError::kafka(format!("watermarks of `{topic}`/{p}"), e))?;
+            let from = start.get(&p).copied().unwrap_or(low).clamp(low, high);
             assignment
-                .add_partition_offset(topic, p, Offset::Offset(low))
+                .add_partition_offset(topic, p, Offset::Offset(from))
                 .map_err(|e| ConnectorError::kafka(format!("assign `{topic}`/{p}"), e))?;
-            next_offsets.insert(p, low);
+            next_offsets.insert(p, from);
             ends.insert(p, high);
-            if bound == Bound::AtEnd && high <= low {
+            if bound == Bound::AtEnd && high <= from {
                 clocks.finish(p);
             }
         }
@@ -226,14 +231,19 @@ impl PartitionSource {
     /// so far is at a time before it, so the current next offsets cover
     /// exactly the epochs below `time`.
     pub fn checkpoint(&mut self, time: Time) {
-        self.epochs.push_back((time, self.next_offsets.clone()));
+        let checkpoint = self
+            .next_offsets
+            .iter()
+            .map(|(p, next)| (*p, (*next, self.clocks.clock(*p).unwrap_or(0))))
+            .collect();
+        self.epochs.push_back((time, checkpoint));
     }
 
     /// The offsets that are complete once the outputs' frontier reached
     /// `frontier` (`None`: the outputs are done): the latest checkpoint at or
     /// below it, dropping older ones. This is what a sink commits together
     /// with the data (issue #4).
-    pub fn completed(&mut self, frontier: Option<Time>) -> Option<(Time, BTreeMap<i32, i64>)> {
+    pub fn completed(&mut self, frontier: Option<Time>) -> Option<(Time, Checkpoint)> {
         let mut latest = None;
         while let Some((time, _)) = self.epochs.front() {
             if frontier.is_some_and(|f| *time > f) {

@@ -1,4 +1,4 @@
-//! PostgreSQL connection settings (the sink and schema arrive with the store issue).
+//! `[postgres]` in weir.toml.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,17 +8,42 @@ use serde::{Deserialize, Serialize};
 pub struct PostgresConfig {
     /// Connection URL. `scripts/services.sh` creates this role and database.
     pub url: String,
+    /// Schema holding weir's tables (created if missing).
+    pub schema: String,
+    /// Days of raw readings kept in PostgreSQL; older daily partitions are dropped.
+    pub retention_days: u32,
+    /// Daily partitions of `readings` created ahead of today.
+    pub partitions_ahead_days: u32,
+    /// Longest wait between two attempts while PostgreSQL is unavailable.
+    pub max_backoff_ms: u64,
 }
 
 impl Default for PostgresConfig {
     fn default() -> Self {
         PostgresConfig {
             url: "postgres://weir:weir@127.0.0.1:5432/weir".into(),
+            schema: "public".into(),
+            retention_days: 30,
+            partitions_ahead_days: 3,
+            max_backoff_ms: 5_000,
         }
     }
 }
 
 impl PostgresConfig {
+    /// Whether `schema` is a plain identifier (it is spliced into SQL) and
+    /// not one PostgreSQL reserves (`pg_…`).
+    pub fn schema_is_valid(&self) -> bool {
+        !self.schema.is_empty()
+            && self.schema.len() <= 63
+            && self
+                .schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !self.schema.starts_with(|c: char| c.is_ascii_digit())
+            && !self.schema.starts_with("pg_")
+    }
+
     /// The `host:port` part of the URL (port 5432 when absent), for reachability checks.
     pub fn address(&self) -> Option<String> {
         let rest = self.url.split_once("://")?.1;
@@ -41,7 +66,13 @@ mod tests {
 
     #[test]
     fn address_comes_from_the_url() {
-        let with = |url: &str| PostgresConfig { url: url.into() }.address();
+        let with = |url: &str| {
+            PostgresConfig {
+                url: url.into(),
+                ..PostgresConfig::default()
+            }
+            .address()
+        };
         assert_eq!(
             PostgresConfig::default().address().as_deref(),
             Some("127.0.0.1:5432")

@@ -1,0 +1,9 @@
+//! PostgreSQL: configuration, the schema and its migrations, the sink.
+
+mod config;
+mod schema;
+mod sink;
+
+pub use config::PostgresConfig;
+pub use schema::{Layout, connect, migrate};
+pub use sink::{Batch, PgSink, Recovery};

@@ -1,0 +1,308 @@
+//! The schema: versioned migrations embedded in the binary, and the layout
+//! of `readings` (a TimescaleDB hypertable when the extension is available,
+//! else a table range-partitioned by day, with a default partition as a
+//! safety net).
+//!
+//! Migrations run in one transaction under an advisory lock, so several
+//! workers and processes starting together apply them once.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use postgres::{Client, NoTls};
+use tracing::info;
+
+use super::PostgresConfig;
+use crate::ConnectorError;
+use crate::preflight::{POSTGRES, check_reachable};
+
+/// How `readings` is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// A TimescaleDB hypertable with compression and retention policies.
+    Timescale,
+    /// Native range partitions, one per day, created ahead; old ones dropped.
+    NativePartitions,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Migrations after the layout-specific creation of `readings` (version, SQL).
+const MIGRATIONS: &[(i32, &str)] = &[(
+    2,
+    r#"
+CREATE TABLE sensor_5m (
+    sensor_id text NOT NULL, bucket timestamptz NOT NULL,
+    count bigint NOT NULL, sum double precision NOT NULL, avg double precision NOT NULL,
+    min double precision NOT NULL, max double precision NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (sensor_id, bucket));
+CREATE TABLE sensor_1h (LIKE sensor_5m INCLUDING ALL);
+CREATE TABLE sensor_latest (
+    sensor_id text PRIMARY KEY, zone text NOT NULL, time timestamptz NOT NULL,
+    value double precision NOT NULL, mean double precision, stddev double precision,
+    severity text, updated_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE zone_state (
+    zone text NOT NULL, start_time timestamptz NOT NULL, end_time timestamptz NOT NULL,
+    peak_sensors int NOT NULL, sensors text[] NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (zone, start_time));
+CREATE TABLE anomalies (
+    kafka_partition int NOT NULL, kafka_offset bigint NOT NULL,
+    sensor_id text NOT NULL, zone text NOT NULL, time timestamptz NOT NULL,
+    value double precision NOT NULL, mean double precision, stddev double precision,
+    samples bigint NOT NULL, z double precision, z_severity text,
+    threshold_kind text, threshold double precision, severity text NOT NULL,
+    PRIMARY KEY (kafka_partition, kafka_offset));
+CREATE INDEX anomalies_zone_time ON anomalies (zone, time);
+CREATE TABLE dead_letters (
+    kafka_partition int NOT NULL, kafka_offset bigint NOT NULL, reason text NOT NULL,
+    key text NOT NULL, payload bytea NOT NULL, detail text NOT NULL,
+    record_time timestamptz NOT NULL,
+    PRIMARY KEY (kafka_partition, kafka_offset, reason));
+CREATE TABLE sensors (
+    sensor_id text PRIMARY KEY, kind text NOT NULL, location text NOT NULL,
+    zone text NOT NULL, unit text NOT NULL,
+    warn_high double precision, crit_high double precision,
+    warn_low double precision, crit_low double precision,
+    valid_min double precision NOT NULL, valid_max double precision NOT NULL,
+    valid_from timestamptz, removed boolean NOT NULL DEFAULT false,
+    updated_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE source_offsets (
+    topic text NOT NULL, kafka_partition int NOT NULL,
+    next_offset bigint NOT NULL, clock_ms bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (topic, kafka_partition));
+CREATE TABLE source_checkpoints (
+    topic text NOT NULL, kafka_partition int NOT NULL,
+    next_offset bigint NOT NULL, clock_ms bigint NOT NULL,
+    PRIMARY KEY (topic, kafka_partition, next_offset));
+"#,
+)];
+
+const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NULL, \
+     value double precision NOT NULL, zone text NOT NULL, flags text[] NOT NULL, \
+     schema_version smallint NOT NULL, ingested_at timestamptz NOT NULL DEFAULT now(), \
+     kafka_partition int NOT NULL, kafka_offset bigint NOT NULL, \
+     UNIQUE (sensor_id, time)";
+
+/// Connects (after a reachability check) and selects the configured schema.
+pub fn connect(config: &PostgresConfig) -> Result<Client, ConnectorError> {
+    if !config.schema_is_valid() {
+        return Err(ConnectorError::InvalidSetting {
+            setting: "postgres.schema",
+            reason: format!("`{}` is not a lowercase identifier", config.schema),
+        });
+    }
+    let address = config
+        .address()
+        .ok_or_else(|| ConnectorError::InvalidSetting {
+            setting: "postgres.url",
+            reason: format!("`{}` has no host", config.url),
+        })?;
+    check_reachable(POSTGRES, &address, Duration::from_secs(3))?;
+    let mut client = Client::connect(&config.url, NoTls)
+        .map_err(|e| ConnectorError::postgres(format!("connect to {address}"), e))?;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {0}; SET search_path TO {0}",
+            config.schema
+        ))
+        .map_err(|e| ConnectorError::postgres("select schema", e))?;
+    Ok(client)
+}
+
+/// Applies every pending migration; returns the layout of `readings`.
+pub fn migrate(client: &mut Client, config: &PostgresConfig) -> Result<Layout, ConnectorError> {
+    let pg = |op: &str| {
+        let op = op.to_string();
+        move |e| ConnectorError::postgres(op, e)
+    };
+    let mut tx = client.transaction().map_err(pg("begin migration"))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('weir-migrate:' || current_schema()))",
+        &[],
+    )
+    .map_err(pg("lock migrations"))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS weir_migrations (
+             version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .map_err(pg("create weir_migrations"))?;
+    let applied: BTreeSet<i32> = tx
+        .query("SELECT version FROM weir_migrations", &[])
+        .map_err(pg("read weir_migrations"))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let timescale_available = tx
+        .query_opt(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'",
+            &[],
+        )
+        .map_err(pg("look for timescaledb"))?
+        .is_some();
+    if !applied.contains(&1) {
+        if timescale_available {
+            tx.batch_execute(&format!(
+                "CREATE EXTENSION IF NOT EXISTS timescaledb;
+                 CREATE TABLE readings ({READINGS_COLUMNS});
+                 SELECT create_hypertable('readings', 'time', chunk_time_interval => interval '1 day');
+                 ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'sensor_id');
+                 SELECT add_compression_policy('readings', interval '2 days');
+                 SELECT add_retention_policy('readings', interval '{} days');",
+                config.retention_days
+            ))
+            .map_err(pg("create the readings hypertable"))?;
+        } else {
+            tx.batch_execute(&format!(
+                "CREATE TABLE readings ({READINGS_COLUMNS}) PARTITION BY RANGE (time);
+                 CREATE TABLE readings_default PARTITION OF readings DEFAULT;"
+            ))
+            .map_err(pg("create the partitioned readings table"))?;
+        }
+        tx.execute("INSERT INTO weir_migrations (version) VALUES (1)", &[])
+            .map_err(pg("record migration 1"))?;
+    }
+    for (version, sql) in MIGRATIONS {
+        if !applied.contains(version) {
+            tx.batch_execute(sql)
+                .map_err(pg(&format!("apply migration {version}")))?;
+            tx.execute(
+                "INSERT INTO weir_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .map_err(pg(&format!("record migration {version}")))?;
+            info!(version, "migration applied");
+        }
+    }
+    let layout = if tx
+        .query_opt(
+            "SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid \
+             WHERE c.relname = 'readings' AND c.relnamespace = current_schema()::regnamespace",
+            &[],
+        )
+        .map_err(pg("inspect readings"))?
+        .is_some()
+    {
+        Layout::NativePartitions
+    } else {
+        Layout::Timescale
+    };
+    tx.commit().map_err(pg("commit migrations"))?;
+    if layout == Layout::NativePartitions {
+        let today = now_ms().div_euclid(DAY_MS);
+        ensure_partitions(
+            client,
+            today - 1..=today + i64::from(config.partitions_ahead_days),
+        )?;
+        drop_expired_partitions(client, today - i64::from(config.retention_days))?;
+    }
+    Ok(layout)
+}
+
+/// Creates the daily partitions for `days` (days since the epoch) that are
+/// missing, under the schema's advisory lock (workers create them concurrently).
+pub fn ensure_partitions(
+    client: &mut Client,
+    days: impl IntoIterator<Item = i64>,
+) -> Result<(), ConnectorError> {
+    for day in days {
+        let name = partition_name(day);
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {name} PARTITION OF readings \
+             FOR VALUES FROM (to_timestamp({from})) TO (to_timestamp({to}))",
+            from = day * 86_400,
+            to = (day + 1) * 86_400
+        );
+        let created = client.transaction().and_then(|mut tx| {
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('weir-migrate:' || current_schema()))",
+                &[],
+            )?;
+            tx.batch_execute(&sql)?;
+            tx.commit()
+        });
+        if let Err(e) = created {
+            // Typically: rows of that day already sit in the default partition
+            // (a day that arrived before its partition existed). They stay
+            // there, and every query reads them transparently.
+            let detail = e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_string());
+            tracing::warn!(partition = %name, error = %detail, "daily partition not created");
+        }
+    }
+    Ok(())
+}
+
+/// Detaches and drops daily partitions that end before `first_kept_day`.
+pub fn drop_expired_partitions(
+    client: &mut Client,
+    first_kept_day: i64,
+) -> Result<(), ConnectorError> {
+    let rows = client
+        .query(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             JOIN pg_class p ON p.oid = i.inhparent \
+             WHERE p.relname = 'readings' AND p.relnamespace = current_schema()::regnamespace \
+             AND c.relname ~ '^readings_[0-9]{8}$'",
+            &[],
+        )
+        .map_err(|e| ConnectorError::postgres("list partitions", e))?;
+    let oldest = partition_name(first_kept_day);
+    for row in rows {
+        let name: String = row.get(0);
+        if name < oldest {
+            client
+                .batch_execute(&format!(
+                    "ALTER TABLE readings DETACH PARTITION {name}; DROP TABLE {name}"
+                ))
+                .map_err(|e| ConnectorError::postgres(format!("drop partition {name}"), e))?;
+            info!(partition = %name, "expired partition dropped");
+        }
+    }
+    Ok(())
+}
+
+/// `readings_YYYYMMDD` for a day number.
+pub fn partition_name(day: i64) -> String {
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("readings_{y:04}{m:02}{d:02}")
+}
+
+/// Day number of an epoch-ms time.
+pub fn day_of(ts_ms: i64) -> i64 {
+    ts_ms.div_euclid(DAY_MS)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_names_are_civil_dates() {
+        assert_eq!(partition_name(0), "readings_19700101");
+        assert_eq!(
+            partition_name(day_of(1_764_000_000_000)),
+            "readings_20251124"
+        );
+        assert_eq!(partition_name(day_of(951_782_400_000)), "readings_20000229");
+        assert_eq!(partition_name(-1), "readings_19691231");
+    }
+}

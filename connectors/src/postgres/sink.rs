@@ -1,0 +1,587 @@
+//! The PostgreSQL sink: one transaction per batch of completed epochs, with
+//! idempotent writes, and the offsets that say what is durable.
+//!
+//! ```text
+//!  Batch (complete epochs) ─► BEGIN
+//!     readings   ─ binary COPY ─► readings_staging ─► INSERT … ON CONFLICT (sensor_id, time) DO NOTHING
+//!     windows    ─ UNNEST upsert ─► sensor_5m / sensor_1h      (final value per key in the batch)
+//!     latest     ─ UNNEST upsert ─► sensor_latest              (never moves back in event time)
+//!     anomalies, dead letters ─ INSERT … ON CONFLICT DO NOTHING (keyed by partition, offset)
+//!     incidents  ─ upsert / delete ─► zone_state
+//!  COMMIT
+//!  offsets (once every worker's sink has passed the epoch) ─► source_offsets + source_checkpoints
+//! ```
+//!
+//! A retraction that is not replaced in the batch is ignored for windows and
+//! latest state (the graph never emits one; for them it could only mean
+//! "expired from memory"). For zone incidents it is a real change (two
+//! incidents merged into one with another start) and deletes the row.
+//!
+//! When PostgreSQL is unavailable, `write` and `commit_offsets` retry with
+//! backoff until it returns, logging one line when it goes and one when it
+//! is back: the worker blocks, so the pipeline stops consuming.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
+use postgres::{Client, Transaction};
+use tracing::{error, info, warn};
+use weir_dataflow::records::{
+    Anomaly, DeadLetter, LatestState, RegistryRecord, StoredReading, Update, WindowAggregate,
+    WindowSize, ZoneIncident,
+};
+
+use super::PostgresConfig;
+use super::schema::{Layout, connect, day_of, ensure_partitions, migrate};
+use crate::ConnectorError;
+
+/// The outputs of one or more completed epochs.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// Reading updates.
+    pub readings: Vec<Update<StoredReading>>,
+    /// Window updates.
+    pub windows: Vec<Update<WindowAggregate>>,
+    /// Latest-state updates.
+    pub latest: Vec<Update<LatestState>>,
+    /// Anomalies.
+    pub anomalies: Vec<Update<Anomaly>>,
+    /// Zone incident updates.
+    pub incidents: Vec<Update<ZoneIncident>>,
+    /// Dead letters.
+    pub dead_letters: Vec<Update<DeadLetter>>,
+}
+
+impl Batch {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.readings.is_empty()
+            && self.windows.is_empty()
+            && self.latest.is_empty()
+            && self.anomalies.is_empty()
+            && self.incidents.is_empty()
+            && self.dead_letters.is_empty()
+    }
+}
+
+/// Where a restarted worker resumes, from what is durable.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recovery {
+    /// Per partition: the offset to start reading at (far enough back to rebuild state).
+    pub start_offsets: BTreeMap<i32, i64>,
+    /// Per partition: the first offset that is not durable yet.
+    pub durable_offsets: BTreeMap<i32, i64>,
+    /// Window and incident rows starting before this (event time, ms) are not
+    /// written: the replay may not hold all of their readings.
+    pub suppress_before_ms: Option<i64>,
+}
+
+/// The final state of each key in a batch: `Some` = upsert, `None` = retracted.
+fn net<K: Ord, D: Clone + PartialEq>(
+    updates: &[Update<D>],
+    key: impl Fn(&D) -> K,
+) -> BTreeMap<K, Option<D>> {
+    let mut order: Vec<&Update<D>> = updates.iter().collect();
+    // Within a time, insertions first: a `-old` then finds `new` in place and is ignored.
+    order.sort_by_key(|(_, t, d)| (*t, -*d));
+    let mut out: BTreeMap<K, Option<D>> = BTreeMap::new();
+    for (record, _, diff) in order {
+        // A key first seen as a retraction stays `None`: its value came from an earlier batch.
+        let slot = out.entry(key(record)).or_insert(None);
+        if *diff > 0 {
+            *slot = Some(record.clone());
+        } else if slot.as_ref() == Some(record) {
+            *slot = None;
+        }
+    }
+    out
+}
+
+fn time(ms: i64) -> SystemTime {
+    if ms >= 0 {
+        UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
+    }
+}
+
+fn is_connection_error(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || e.code().is_none_or(|code| {
+            let c = code.code();
+            c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03"
+        })
+}
+
+/// One worker's connection and writes.
+pub struct PgSink {
+    config: PostgresConfig,
+    client: Client,
+    layout: Layout,
+    partitions: BTreeSet<i64>,
+    topic: String,
+    suppress_before_ms: Option<i64>,
+}
+
+impl PgSink {
+    /// Connects, migrates, and prepares to write outputs of `topic`.
+    pub fn open(config: &PostgresConfig, topic: &str) -> Result<Self, ConnectorError> {
+        let mut client = connect(config)?;
+        let layout = migrate(&mut client, config)?;
+        info!(?layout, schema = %config.schema, "postgres ready");
+        Ok(PgSink {
+            config: config.clone(),
+            client,
+            layout,
+            partitions: BTreeSet::new(),
+            topic: topic.to_string(),
+            suppress_before_ms: None,
+        })
+    }
+
+    /// The layout of `readings`.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Reads what is durable and decides where each of `partitions` restarts:
+    /// `rewind_ms` of record time before the durable offset (by the stored
+    /// offset↔clock checkpoints), so state can be rebuilt; and from which event
+    /// time windows and incidents are complete again (over all partitions).
+    pub fn recovery(
+        &mut self,
+        partitions: &[i32],
+        rewind_ms: i64,
+        future_after_ms: i64,
+    ) -> Result<Recovery, ConnectorError> {
+        let pg = |op: &'static str| move |e| ConnectorError::postgres(op, e);
+        let rows = self
+            .client
+            .query(
+                "SELECT o.kafka_partition, o.next_offset, o.clock_ms, \
+                        (SELECT c.next_offset FROM source_checkpoints c \
+                          WHERE c.topic = o.topic AND c.kafka_partition = o.kafka_partition \
+                            AND c.clock_ms <= o.clock_ms - $2 ORDER BY c.next_offset DESC LIMIT 1), \
+                        (SELECT c.clock_ms FROM source_checkpoints c \
+                          WHERE c.topic = o.topic AND c.kafka_partition = o.kafka_partition \
+                            AND c.clock_ms <= o.clock_ms - $2 ORDER BY c.next_offset DESC LIMIT 1) \
+                 FROM source_offsets o WHERE o.topic = $1",
+                &[&self.topic, &rewind_ms],
+            )
+            .map_err(pg("read source offsets"))?;
+        let mut recovery = Recovery::default();
+        for row in rows {
+            let partition: i32 = row.get(0);
+            let next: i64 = row.get(1);
+            let rewind_to: Option<i64> = row.get(3);
+            let rewind_clock: Option<i64> = row.get(4);
+            if let (Some(_), Some(clock)) = (rewind_to, rewind_clock) {
+                let bound = clock.saturating_add(future_after_ms);
+                recovery.suppress_before_ms =
+                    Some(recovery.suppress_before_ms.map_or(bound, |b| b.max(bound)));
+            }
+            if partitions.contains(&partition) {
+                recovery.durable_offsets.insert(partition, next);
+                recovery
+                    .start_offsets
+                    .insert(partition, rewind_to.unwrap_or(0));
+            }
+        }
+        self.suppress_before_ms = recovery.suppress_before_ms;
+        Ok(recovery)
+    }
+
+    /// Writes a batch in one transaction, retrying while PostgreSQL is unavailable.
+    pub fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.retrying("write outputs", |sink| sink.try_write(batch))
+    }
+
+    /// Records `offsets` ((partition, next offset, clock)) as durable.
+    pub fn commit_offsets(
+        &mut self,
+        offsets: &[(i32, i64, i64)],
+        keep_ms: i64,
+    ) -> Result<(), ConnectorError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let topic = self.topic.clone();
+        self.retrying("commit offsets", |sink| {
+            let mut tx = sink.client.transaction()?;
+            for (partition, next, clock) in offsets {
+                tx.execute(
+                    "INSERT INTO source_offsets (topic, kafka_partition, next_offset, clock_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (topic, kafka_partition) DO UPDATE \
+                     SET next_offset = EXCLUDED.next_offset, clock_ms = EXCLUDED.clock_ms, updated_at = now() \
+                     WHERE source_offsets.next_offset <= EXCLUDED.next_offset",
+                    &[&topic, partition, next, clock],
+                )?;
+                tx.execute(
+                    "INSERT INTO source_checkpoints (topic, kafka_partition, next_offset, clock_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[&topic, partition, next, clock],
+                )?;
+                // Keep checkpoints back to twice the rewind span: older ones can never be chosen.
+                tx.execute(
+                    "DELETE FROM source_checkpoints WHERE topic = $1 AND kafka_partition = $2 AND clock_ms < $3",
+                    &[&topic, partition, &(clock - keep_ms)],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Upserts a registry record into `sensors`.
+    pub fn upsert_sensor(&mut self, record: &RegistryRecord) -> Result<(), ConnectorError> {
+        let record = record.clone();
+        self.retrying("upsert sensor", move |sink| {
+            match &record.sensor {
+                Some(s) => sink.client.execute(
+                    "INSERT INTO sensors (sensor_id, kind, location, zone, unit, warn_high, crit_high, \
+                     warn_low, crit_low, valid_min, valid_max, valid_from, removed) \
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,false) \
+                     ON CONFLICT (sensor_id) DO UPDATE SET kind = EXCLUDED.kind, location = EXCLUDED.location, \
+                     zone = EXCLUDED.zone, unit = EXCLUDED.unit, warn_high = EXCLUDED.warn_high, \
+                     crit_high = EXCLUDED.crit_high, warn_low = EXCLUDED.warn_low, crit_low = EXCLUDED.crit_low, \
+                     valid_min = EXCLUDED.valid_min, valid_max = EXCLUDED.valid_max, \
+                     valid_from = EXCLUDED.valid_from, removed = false, updated_at = now()",
+                    &[
+                        &record.sensor_id,
+                        &s.kind.name(),
+                        &s.location,
+                        &s.zone,
+                        &s.unit,
+                        &s.thresholds.warn_high,
+                        &s.thresholds.crit_high,
+                        &s.thresholds.warn_low,
+                        &s.thresholds.crit_low,
+                        &s.valid_range.min,
+                        &s.valid_range.max,
+                        &time(record.valid_from_ms()),
+                    ],
+                ),
+                None => sink.client.execute(
+                    "UPDATE sensors SET removed = true, updated_at = now() WHERE sensor_id = $1",
+                    &[&record.sensor_id],
+                ),
+            }
+            .map(|_| ())
+        })
+    }
+
+    fn retrying<T>(
+        &mut self,
+        what: &str,
+        mut op: impl FnMut(&mut PgSink) -> Result<T, postgres::Error>,
+    ) -> Result<T, ConnectorError> {
+        let mut backoff = Duration::from_millis(100);
+        let mut down = false;
+        loop {
+            match op(self) {
+                Ok(value) => {
+                    if down {
+                        info!(what, "postgres available again");
+                    }
+                    return Ok(value);
+                }
+                Err(e) if is_connection_error(&e) => {
+                    if !down {
+                        warn!(what, error = %e, "postgres unavailable: consumption paused, retrying");
+                        down = true;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_millis(self.config.max_backoff_ms));
+                    if let Ok(client) = connect(&self.config) {
+                        self.client = client;
+                    }
+                }
+                Err(e) => {
+                    error!(what, error = %e, "postgres rejected a write");
+                    return Err(ConnectorError::postgres(what, e));
+                }
+            }
+        }
+    }
+
+    fn try_write(&mut self, batch: &Batch) -> Result<(), postgres::Error> {
+        if self.layout == Layout::NativePartitions {
+            let days: BTreeSet<i64> = batch
+                .readings
+                .iter()
+                .map(|(r, _, _)| day_of(r.ts_ms))
+                .filter(|d| !self.partitions.contains(d))
+                .collect();
+            if !days.is_empty() {
+                // Errors are logged inside; rows then land in the default partition.
+                let _ = ensure_partitions(&mut self.client, days.iter().copied());
+                self.partitions.extend(days);
+            }
+        }
+        let suppress = self.suppress_before_ms;
+        let mut tx = self.client.transaction()?;
+        write_readings(&mut tx, &batch.readings)?;
+        write_windows(&mut tx, &batch.windows, suppress)?;
+        write_latest(&mut tx, &batch.latest)?;
+        write_anomalies(&mut tx, &batch.anomalies)?;
+        write_incidents(&mut tx, &batch.incidents, suppress)?;
+        write_dead_letters(&mut tx, &batch.dead_letters)?;
+        tx.commit()
+    }
+}
+
+fn write_readings(
+    tx: &mut Transaction<'_>,
+    readings: &[Update<StoredReading>],
+) -> Result<(), postgres::Error> {
+    if readings.is_empty() {
+        return Ok(());
+    }
+    tx.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS readings_staging \
+         (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+    )?;
+    let sink = tx.copy_in(
+        "COPY readings_staging (time, sensor_id, value, zone, flags, schema_version, \
+         kafka_partition, kafka_offset) FROM STDIN BINARY",
+    )?;
+    let types = [
+        Type::TIMESTAMPTZ,
+        Type::TEXT,
+        Type::FLOAT8,
+        Type::TEXT,
+        Type::TEXT_ARRAY,
+        Type::INT2,
+        Type::INT4,
+        Type::INT8,
+    ];
+    let mut writer = BinaryCopyInWriter::new(sink, &types);
+    for (r, _, diff) in readings {
+        if *diff <= 0 {
+            continue;
+        }
+        let flags: Vec<&str> = r.flags.iter().map(|f| f.name()).collect();
+        writer.write(&[
+            &time(r.ts_ms),
+            &r.sensor_id,
+            &r.value,
+            &r.zone,
+            &flags,
+            &r.format.schema_version(),
+            &r.origin.partition,
+            &r.origin.offset,
+        ])?;
+    }
+    writer.finish()?;
+    tx.execute(
+        "INSERT INTO readings (time, sensor_id, value, zone, flags, schema_version, kafka_partition, kafka_offset) \
+         SELECT time, sensor_id, value, zone, flags, schema_version, kafka_partition, kafka_offset \
+         FROM readings_staging ON CONFLICT (sensor_id, time) DO NOTHING",
+        &[],
+    )?;
+    Ok(())
+}
+
+fn write_windows(
+    tx: &mut Transaction<'_>,
+    windows: &[Update<WindowAggregate>],
+    suppress: Option<i64>,
+) -> Result<(), postgres::Error> {
+    let finals = net(windows, |w| (w.size, w.sensor_id.clone(), w.start_ms));
+    for size in WindowSize::ALL {
+        let rows: Vec<&WindowAggregate> = finals
+            .iter()
+            .filter(|((s, _, start), _)| *s == size && suppress.is_none_or(|b| *start >= b))
+            .filter_map(|(_, w)| w.as_ref())
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let table = match size {
+            WindowSize::FiveMinutes => "sensor_5m",
+            WindowSize::OneHour => "sensor_1h",
+        };
+        let ids: Vec<&str> = rows.iter().map(|w| w.sensor_id.as_str()).collect();
+        let buckets: Vec<SystemTime> = rows.iter().map(|w| time(w.start_ms)).collect();
+        let counts: Vec<i64> = rows
+            .iter()
+            .map(|w| i64::try_from(w.count).unwrap_or(i64::MAX))
+            .collect();
+        let sums: Vec<f64> = rows.iter().map(|w| w.sum).collect();
+        let avgs: Vec<f64> = rows.iter().map(|w| w.avg()).collect();
+        let mins: Vec<f64> = rows.iter().map(|w| w.min).collect();
+        let maxs: Vec<f64> = rows.iter().map(|w| w.max).collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} (sensor_id, bucket, count, sum, avg, min, max) \
+                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::bigint[], $4::float8[], \
+                 $5::float8[], $6::float8[], $7::float8[]) \
+                 ON CONFLICT (sensor_id, bucket) DO UPDATE SET count = EXCLUDED.count, sum = EXCLUDED.sum, \
+                 avg = EXCLUDED.avg, min = EXCLUDED.min, max = EXCLUDED.max, updated_at = now()"
+            ),
+            &[&ids, &buckets, &counts, &sums, &avgs, &mins, &maxs],
+        )?;
+    }
+    Ok(())
+}
+
+fn write_latest(
+    tx: &mut Transaction<'_>,
+    latest: &[Update<LatestState>],
+) -> Result<(), postgres::Error> {
+    let finals = net(latest, |l| l.sensor_id.clone());
+    let rows: Vec<&LatestState> = finals.values().filter_map(Option::as_ref).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = rows.iter().map(|l| l.sensor_id.as_str()).collect();
+    let zones: Vec<&str> = rows.iter().map(|l| l.zone.as_str()).collect();
+    let times: Vec<SystemTime> = rows.iter().map(|l| time(l.ts_ms)).collect();
+    let values: Vec<f64> = rows.iter().map(|l| l.value).collect();
+    let means: Vec<Option<f64>> = rows.iter().map(|l| l.mean).collect();
+    let sds: Vec<Option<f64>> = rows.iter().map(|l| l.stddev).collect();
+    let severities: Vec<Option<String>> = rows
+        .iter()
+        .map(|l| l.severity.map(|s| format!("{s:?}").to_lowercase()))
+        .collect();
+    tx.execute(
+        "INSERT INTO sensor_latest (sensor_id, zone, time, value, mean, stddev, severity) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[], \
+         $6::float8[], $7::text[]) \
+         ON CONFLICT (sensor_id) DO UPDATE SET zone = EXCLUDED.zone, time = EXCLUDED.time, \
+         value = EXCLUDED.value, mean = EXCLUDED.mean, stddev = EXCLUDED.stddev, \
+         severity = EXCLUDED.severity, updated_at = now() \
+         WHERE sensor_latest.time <= EXCLUDED.time",
+        &[&ids, &zones, &times, &values, &means, &sds, &severities],
+    )?;
+    Ok(())
+}
+
+fn write_anomalies(
+    tx: &mut Transaction<'_>,
+    anomalies: &[Update<Anomaly>],
+) -> Result<(), postgres::Error> {
+    let rows: Vec<&Anomaly> = anomalies
+        .iter()
+        .filter(|(_, _, d)| *d > 0)
+        .map(|(a, _, _)| a)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let lower = |s: &dyn std::fmt::Debug| format!("{s:?}").to_lowercase();
+    tx.execute(
+        "INSERT INTO anomalies (kafka_partition, kafka_offset, sensor_id, zone, time, value, mean, stddev, \
+         samples, z, z_severity, threshold_kind, threshold, severity) \
+         SELECT * FROM UNNEST($1::int[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], \
+         $6::float8[], $7::float8[], $8::float8[], $9::bigint[], $10::float8[], $11::text[], $12::text[], \
+         $13::float8[], $14::text[]) ON CONFLICT DO NOTHING",
+        &[
+            &rows.iter().map(|a| a.origin.partition).collect::<Vec<i32>>(),
+            &rows.iter().map(|a| a.origin.offset).collect::<Vec<i64>>(),
+            &rows.iter().map(|a| a.sensor_id.as_str()).collect::<Vec<&str>>(),
+            &rows.iter().map(|a| a.zone.as_str()).collect::<Vec<&str>>(),
+            &rows.iter().map(|a| time(a.ts_ms)).collect::<Vec<SystemTime>>(),
+            &rows.iter().map(|a| a.value).collect::<Vec<f64>>(),
+            &rows.iter().map(|a| a.mean).collect::<Vec<Option<f64>>>(),
+            &rows.iter().map(|a| a.stddev).collect::<Vec<Option<f64>>>(),
+            &rows.iter().map(|a| i64::try_from(a.samples).unwrap_or(i64::MAX)).collect::<Vec<i64>>(),
+            &rows.iter().map(|a| a.z).collect::<Vec<Option<f64>>>(),
+            &rows.iter().map(|a| a.z_severity.map(|s| lower(&s))).collect::<Vec<Option<String>>>(),
+            &rows.iter().map(|a| a.threshold.map(|(k, _)| lower(&k))).collect::<Vec<Option<String>>>(),
+            &rows.iter().map(|a| a.threshold.map(|(_, l)| l)).collect::<Vec<Option<f64>>>(),
+            &rows.iter().map(|a| lower(&a.severity)).collect::<Vec<String>>(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn write_incidents(
+    tx: &mut Transaction<'_>,
+    incidents: &[Update<ZoneIncident>],
+    suppress: Option<i64>,
+) -> Result<(), postgres::Error> {
+    for ((zone, start), value) in net(incidents, |i| (i.zone.clone(), i.start_ms)) {
+        if suppress.is_some_and(|b| start < b) {
+            continue;
+        }
+        match value {
+            Some(i) => {
+                let sensors: Vec<&str> = i.sensors.iter().map(String::as_str).collect();
+                tx.execute(
+                    "INSERT INTO zone_state (zone, start_time, end_time, peak_sensors, sensors) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (zone, start_time) DO UPDATE SET \
+                     end_time = EXCLUDED.end_time, peak_sensors = EXCLUDED.peak_sensors, \
+                     sensors = EXCLUDED.sensors, updated_at = now()",
+                    &[
+                        &zone,
+                        &time(start),
+                        &time(i.end_ms),
+                        &i32::try_from(i.peak_sensors).unwrap_or(i32::MAX),
+                        &sensors,
+                    ],
+                )?;
+            }
+            None => {
+                tx.execute(
+                    "DELETE FROM zone_state WHERE zone = $1 AND start_time = $2",
+                    &[&zone, &time(start)],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_dead_letters(
+    tx: &mut Transaction<'_>,
+    letters: &[Update<DeadLetter>],
+) -> Result<(), postgres::Error> {
+    let rows: Vec<&DeadLetter> = letters
+        .iter()
+        .filter(|(_, _, d)| *d > 0)
+        .map(|(l, _, _)| l)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO dead_letters (kafka_partition, kafka_offset, reason, key, payload, detail, record_time) \
+         SELECT * FROM UNNEST($1::int[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::text[], \
+         $7::timestamptz[]) ON CONFLICT DO NOTHING",
+        &[
+            &rows.iter().map(|l| l.origin.partition).collect::<Vec<i32>>(),
+            &rows.iter().map(|l| l.origin.offset).collect::<Vec<i64>>(),
+            &rows.iter().map(|l| l.reason.as_str()).collect::<Vec<&str>>(),
+            &rows.iter().map(|l| l.key.as_str()).collect::<Vec<&str>>(),
+            &rows.iter().map(|l| l.payload.as_slice()).collect::<Vec<&[u8]>>(),
+            &rows.iter().map(|l| l.detail.as_str()).collect::<Vec<&str>>(),
+            &rows.iter().map(|l| time(l.origin.record_ts_ms)).collect::<Vec<SystemTime>>(),
+        ],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_keeps_the_last_value_and_unpaired_retractions() {
+        let updates: Vec<Update<(u8, i32)>> = vec![
+            ((1, 10), 5, 1),
+            ((1, 10), 6, -1),
+            ((1, 11), 6, 1),
+            ((2, 20), 5, 1),
+            ((3, 30), 7, -1),
+        ];
+        let finals = net(&updates, |(k, _)| *k);
+        assert_eq!(finals[&1], Some((1, 11)));
+        assert_eq!(finals[&2], Some((2, 20)));
+        assert_eq!(finals[&3], None, "a retraction of an earlier batch's value");
+    }
+}
