@@ -368,19 +368,21 @@ pub fn run_worker(
     };
 
     let grace = dataflow.idle_grace_ms;
-    let mut readings = PartitionSource::open(
-        kafka,
-        &kafka.readings_topic,
-        &reading_partitions,
-        &recovery.start_offsets,
-        options.bound,
-        grace,
-    )?;
+    // The registry first: once the readings consumer is assigned it starts
+    // fetching, and Tansu answers other requests only between fetches.
     let mut registry = PartitionSource::open(
         kafka,
         &kafka.registry_topic,
         &registry_partitions,
         &BTreeMap::new(),
+        options.bound,
+        grace,
+    )?;
+    let mut readings = PartitionSource::open(
+        kafka,
+        &kafka.readings_topic,
+        &reading_partitions,
+        &recovery.start_offsets,
         options.bound,
         grace,
     )?;

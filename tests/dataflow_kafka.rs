@@ -20,7 +20,7 @@ use weir_dataflow::DataflowConfig;
 use weir_dataflow::records::{Origin, RegistryRecord, SourceRecord};
 use weir_dataflow::reference;
 
-use common::{brokers, run_weir, text, topic_env, unique, weir};
+use common::{brokers, run_weir, schema_of, text, topic_env, unique, weir};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 type Consolidated = BTreeMap<String, BTreeMap<String, i64>>;
@@ -295,6 +295,9 @@ fn pipeline_matches_the_reference_and_every_cluster_shape_agrees() -> TestResult
     assert!(!want.is_empty(), "the abnormal zone makes an incident");
     assert_eq!(incidents, want);
 
+    // The store holds exactly the reference's readings and views.
+    check_store(&schema_of(&prefix), &expected)?;
+
     // Shape invariance: 1x2 and 2x1 give exactly the same consolidated outputs.
     let (dir, summaries) = run_pipeline(&env, "w2", &["-w", "2"])?;
     let two = consolidate(&dir)?;
@@ -343,6 +346,88 @@ fn pipeline_matches_the_reference_and_every_cluster_shape_agrees() -> TestResult
     }
     let cluster = consolidate(&dir)?;
     assert!(one == cluster, "1x1 and 2 processes x 1 differ");
+    // Three runs wrote to the same schema, each replaying everything: the
+    // idempotent writes leave exactly the same rows.
+    check_store(&schema_of(&prefix), &expected)?;
+    Ok(())
+}
+
+/// The PostgreSQL tables against the reference: every reading once, views
+/// equal to a GROUP BY over the stored readings, dead letters by reason.
+fn check_store(schema: &str, expected: &reference::Expected) -> TestResult {
+    let url = std::env::var("WEIR_POSTGRES__URL")
+        .unwrap_or_else(|_| "postgres://weir:weir@127.0.0.1:5432/weir".into());
+    let mut db = postgres::Client::connect(&url, postgres::NoTls)?;
+    db.batch_execute(&format!("SET search_path TO {schema}"))?;
+    let count = |db: &mut postgres::Client, sql: &str| -> Result<i64, postgres::Error> {
+        Ok(db.query_one(sql, &[])?.get(0))
+    };
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM readings")?,
+        expected.readings.len() as i64
+    );
+    let too_late = expected
+        .readings
+        .iter()
+        .filter(|r| r.flags.contains(&weir_dataflow::records::Flag::TooLate))
+        .count();
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM readings WHERE 'too_late' = ANY(flags)"
+        )?,
+        too_late as i64
+    );
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM sensor_5m")?
+            + count(&mut db, "SELECT count(*) FROM sensor_1h")?,
+        expected.windows.len() as i64
+    );
+    for (table, width) in [("sensor_5m", "5 minutes"), ("sensor_1h", "1 hour")] {
+        let mismatched = count(
+            &mut db,
+            &format!(
+                "WITH g AS (SELECT sensor_id, date_bin('{width}', time, 'epoch') AS bucket, count(*) AS c, \
+                 sum(value) AS s, min(value) AS mn, max(value) AS mx FROM readings \
+                 WHERE NOT ('too_late' = ANY(flags)) GROUP BY 1, 2) \
+                 SELECT count(*) FROM g FULL JOIN {table} v USING (sensor_id, bucket) \
+                 WHERE g.c IS DISTINCT FROM v.count OR abs(g.s - v.sum) > 1e-6 * greatest(1, abs(g.s)) \
+                 OR g.mn IS DISTINCT FROM v.min OR g.mx IS DISTINCT FROM v.max"
+            ),
+        )?;
+        assert_eq!(mismatched, 0, "{table} differs from GROUP BY over readings");
+    }
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM anomalies")?,
+        expected.anomalies.len() as i64
+    );
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM sensor_latest")?,
+        expected.latest.len() as i64
+    );
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM zone_state")?,
+        expected.incidents.len() as i64
+    );
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM dead_letters")?,
+        expected.dead_letters.len() as i64
+    );
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM dead_letters WHERE reason = 'too_late'"
+        )?,
+        too_late as i64,
+        "every too-late reading is stored and dead-lettered"
+    );
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM source_offsets"
+        )?,
+        8000
+    );
     Ok(())
 }
 

@@ -76,3 +76,81 @@ pub fn text(output: &Output) -> (String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A Tansu broker of the test's own (sqlite engine, fresh data, free port):
+/// isolates heavy tests from the shared broker and lets a test restart it.
+pub struct OwnBroker {
+    child: Option<std::process::Child>,
+    dir: std::path::PathBuf,
+    /// `127.0.0.1:port`.
+    pub address: String,
+}
+
+impl OwnBroker {
+    /// Starts a broker and waits until it accepts connections.
+    pub fn start(name: &str) -> std::io::Result<OwnBroker> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir = std::env::temp_dir().join(unique(name));
+        std::fs::create_dir_all(dir.join("data"))?;
+        let mut broker = OwnBroker {
+            child: None,
+            dir,
+            address: format!("127.0.0.1:{port}"),
+        };
+        broker.restart()?;
+        Ok(broker)
+    }
+
+    /// (Re)starts the broker process on the same data and port.
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        self.stop();
+        let tansu = std::env::var("TANSU_BIN").unwrap_or_else(|_| {
+            let home = std::env::var("CARGO_HOME").unwrap_or_else(|_| {
+                format!("{}/.cargo", std::env::var("HOME").unwrap_or_default())
+            });
+            format!("{home}/bin/tansu")
+        });
+        let url = format!("tcp://{}", self.address);
+        let log = std::fs::File::create(self.dir.join("tansu.log"))?;
+        let child = std::process::Command::new(&tansu)
+            .current_dir(&self.dir)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://data/tansu.db"])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| std::io::Error::new(e.kind(), format!("starting {tansu}: {e}")))?;
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(&self.address).is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err(std::io::Error::other("tansu did not start within 60 s"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// Kills the broker process.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
