@@ -275,7 +275,8 @@ pub fn registry_record(raw: RawRecord) -> Result<RegistryRecord, String> {
     })
 }
 
-fn source_record(raw: RawRecord) -> SourceRecord {
+/// A raw Kafka record as the graph's input.
+pub fn source_record(raw: RawRecord) -> SourceRecord {
     SourceRecord {
         origin: Origin {
             partition: raw.partition,

@@ -14,10 +14,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
-use weir::pipeline::registry_record;
+use weir::pipeline::{registry_record, source_record};
 use weir_connectors::kafka::RawRecord;
 use weir_dataflow::DataflowConfig;
-use weir_dataflow::records::{Origin, RegistryRecord, SourceRecord};
+use weir_dataflow::records::{RegistryRecord, SourceRecord};
 use weir_dataflow::reference;
 
 use common::{brokers, run_weir, schema_of, text, topic_env, unique, weir};
@@ -172,17 +172,7 @@ fn pipeline_matches_the_reference_and_every_cluster_shape_agrees() -> TestResult
     // The reference, from the records as the broker holds them.
     let readings: Vec<SourceRecord> = read_topic(&format!("{prefix}-readings"))?
         .into_iter()
-        .map(|raw| SourceRecord {
-            origin: Origin {
-                partition: raw.partition,
-                offset: raw.offset,
-                record_ts_ms: raw.record_ts_ms,
-                clock_ms: raw.clock_ms,
-            },
-            key: raw.key,
-            payload: raw.payload.unwrap_or_default(),
-            content_type: raw.content_type,
-        })
+        .map(source_record)
         .collect();
     let registry: Vec<RegistryRecord> = read_topic(&format!("{prefix}-registry"))?
         .into_iter()
