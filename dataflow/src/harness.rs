@@ -18,40 +18,36 @@ use timely::dataflow::{InputHandle, ProbeHandle, Stream};
 use crate::clock::PartitionClocks;
 use crate::config::DataflowConfig;
 use crate::graph::{Outputs, build};
-use crate::records::{
-    Anomaly, DeadLetter, LatestState, RegistryRecord, SourceRecord, StoredReading, Time, Update,
-    WindowAggregate, ZoneIncident,
-};
+use crate::records::{OutputUpdates, RegistryRecord, SourceRecord, Time, Update};
 use crate::state::Footprint;
 
 /// Everything the graph emitted on one or all workers.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Collected {
-    /// Reading updates.
-    pub readings: Vec<Update<StoredReading>>,
-    /// Window updates.
-    pub windows: Vec<Update<WindowAggregate>>,
-    /// Latest-state updates.
-    pub latest: Vec<Update<LatestState>>,
-    /// Anomaly updates.
-    pub anomalies: Vec<Update<Anomaly>>,
-    /// Incident updates.
-    pub incidents: Vec<Update<ZoneIncident>>,
-    /// Dead-letter updates.
-    pub dead_letters: Vec<Update<DeadLetter>>,
+    /// The updates themselves (empty when only counted).
+    pub outputs: OutputUpdates,
     /// Updates seen on all outputs (also when not collected).
     pub updates: u64,
+}
+
+impl std::ops::Deref for Collected {
+    type Target = OutputUpdates;
+
+    fn deref(&self) -> &OutputUpdates {
+        &self.outputs
+    }
+}
+
+impl std::ops::DerefMut for Collected {
+    fn deref_mut(&mut self) -> &mut OutputUpdates {
+        &mut self.outputs
+    }
 }
 
 impl Collected {
     /// Appends another worker's outputs.
     pub fn merge(&mut self, other: Collected) {
-        self.readings.extend(other.readings);
-        self.windows.extend(other.windows);
-        self.latest.extend(other.latest);
-        self.anomalies.extend(other.anomalies);
-        self.incidents.extend(other.incidents);
-        self.dead_letters.extend(other.dead_letters);
+        self.outputs.merge(other.outputs);
         self.updates += other.updates;
     }
 

@@ -291,6 +291,45 @@ pub struct DeadLetter {
     pub detail: String,
 }
 
+/// Updates of every output of the graph, gathered (a sink's batch, a test's collection).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OutputUpdates {
+    /// Reading updates.
+    pub readings: Vec<Update<StoredReading>>,
+    /// Window updates.
+    pub windows: Vec<Update<WindowAggregate>>,
+    /// Latest-state updates.
+    pub latest: Vec<Update<LatestState>>,
+    /// Anomalies.
+    pub anomalies: Vec<Update<Anomaly>>,
+    /// Zone incident updates.
+    pub incidents: Vec<Update<ZoneIncident>>,
+    /// Dead letters.
+    pub dead_letters: Vec<Update<DeadLetter>>,
+}
+
+impl OutputUpdates {
+    /// Appends `other`'s updates.
+    pub fn merge(&mut self, other: OutputUpdates) {
+        self.readings.extend(other.readings);
+        self.windows.extend(other.windows);
+        self.latest.extend(other.latest);
+        self.anomalies.extend(other.anomalies);
+        self.incidents.extend(other.incidents);
+        self.dead_letters.extend(other.dead_letters);
+    }
+
+    /// Whether there is no update at all.
+    pub fn is_empty(&self) -> bool {
+        self.readings.is_empty()
+            && self.windows.is_empty()
+            && self.latest.is_empty()
+            && self.anomalies.is_empty()
+            && self.incidents.is_empty()
+            && self.dead_letters.is_empty()
+    }
+}
+
 /// Convenience: the enrichment of a reading with the registry version in force.
 pub(crate) fn zone_of(sensor: Option<&Sensor>) -> String {
     sensor.map_or_else(|| UNASSIGNED_ZONE.to_string(), |s| s.zone.clone())

@@ -38,33 +38,7 @@ use super::schema::{Layout, connect, day_of, ensure_partitions, migrate};
 use crate::ConnectorError;
 
 /// The outputs of one or more completed epochs.
-#[derive(Clone, Debug, Default)]
-pub struct Batch {
-    /// Reading updates.
-    pub readings: Vec<Update<StoredReading>>,
-    /// Window updates.
-    pub windows: Vec<Update<WindowAggregate>>,
-    /// Latest-state updates.
-    pub latest: Vec<Update<LatestState>>,
-    /// Anomalies.
-    pub anomalies: Vec<Update<Anomaly>>,
-    /// Zone incident updates.
-    pub incidents: Vec<Update<ZoneIncident>>,
-    /// Dead letters.
-    pub dead_letters: Vec<Update<DeadLetter>>,
-}
-
-impl Batch {
-    /// Whether there is nothing to write.
-    pub fn is_empty(&self) -> bool {
-        self.readings.is_empty()
-            && self.windows.is_empty()
-            && self.latest.is_empty()
-            && self.anomalies.is_empty()
-            && self.incidents.is_empty()
-            && self.dead_letters.is_empty()
-    }
-}
+pub type Batch = weir_dataflow::records::OutputUpdates;
 
 /// Where a restarted worker resumes, from what is durable.
 #[derive(Clone, Debug, Default, PartialEq)]
