@@ -84,7 +84,7 @@ fn a_live_run_stores_readings_as_they_arrive() -> TestResult {
         "SELECT coalesce(sum(next_offset), 0)::bigint FROM source_offsets",
     )?;
     assert!(
-        durable >= 1_200 && durable <= 1_500,
+        (1_200..=1_500).contains(&durable),
         "durable offsets {durable}"
     );
     assert_eq!(count(&mut db, "SELECT count(*) FROM sensor_latest")?, 100);
