@@ -1,6 +1,6 @@
 //! PARKED (not compiled: only top-level files of tests/ are built). It passes
-//! on its own (26 s), but after it the shared Tansu broker kept serving the
-//! finished run's queued fetches and the next test (simulate_kafka) read only
+//! on its own (26 s), but after it (likely because the shared Tansu broker kept serving the
+//! finished run's queued fetches) the next test (simulate_kafka) read only
 //! 1,067 of 20,000 records in its 60 s window. Bring it back with a broker of
 //! its own (see `common::OwnBroker` in tests/common/mod.rs).
 
