@@ -2,13 +2,11 @@
 
 mod admin;
 mod config;
-mod consumer;
 mod metadata;
 mod producer;
 mod source;
 
 pub use admin::{TopicOutcome, TopicSpec, ensure_topics, topic_specs};
 pub use config::KafkaConfig;
-pub use consumer::{PartitionConsumer, StartAt};
 pub use producer::{Header, KafkaProducer, OutgoingRecord};
 pub use source::{Bound, Checkpoint, PartitionSource, RawRecord};
