@@ -26,6 +26,8 @@ pub enum Command {
     Run(RunArgs),
     /// Create the Kafka topics (idempotent) and check their partition counts.
     Topics,
+    /// Apply PostgreSQL migrations (idempotent; `weir run` also does this) and print the layout.
+    Migrate,
     /// Produce simulated sensor readings (and the sensor registry) to Kafka.
     Simulate(SimulateArgs),
     /// Print a capacity plan: events and storage per day, rates, partitions and workers.

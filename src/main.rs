@@ -41,8 +41,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let path = Config::path_from(cli.config.clone());
     let config = Config::load(path.as_deref(), std::env::vars())?;
-    if let Command::Bench(args) = &cli.command {
-        return commands::bench::run(&config, &args.command);
+    match &cli.command {
+        Command::Bench(args) => return commands::bench::run(&config, &args.command),
+        Command::Migrate => return commands::migrate::run(&config),
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -53,7 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Run(args) => commands::run::run(&config, &args).await,
             Command::Topics => commands::topics::run(&config).await,
             Command::Simulate(args) => commands::simulate::run(config, &args).await,
-            Command::Capacity(_) | Command::Bench(_) => Ok(()),
+            Command::Capacity(_) | Command::Bench(_) | Command::Migrate => Ok(()),
         }
     })
 }

@@ -66,6 +66,8 @@ pub struct WorkerSummary {
     pub dead_letter_reasons: std::collections::BTreeMap<String, u64>,
     /// The last epoch whose outputs were complete, with the next offsets it covers.
     pub completed_offsets: Option<(Time, std::collections::BTreeMap<i32, i64>)>,
+    /// Seconds from the first record read to the end of the run.
+    pub busy_secs: f64,
 }
 
 /// Updates per output.
@@ -169,8 +171,12 @@ fn store<'s>(
     outputs: &Outputs<'s>,
     sink: &Rc<RefCell<PgSink>>,
     failure: &Rc<RefCell<Option<ConnectorError>>>,
+    linger: Duration,
+    max_rows: usize,
 ) -> Stream<'s, Time, Vec<()>> {
-    let mut builder = OperatorBuilder::new("StorePostgres".to_owned(), outputs.readings.scope());
+    let scope = outputs.readings.scope();
+    let mut builder = OperatorBuilder::new("StorePostgres".to_owned(), scope.clone());
+    let activator = scope.activator_for(builder.operator_info().address);
     let mut readings = builder.new_input(outputs.readings.clone(), Pipeline);
     let mut windows = builder.new_input(outputs.windows.clone(), Pipeline);
     let mut latest = builder.new_input(outputs.latest.clone(), Pipeline);
@@ -183,6 +189,8 @@ fn store<'s>(
     let failure = Rc::clone(failure);
     builder.build(move |_| {
         let mut stash: BTreeMap<Time, (Capability<Time>, Batch)> = BTreeMap::new();
+        // When the oldest complete epoch became complete (batching small epochs).
+        let mut ready_since: Option<Instant> = None;
         move |frontiers| {
             let _ = &output; // kept for the operator's lifetime
             macro_rules! take {
@@ -213,17 +221,26 @@ fn store<'s>(
             if complete.is_empty() {
                 return;
             }
+            // Small epochs wait up to `linger` to share a transaction, unless
+            // the inputs are done (bounded run) or enough rows are waiting.
+            let rows: usize = complete
+                .iter()
+                .filter_map(|t| stash.get(t))
+                .map(|(_, part)| part.len())
+                .sum();
+            let since = *ready_since.get_or_insert_with(Instant::now);
+            let finished = frontiers.iter().all(|f| f.is_empty());
+            if !finished && rows < max_rows && since.elapsed() < linger {
+                activator.activate_after(linger.saturating_sub(since.elapsed()));
+                return;
+            }
+            ready_since = None;
             // Every completed epoch in one transaction.
             let mut batch = Batch::default();
             let mut held = Vec::with_capacity(complete.len());
             for time in complete {
                 if let Some((cap, part)) = stash.remove(&time) {
-                    batch.readings.extend(part.readings);
-                    batch.windows.extend(part.windows);
-                    batch.latest.extend(part.latest);
-                    batch.anomalies.extend(part.anomalies);
-                    batch.incidents.extend(part.incidents);
-                    batch.dead_letters.extend(part.dead_letters);
+                    batch.merge(part);
                     held.push(cap);
                 }
             }
@@ -355,7 +372,15 @@ pub fn run_worker(
         let outputs = build(readings, registry, dataflow);
         let stored = pg.as_ref().map(|pg| {
             let probe = ProbeHandle::new();
-            store(&outputs, pg, &failure).probe_with(&probe);
+            let linger = Duration::from_millis(config.postgres.batch_linger_ms);
+            store(
+                &outputs,
+                pg,
+                &failure,
+                linger,
+                config.postgres.batch_max_rows,
+            )
+            .probe_with(&probe);
             probe
         });
         (attach(outputs, &sink), stored)
@@ -388,6 +413,7 @@ pub fn run_worker(
         grace,
     )?;
     let commit = |done: Option<(Time, weir_connectors::kafka::Checkpoint)>,
+                  source: &PartitionSource,
                   summary: &mut WorkerSummary|
      -> anyhow::Result<()> {
         let Some((time, checkpoint)) = done else {
@@ -402,6 +428,8 @@ pub fn run_worker(
                 .commit_offsets(&rows, 2 * rewind)
                 .context("committing offsets")?;
         }
+        // Then the broker's group offsets, for lag monitoring only.
+        source.commit_group(&checkpoint);
         summary.completed_offsets = Some((
             time,
             checkpoint
@@ -417,6 +445,7 @@ pub fn run_worker(
     };
     let started = Instant::now();
     let mut last_report = Instant::now();
+    let mut first_record: Option<Instant> = None;
     let mut readings_open = true;
     let mut registry_open = true;
     loop {
@@ -450,6 +479,9 @@ pub fn run_worker(
                 readings_in.send(source_record(raw));
             })?;
             summary.records += read as u64;
+            if read > 0 && first_record.is_none() {
+                first_record = Some(Instant::now());
+            }
             if let Some(time) = readings.input_time(dataflow.tick_ms)
                 && time > *readings_in.time()
             {
@@ -471,7 +503,7 @@ pub fn run_worker(
                 readings.checkpoint(Time::MAX);
             }
             if !readings_open && probe.done() && stored.as_ref().is_none_or(|p| p.done()) {
-                commit(readings.completed(None), &mut summary)?;
+                commit(readings.completed(None), &readings, &mut summary)?;
                 break;
             }
         }
@@ -483,7 +515,11 @@ pub fn run_worker(
         if let Some(e) = failure.borrow_mut().take() {
             return Err(e).context("storing outputs");
         }
-        commit(readings.completed(durable(&probe, &stored)), &mut summary)?;
+        commit(
+            readings.completed(durable(&probe, &stored)),
+            &readings,
+            &mut summary,
+        )?;
         if last_report.elapsed() >= Duration::from_secs(options.report_secs.max(1)) {
             last_report = Instant::now();
             let counts = &sink.borrow().counts;
@@ -493,6 +529,7 @@ pub fn run_worker(
         }
     }
     summary.gaps = readings.gaps() + registry.gaps();
+    summary.busy_secs = first_record.map_or(0.0, |t| t.elapsed().as_secs_f64());
     let mut sink = sink.borrow_mut();
     if let Some(error) = sink.error.take() {
         return Err(error).context("writing outputs");

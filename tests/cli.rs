@@ -1,4 +1,4 @@
-//! The CLI's contract without any service: help, capacity, clear errors.
+//! The CLI's contract: help, capacity, migrate (PostgreSQL), clear errors.
 
 mod common;
 
@@ -8,7 +8,7 @@ use common::{run_weir, text};
 
 #[test]
 fn every_subcommand_has_help() -> std::io::Result<()> {
-    for sub in ["run", "topics", "simulate", "capacity"] {
+    for sub in ["run", "topics", "migrate", "simulate", "capacity"] {
         let output = run_weir(&[sub, "--help"], &[])?;
         let (stdout, stderr) = text(&output);
         assert!(output.status.success(), "{sub} --help: {stderr}");
@@ -129,5 +129,31 @@ fn unknown_config_key_is_named() -> std::io::Result<()> {
     let (_, stderr) = text(&output);
     assert!(!output.status.success());
     assert!(stderr.contains("partitons"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn migrate_is_idempotent_and_names_a_bad_schema() -> Result<(), Box<dyn std::error::Error>> {
+    let schema = common::schema_of(&common::unique("migrate"));
+    let env = vec![("WEIR_POSTGRES__SCHEMA".to_string(), schema.clone())];
+    for _ in 0..2 {
+        let output = run_weir(&["migrate", "--log", "warn"], &env)?;
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stderr}");
+        assert!(stdout.contains(&format!("schema     {schema}")), "{stdout}");
+        assert!(stdout.contains("migrations 1, 2"), "{stdout}");
+        assert!(stdout.contains("readings   NativePartitions"), "{stdout}");
+        assert!(stdout.contains("readings_default"), "{stdout}");
+    }
+    let output = run_weir(
+        &["migrate"],
+        &[("WEIR_POSTGRES__SCHEMA".into(), "Bad-Name".into())],
+    )?;
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("postgres.schema") && stderr.contains("Bad-Name"),
+        "{stderr}"
+    );
     Ok(())
 }

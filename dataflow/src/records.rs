@@ -319,6 +319,16 @@ impl OutputUpdates {
         self.dead_letters.extend(other.dead_letters);
     }
 
+    /// Updates of every output together.
+    pub fn len(&self) -> usize {
+        self.readings.len()
+            + self.windows.len()
+            + self.latest.len()
+            + self.anomalies.len()
+            + self.incidents.len()
+            + self.dead_letters.len()
+    }
+
     /// Whether there is no update at all.
     pub fn is_empty(&self) -> bool {
         self.readings.is_empty()

@@ -111,6 +111,16 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
         info!(summary = %serde_json::to_string(summary).unwrap_or_default(), "worker finished");
         println!("{}", serde_json::to_string(summary).unwrap_or_default());
     }
+    let records: u64 = summaries.iter().map(|s| s.records).sum();
+    let busy = summaries.iter().map(|s| s.busy_secs).fold(0.0, f64::max);
+    if busy > 0.0 {
+        info!(
+            records,
+            seconds = format!("{busy:.2}"),
+            per_second = format!("{:.0}", records as f64 / busy),
+            "run finished"
+        );
+    }
     let gaps: u64 = summaries.iter().map(|s| s.gaps).sum();
     if gaps > 0 {
         bail!("the broker skipped records at {gaps} place(s): see the ERROR lines above");

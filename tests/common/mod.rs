@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: the binary, unique names, the broker.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod store;
+
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 

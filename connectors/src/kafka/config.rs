@@ -25,6 +25,9 @@ pub struct KafkaConfig {
     pub connect_timeout_ms: u64,
     /// How long an admin or metadata request may take.
     pub request_timeout_ms: u64,
+    /// Consumer group the durable offsets are also committed under, for lag
+    /// monitoring (`kafka-consumer-groups --describe`). Recovery never reads them.
+    pub group_id: String,
 }
 
 impl Default for KafkaConfig {
@@ -39,6 +42,7 @@ impl Default for KafkaConfig {
             retention_ms: 7 * 24 * 3600 * 1000,
             connect_timeout_ms: 3_000,
             request_timeout_ms: 30_000,
+            group_id: "weir".into(),
         }
     }
 }

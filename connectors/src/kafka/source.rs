@@ -15,11 +15,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use weir_dataflow::clock::PartitionClocks;
 use weir_dataflow::records::Time;
 
@@ -72,6 +72,8 @@ pub struct PartitionSource {
     idle: std::collections::BTreeSet<i32>,
     /// (input time, (next offset, clock) per partition) at each input advance, oldest first.
     epochs: std::collections::VecDeque<(Time, Checkpoint)>,
+    /// The last poll saw the broker unreachable (logged once per change).
+    broker_down: bool,
 }
 
 impl PartitionSource {
@@ -128,6 +130,7 @@ impl PartitionSource {
             gaps: 0,
             idle: Default::default(),
             epochs: Default::default(),
+            broker_down: false,
         })
     }
 
@@ -153,6 +156,14 @@ impl PartitionSource {
                     }
                     continue;
                 }
+                Err(e) if is_transient(&e) => {
+                    // librdkafka reconnects by itself and resumes at its fetch position.
+                    if !self.broker_down {
+                        warn!(topic = %self.topic, error = %e, "broker unreachable: consumption paused until it returns");
+                        self.broker_down = true;
+                    }
+                    break;
+                }
                 Err(e) => {
                     return Err(ConnectorError::kafka(
                         format!("consume `{}`", self.topic),
@@ -160,6 +171,10 @@ impl PartitionSource {
                     ));
                 }
             };
+            if self.broker_down {
+                info!(topic = %self.topic, "broker reachable again: consuming");
+                self.broker_down = false;
+            }
             let partition = message.partition();
             let offset = message.offset();
             self.idle.remove(&partition);
@@ -254,10 +269,48 @@ impl PartitionSource {
         latest
     }
 
+    /// Commits `checkpoint`'s offsets to the broker's group offsets, without
+    /// waiting: they serve lag monitoring only (recovery reads PostgreSQL).
+    /// A failure is logged, never fatal.
+    pub fn commit_group(&self, checkpoint: &Checkpoint) {
+        let mut list = TopicPartitionList::new();
+        for (p, (next, _)) in checkpoint {
+            if let Err(e) = list.add_partition_offset(&self.topic, *p, Offset::Offset(*next)) {
+                warn!(topic = %self.topic, partition = p, error = %e, "group offset not committed");
+                return;
+            }
+        }
+        if list.count() == 0 {
+            return;
+        }
+        if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
+            warn!(topic = %self.topic, error = %e, "group offsets not committed");
+        }
+    }
+
     /// Offset gaps seen (broker faults).
     pub fn gaps(&self) -> u64 {
         self.gaps
     }
+}
+
+/// Errors librdkafka recovers from by itself (the broker restarts, a
+/// connection drops): the source waits instead of failing the run.
+fn is_transient(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+                | Code::Resolve
+                | Code::OperationTimedOut
+                | Code::RequestTimedOut
+                | Code::NetworkException
+                | Code::LeaderNotAvailable
+                | Code::NotLeaderForPartition
+        )
+    )
 }
 
 fn consumer(kafka: &KafkaConfig, eof: bool) -> Result<BaseConsumer, ConnectorError> {
@@ -268,8 +321,10 @@ fn consumer(kafka: &KafkaConfig, eof: bool) -> Result<BaseConsumer, ConnectorErr
     )?;
     let mut config = kafka.client_config();
     config
-        // Required by librdkafka even without group membership; never rebalanced.
-        .set("group.id", "weir-source")
+        // Required by librdkafka even without group membership (never
+        // rebalanced: partitions are assigned); durable offsets are committed
+        // under it for lag monitoring.
+        .set("group.id", &kafka.group_id)
         // Offsets are weir's to record with the data, not the broker's.
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

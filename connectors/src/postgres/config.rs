@@ -16,6 +16,10 @@ pub struct PostgresConfig {
     pub partitions_ahead_days: u32,
     /// Longest wait between two attempts while PostgreSQL is unavailable.
     pub max_backoff_ms: u64,
+    /// How long a completed epoch may wait for more to share its transaction.
+    pub batch_linger_ms: u64,
+    /// Rows waiting that trigger a transaction at once, whatever the linger.
+    pub batch_max_rows: usize,
 }
 
 impl Default for PostgresConfig {
@@ -26,6 +30,8 @@ impl Default for PostgresConfig {
             retention_days: 30,
             partitions_ahead_days: 3,
             max_backoff_ms: 5_000,
+            batch_linger_ms: 50,
+            batch_max_rows: 50_000,
         }
     }
 }

@@ -201,6 +201,41 @@ pub fn migrate(client: &mut Client, config: &PostgresConfig) -> Result<Layout, C
     Ok(layout)
 }
 
+/// What `migrate` left: applied versions and the daily partitions of `readings`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Applied migration versions, ascending.
+    pub versions: Vec<i32>,
+    /// Partitions of `readings` (native layout), by name.
+    pub partitions: Vec<String>,
+}
+
+/// Reads the applied migrations and the partitions of `readings`.
+pub fn status(client: &mut Client) -> Result<SchemaStatus, ConnectorError> {
+    let versions = client
+        .query("SELECT version FROM weir_migrations ORDER BY version", &[])
+        .map_err(|e| ConnectorError::postgres("read weir_migrations", e))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let partitions = client
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             JOIN pg_class p ON p.oid = i.inhparent \
+             WHERE p.relname = 'readings' AND p.relnamespace = current_schema()::regnamespace \
+             ORDER BY 1",
+            &[],
+        )
+        .map_err(|e| ConnectorError::postgres("list partitions", e))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok(SchemaStatus {
+        versions,
+        partitions,
+    })
+}
+
 /// Creates the daily partitions for `days` (days since the epoch) that are
 /// missing, under the schema's advisory lock (workers create them concurrently).
 pub fn ensure_partitions(

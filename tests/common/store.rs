@@ -1,0 +1,275 @@
+//! Helpers of the store tests: a broker of the test's own with simulated
+//! input, `weir run` children, and the exactly-once checks on PostgreSQL.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use postgres::{Client, NoTls};
+use weir::simulate::{Generator, SimulatorConfig};
+use weir_dataflow::decode;
+
+use super::{OwnBroker, run_weir, schema_of, text, topic_env, unique, weir};
+
+/// Boxed errors: tests report any failure with its message.
+pub type Error = Box<dyn std::error::Error>;
+
+/// A fixed start (2025-11-24), so every run generates the same records.
+pub const START_MS: i64 = 1_764_000_000_000;
+
+/// The PostgreSQL URL the tests use.
+pub fn pg_url() -> String {
+    std::env::var("WEIR_POSTGRES__URL")
+        .unwrap_or_else(|_| "postgres://weir:weir@127.0.0.1:5432/weir".into())
+}
+
+/// One store test's world: its own broker, topics and PostgreSQL schema.
+pub struct Fixture {
+    /// The test's broker (restartable).
+    pub broker: OwnBroker,
+    /// Environment for `weir` children.
+    pub env: Vec<(String, String)>,
+    /// The PostgreSQL schema.
+    pub schema: String,
+    /// Where children's logs go.
+    pub logs: PathBuf,
+}
+
+impl Fixture {
+    /// Starts a broker and creates the topics.
+    pub fn new(name: &str) -> Result<Fixture, Error> {
+        let broker = OwnBroker::start(&format!("{name}-broker"))?;
+        let prefix = unique(name);
+        let mut env = topic_env(&prefix);
+        env.retain(|(k, _)| k != "WEIR_KAFKA__BROKERS");
+        env.push(("WEIR_KAFKA__BROKERS".into(), broker.address.clone()));
+        let logs = std::env::temp_dir().join(format!("{prefix}-logs"));
+        std::fs::create_dir_all(&logs)?;
+        let fixture = Fixture {
+            broker,
+            env,
+            schema: schema_of(&prefix),
+            logs,
+        };
+        let output = run_weir(&["topics"], &fixture.env)?;
+        assert!(output.status.success(), "topics: {:?}", text(&output));
+        Ok(fixture)
+    }
+
+    /// Produces `sim`'s records (and the registry) with `weir simulate`.
+    pub fn simulate(&self, sim: &SimulatorConfig) -> Result<(), Error> {
+        let output = run_weir(
+            &[
+                "simulate",
+                "--count",
+                &sim.count.to_string(),
+                "--sensors",
+                &sim.sensors.to_string(),
+                "--zones",
+                &sim.zones.to_string(),
+                "--interval",
+                &format!("{}ms", sim.interval_ms),
+                "--rate",
+                "max",
+                "--seed",
+                &sim.seed.to_string(),
+                "--start-ms",
+                &sim.start_ms.to_string(),
+                "--spike-rate",
+                &sim.spike_rate.to_string(),
+            ],
+            &self.env,
+        )?;
+        assert!(output.status.success(), "simulate: {:?}", text(&output));
+        Ok(())
+    }
+
+    /// Starts `weir run --until-end` with `args`, logging to `<logs>/<name>.log`.
+    pub fn spawn_run(&self, name: &str, args: &[&str]) -> Result<Child, Error> {
+        let log = std::fs::File::create(self.log_path(name))?;
+        Ok(weir()
+            .args(["run", "--until-end", "--report-secs", "2"])
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?)
+    }
+
+    /// The log file of the child `name`.
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.logs.join(format!("{name}.log"))
+    }
+
+    /// A connection with the test's schema on the search path.
+    pub fn db(&self) -> Result<Client, Error> {
+        let mut db = Client::connect(&pg_url(), NoTls)?;
+        db.batch_execute(&format!("SET search_path TO {}", self.schema))?;
+        Ok(db)
+    }
+}
+
+/// The tail of a log file, for assertion messages.
+pub fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// Readings stored so far (0 while the schema does not exist yet).
+pub fn stored(db: &mut Client) -> i64 {
+    db.query_one("SELECT count(*) FROM readings", &[])
+        .map_or(0, |row| row.get(0))
+}
+
+/// Waits until more than `than` readings are stored; fails if `child` exits
+/// or nothing new is stored within `timeout`.
+pub fn wait_stored_beyond(
+    fixture: &Fixture,
+    child: &mut Child,
+    name: &str,
+    than: i64,
+    timeout: Duration,
+) -> Result<i64, Error> {
+    let mut db = fixture.db()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let now = stored(&mut db);
+        if now > than {
+            return Ok(now);
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(format!(
+                "{name} exited ({status}) with {now} stored:\n{}",
+                tail(&fixture.log_path(name))
+            )
+            .into());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{name} stored nothing beyond {than} in {timeout:?}:\n{}",
+                tail(&fixture.log_path(name))
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits for `child` to exit successfully within `timeout`.
+pub fn finish(
+    fixture: &Fixture,
+    child: &mut Child,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if !status.success() {
+                return Err(format!(
+                    "{name} failed ({status}):\n{}",
+                    tail(&fixture.log_path(name))
+                )
+                .into());
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{name} did not finish in {timeout:?}:\n{}",
+                tail(&fixture.log_path(name))
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Per sensor: (count, sum of event times in ms, sum of values).
+pub type Checksums = BTreeMap<String, (i64, i64, f64)>;
+
+/// What `sim` produces, per sensor.
+pub fn expected(sim: &SimulatorConfig) -> Result<Checksums, Error> {
+    let mut out = Checksums::new();
+    for record in Generator::new(sim, 0)? {
+        let reading = decode(&record.payload, Some(record.content_type))?;
+        let entry = out.entry(record.key).or_default();
+        entry.0 += 1;
+        entry.1 += reading.ts_ms;
+        entry.2 += reading.value;
+    }
+    Ok(out)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Every produced reading stored exactly once, the windows equal to a GROUP
+/// BY over the stored readings (none missing, none doubled), one latest row
+/// per sensor, and the durable offsets covering every record.
+pub fn check_exactly_once(db: &mut Client, want: &Checksums) -> Result<(), Error> {
+    let want_count: i64 = want.values().map(|c| c.0).sum();
+    let want_sum: f64 = want.values().map(|c| c.2).sum();
+    let row = db.query_one(
+        "SELECT count(*), coalesce(sum(value), 0) FROM readings",
+        &[],
+    )?;
+    let (count, sum): (i64, f64) = (row.get(0), row.get(1));
+    assert_eq!(count, want_count, "every reading exactly once");
+    assert!(close(sum, want_sum), "sum of values: {sum} vs {want_sum}");
+    let mut got = Checksums::new();
+    for row in db.query(
+        "SELECT sensor_id, count(*), sum((extract(epoch FROM time) * 1000)::bigint)::bigint, sum(value) \
+         FROM readings GROUP BY 1",
+        &[],
+    )? {
+        got.insert(row.get(0), (row.get(1), row.get(2), row.get(3)));
+    }
+    assert_eq!(got.len(), want.len(), "sensors stored");
+    for (id, (c, ts, v)) in want {
+        let (gc, gts, gv) = got.get(id).copied().unwrap_or_default();
+        assert_eq!((gc, gts), (*c, *ts), "{id}: count and event-time checksum");
+        assert!(close(gv, *v), "{id}: sum of values {gv} vs {v}");
+    }
+    for (table, width) in [("sensor_5m", "5 minutes"), ("sensor_1h", "1 hour")] {
+        let row = db.query_one(
+            &format!(
+                "WITH g AS (SELECT sensor_id, date_bin('{width}', time, 'epoch') AS bucket, count(*) AS c, \
+                 sum(value) AS s, min(value) AS mn, max(value) AS mx FROM readings \
+                 WHERE NOT ('too_late' = ANY(flags)) GROUP BY 1, 2) \
+                 SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM {table}), \
+                 (SELECT count(*) FROM g FULL JOIN {table} v USING (sensor_id, bucket) \
+                  WHERE g.c IS DISTINCT FROM v.count OR abs(g.s - v.sum) > 1e-6 * greatest(1, abs(g.s)) \
+                  OR g.mn IS DISTINCT FROM v.min OR g.mx IS DISTINCT FROM v.max)"
+            ),
+            &[],
+        )?;
+        let (groups, rows, mismatched): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        assert_eq!(
+            (rows, mismatched),
+            (groups, 0),
+            "{table}: rows and mismatches against GROUP BY over readings"
+        );
+    }
+    let latest: i64 = db
+        .query_one("SELECT count(*) FROM sensor_latest", &[])?
+        .get(0);
+    assert_eq!(latest, want.len() as i64, "one latest row per sensor");
+    let durable: i64 = db
+        .query_one(
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM source_offsets",
+            &[],
+        )?
+        .get(0);
+    assert_eq!(
+        durable, want_count,
+        "the durable offsets cover every record"
+    );
+    Ok(())
+}
