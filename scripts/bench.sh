@@ -41,14 +41,17 @@ sink() {
   local broker=$!
   trap 'kill $broker 2>/dev/null || true' EXIT
   wait_port Tansu $port 60 "$dir/tansu.log"
+  [ "$engine" = sqlite ] && python3 scripts/tansu_index.py "$dir/data/tansu.db"
 
   local schema="bench_sink_$(date +%s)"
   export WEIR_KAFKA__BROKERS=127.0.0.1:$port WEIR_POSTGRES__SCHEMA=$schema
   "$WEIR" topics >&2
   local t0 t1
   t0=$(date +%s.%N)
+  # Event time starts a day ago: recent enough for the topics' 7-day retention.
+  local start_ms=$(( ($(date +%s) - 86400) / 3600 * 3600000 ))
   "$WEIR" simulate --count "$count" --sensors 10000 --zones 100 --interval 10s \
-    --rate max --seed 1 --start-ms 1764000000000 >&2
+    --rate max --seed 1 --start-ms "$start_ms" >&2
   t1=$(date +%s.%N)
   log "produced $count readings in $(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }") s"
   "$WEIR" run --until-end -w 2 --report-secs 5 2>"$dir/run.log" >"$dir/summaries.jsonl"

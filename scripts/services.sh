@@ -95,6 +95,10 @@ tansu_broker() {
       --storage-engine sqlite://data/tansu.db
     wait_port Tansu 9092 60 "$dir/tansu.log"
   fi
+  # Tansu's sqlite schema lacks an index that makes consumption quadratic
+  # without it (see the script); add it to the running broker's database.
+  local db="$WEIR_STATE_DIR/tansu/data/tansu.db"
+  if [ -f "$db" ]; then python3 "$WEIR_ROOT/scripts/tansu_index.py" "$db"; fi
   log "Kafka (Tansu) ready on 127.0.0.1:9092"
 }
 

@@ -1,6 +1,7 @@
 //! The `weir` binary: parses the command line, loads the configuration and
 //! wires the crates together. Pipeline logic lives in the library crates.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     match run(cli) {

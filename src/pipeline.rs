@@ -257,6 +257,9 @@ fn store<'s>(
     stream
 }
 
+/// How often worker 0 creates upcoming daily partitions and drops expired ones.
+const UPKEEP_EVERY: Duration = Duration::from_secs(3_600);
+
 /// How far back (record time) a restart replays before the durable offsets:
 /// enough to rebuild every sensor's statistics, lateness watermark and longest window.
 pub fn rewind_ms(config: &DataflowConfig) -> i64 {
@@ -445,6 +448,8 @@ pub fn run_worker(
     };
     let started = Instant::now();
     let mut last_report = Instant::now();
+    // Partition upkeep ran at start (migrate); worker 0 repeats it hourly.
+    let mut last_upkeep = Instant::now();
     let mut first_record: Option<Instant> = None;
     let mut readings_open = true;
     let mut registry_open = true;
@@ -520,6 +525,13 @@ pub fn run_worker(
             &readings,
             &mut summary,
         )?;
+        if index == 0
+            && let Some(pg) = &pg
+            && last_upkeep.elapsed() >= UPKEEP_EVERY
+        {
+            last_upkeep = Instant::now();
+            pg.borrow_mut().maintain()?;
+        }
         if last_report.elapsed() >= Duration::from_secs(options.report_secs.max(1)) {
             last_report = Instant::now();
             let counts = &sink.borrow().counts;

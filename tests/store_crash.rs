@@ -1,7 +1,8 @@
 //! Exactly-once into PostgreSQL under crashes (issue #4, criterion 1):
-//! 200,000 readings; `weir run` is killed with SIGKILL at three random
-//! moments while it consumes, and restarted each time. At the end every
-//! reading is stored exactly once and the views equal a recomputation.
+//! 200,000 readings are produced at a steady rate while `weir run` consumes
+//! them; it is killed with SIGKILL at three random moments and restarted
+//! each time; a last run reads to the end. Every reading must be stored
+//! exactly once and the views must equal a recomputation.
 
 mod common;
 
@@ -10,10 +11,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use weir::simulate::SimulatorConfig;
 
 use common::store::{
-    Error, Fixture, START_MS, check_exactly_once, expected, finish, stored, wait_stored_beyond,
+    Error, Fixture, check_exactly_once, expected, finish, start_ms, stored, wait_stored_beyond,
 };
 
-fn simulator() -> SimulatorConfig {
+const RATE: &str = "12000"; // readings/s: production lasts ~17 s
+
+fn simulator(start: i64) -> SimulatorConfig {
     SimulatorConfig {
         sensors: 1_000,
         zones: 20,
@@ -21,7 +24,7 @@ fn simulator() -> SimulatorConfig {
         count: 200_000,
         rate_per_sec: f64::INFINITY,
         seed: 7,
-        start_ms: START_MS,
+        start_ms: start,
         spike_rate: 0.001,
         ..SimulatorConfig::default()
     }
@@ -30,22 +33,25 @@ fn simulator() -> SimulatorConfig {
 #[test]
 fn every_reading_is_stored_exactly_once_across_kill_9() -> Result<(), Error> {
     let fixture = Fixture::new("crash")?;
-    let sim = simulator();
-    fixture.simulate(&sim)?;
+    let sim = simulator(start_ms());
     let want = expected(&sim)?;
 
-    // The moments: a random 0-2 s after the run has made new readings durable.
-    // WEIR_TEST_SEED replays a failing run's moments.
+    // The moments: a random 0-1.5 s after a run has made new readings
+    // durable. WEIR_TEST_SEED replays a failing run's moments.
     let seed: u32 = match std::env::var("WEIR_TEST_SEED") {
         Ok(seed) => seed.parse()?,
         Err(_) => SystemTime::now().duration_since(UNIX_EPOCH)?.subsec_nanos(),
     };
     eprintln!("seed {seed} (WEIR_TEST_SEED={seed} repeats these kill moments)");
+    let args = Fixture::simulate_args(&sim, RATE);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut producer = fixture.spawn("simulate", &args)?;
+
     let mut db = fixture.db()?;
     let mut durable = 0;
     for i in 0..3u32 {
         let name = format!("run-{i}");
-        let mut child = fixture.spawn_run(&name, &["-w", "2"])?;
+        let mut child = fixture.spawn(&name, &["run", "-w", "2", "--report-secs", "2"])?;
         let progress = wait_stored_beyond(
             &fixture,
             &mut child,
@@ -58,19 +64,26 @@ fn every_reading_is_stored_exactly_once_across_kill_9() -> Result<(), Error> {
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
+                let _ = producer.kill();
                 return Err(e);
             }
         };
-        let pause = Duration::from_millis(u64::from(seed.rotate_left(i * 11) % 2_000));
+        let pause = Duration::from_millis(u64::from(seed.rotate_left(i * 11) % 1_500));
         std::thread::sleep(pause);
         child.kill()?; // SIGKILL
         child.wait()?;
         durable = stored(&mut db);
         eprintln!("{name}: killed {pause:?} after {progress} were stored; {durable} stored then");
     }
+    finish(
+        &fixture,
+        &mut producer,
+        "simulate",
+        Duration::from_secs(300),
+    )?;
     assert!(
         durable < sim.count as i64,
-        "every reading was stored before the last crash: kill earlier"
+        "every reading was stored before the last crash: the kills came too late"
     );
 
     let started = Instant::now();

@@ -12,10 +12,13 @@ use weir::simulate::{Generator, SimulatorConfig};
 use weir_connectors::kafka::{KafkaConfig, KafkaProducer, OutgoingRecord};
 use weir_dataflow::{CONTENT_TYPE_HEADER, Format, Reading, SensorId, encode};
 
-use common::store::{Error, Fixture, START_MS, finish};
+use common::store::{Error, Fixture, finish, start_ms};
 
 const INTERVAL_MS: i64 = 5_000;
 const COUNT: u64 = 1_000; // one sensor: 5,000 s of event time
+/// Values a temperature sensor may report, unlike any the simulator sends.
+const WITHIN_VALUE: f64 = 99.5;
+const BEYOND_VALUE: f64 = 98.25;
 
 fn at(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
@@ -39,6 +42,7 @@ fn window(
 #[test]
 fn late_readings_update_their_windows_and_too_late_ones_are_dead_lettered() -> Result<(), Error> {
     let fixture = Fixture::new("late")?;
+    let start = start_ms();
     let sim = SimulatorConfig {
         sensors: 1,
         zones: 1,
@@ -46,7 +50,7 @@ fn late_readings_update_their_windows_and_too_late_ones_are_dead_lettered() -> R
         count: COUNT,
         rate_per_sec: f64::INFINITY,
         seed: 3,
-        start_ms: START_MS,
+        start_ms: start,
         ..SimulatorConfig::default()
     };
     fixture.simulate(&sim)?;
@@ -59,8 +63,8 @@ fn late_readings_update_their_windows_and_too_late_ones_are_dead_lettered() -> R
     finish(&fixture, &mut first, "first", Duration::from_secs(300))?;
 
     // The sensor's watermark is now START + 4,995 s; the lateness bound is 1 h.
-    let within_ms = START_MS + 4_002_500; // 992.5 s behind: within the bound
-    let beyond_ms = START_MS + 102_500; // 4,892.5 s behind: beyond it
+    let within_ms = start + 4_002_500; // 992.5 s behind: within the bound
+    let beyond_ms = start + 102_500; // 4,892.5 s behind: beyond it
     let bucket_5m = |ms: i64| ms - ms.rem_euclid(300_000);
     let bucket_1h = |ms: i64| ms - ms.rem_euclid(3_600_000);
     let mut db = fixture.db()?;
@@ -83,7 +87,7 @@ fn late_readings_update_their_windows_and_too_late_ones_are_dead_lettered() -> R
         .map(|(_, v)| v.clone())
         .ok_or("no readings topic")?;
     let producer = KafkaProducer::connect(&kafka)?;
-    for (ts, value) in [(within_ms, 1_000.0), (beyond_ms, 2_000.0)] {
+    for (ts, value) in [(within_ms, WITHIN_VALUE), (beyond_ms, BEYOND_VALUE)] {
         let reading = Reading::new(SensorId::new(&id)?, ts, value, Format::JsonV1);
         let payload = encode(&reading);
         producer.send(OutgoingRecord {
@@ -106,14 +110,14 @@ fn late_readings_update_their_windows_and_too_late_ones_are_dead_lettered() -> R
         window(&mut db, "sensor_5m", &id, bucket_5m(within_ms))?.ok_or("5m row gone")?;
     assert_eq!(count, w5.0 + 1, "the late reading joined its 5 min window");
     assert!(
-        (sum - (w5.1 + 1_000.0)).abs() < 1e-6,
+        (sum - (w5.1 + WITHIN_VALUE)).abs() < 1e-6,
         "5m sum {sum} vs {}",
-        w5.1 + 1_000.0
+        w5.1 + WITHIN_VALUE
     );
     let (count, sum) =
         window(&mut db, "sensor_1h", &id, bucket_1h(within_ms))?.ok_or("1h row gone")?;
     assert_eq!(count, h1.0 + 1, "the late reading joined its 1 h window");
-    assert!((sum - (h1.1 + 1_000.0)).abs() < 1e-6);
+    assert!((sum - (h1.1 + WITHIN_VALUE)).abs() < 1e-6);
     assert_eq!(
         window(&mut db, "sensor_5m", &id, bucket_5m(beyond_ms))?,
         Some(old5),
@@ -126,7 +130,7 @@ fn late_readings_update_their_windows_and_too_late_ones_are_dead_lettered() -> R
     )?;
     assert_eq!(
         row.get::<_, f64>(0),
-        2_000.0,
+        BEYOND_VALUE,
         "the too-late reading is stored"
     );
     assert_eq!(row.get::<_, Vec<String>>(1), vec!["too_late".to_string()]);
@@ -134,7 +138,7 @@ fn late_readings_update_their_windows_and_too_late_ones_are_dead_lettered() -> R
         "SELECT value, flags FROM readings WHERE sensor_id = $1 AND time = $2",
         &[&id, &at(within_ms)],
     )?;
-    assert_eq!(row.get::<_, f64>(0), 1_000.0);
+    assert_eq!(row.get::<_, f64>(0), WITHIN_VALUE);
     assert!(
         row.get::<_, Vec<String>>(1).is_empty(),
         "a late reading within the bound is not flagged"
@@ -151,7 +155,7 @@ fn late_readings_update_their_windows_and_too_late_ones_are_dead_lettered() -> R
     assert_eq!(letters[0].get::<_, String>(1), id);
     let payload: Vec<u8> = letters[0].get(2);
     assert!(
-        String::from_utf8_lossy(&payload).contains("2000"),
+        String::from_utf8_lossy(&payload).contains("98.25"),
         "the raw payload is kept"
     );
     let stored: i64 = db.query_one("SELECT count(*) FROM readings", &[])?.get(0);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use weir::simulate::SimulatorConfig;
 
 use common::store::{
-    Error, Fixture, START_MS, check_exactly_once, expected, finish, pg_url, tail,
+    Error, Fixture, check_exactly_once, expected, finish, pg_url, start_ms, tail,
     wait_stored_beyond,
 };
 
@@ -37,6 +37,7 @@ fn cluster() -> Result<(String, String), Error> {
 #[test]
 fn a_postgres_restart_mid_stream_loses_and_duplicates_nothing() -> Result<(), Error> {
     let fixture = Fixture::new("pgrestart")?;
+    let start = start_ms();
     let sim = SimulatorConfig {
         sensors: 500,
         zones: 10,
@@ -44,7 +45,7 @@ fn a_postgres_restart_mid_stream_loses_and_duplicates_nothing() -> Result<(), Er
         count: 100_000,
         rate_per_sec: f64::INFINITY,
         seed: 8,
-        start_ms: START_MS,
+        start_ms: start,
         ..SimulatorConfig::default()
     };
     fixture.simulate(&sim)?;

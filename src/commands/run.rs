@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use tracing::info;
+use tracing::{error, info};
 use weir_connectors::kafka::{Bound, ensure_topics, topic_specs};
 
 use crate::cli::RunArgs;
@@ -92,7 +92,13 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
     let config = config.clone();
     let summaries = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<WorkerSummary>> {
         let guards = timely::execute(timely, move |worker| {
-            run_worker(worker, &config, &options, &stop).map_err(|e| format!("{e:#}"))
+            let result = run_worker(worker, &config, &options, &stop).map_err(|e| format!("{e:#}"));
+            if let Err(e) = &result {
+                // The other workers stop too: the run fails as a whole, now.
+                error!(worker = worker.index(), error = %e, "worker failed; stopping");
+                stop.store(true, Ordering::Relaxed);
+            }
+            result
         })
         .map_err(|e| anyhow!("starting timely: {e}"))?;
         let mut summaries = Vec::new();

@@ -138,6 +138,15 @@ impl OwnBroker {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        // The index Tansu's sqlite schema lacks (scripts/tansu_index.py).
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/tansu_index.py");
+        let status = std::process::Command::new("python3")
+            .arg(script)
+            .arg(self.dir.join("data/tansu.db"))
+            .status()?;
+        if !status.success() {
+            return Err(std::io::Error::other(format!("{script} failed: {status}")));
+        }
         Ok(())
     }
 

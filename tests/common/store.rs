@@ -15,8 +15,16 @@ use super::{OwnBroker, run_weir, schema_of, text, topic_env, unique, weir};
 /// Boxed errors: tests report any failure with its message.
 pub type Error = Box<dyn std::error::Error>;
 
-/// A fixed start (2025-11-24), so every run generates the same records.
-pub const START_MS: i64 = 1_764_000_000_000;
+/// A start for simulated event time: six hours ago, on the hour. Recent,
+/// because the topics' 7-day retention (by record timestamp) would delete
+/// older records; on the hour, so window buckets are easy to name.
+pub fn start_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+    let start = now - 6 * 3_600_000;
+    start - start.rem_euclid(3_600_000)
+}
 
 /// The PostgreSQL URL the tests use.
 pub fn pg_url() -> String {
@@ -57,45 +65,57 @@ impl Fixture {
         Ok(fixture)
     }
 
-    /// Produces `sim`'s records (and the registry) with `weir simulate`.
+    /// `weir simulate` arguments producing `sim`'s records at `rate` (`max` or per second).
+    pub fn simulate_args(sim: &SimulatorConfig, rate: &str) -> Vec<String> {
+        [
+            "simulate",
+            "--count",
+            &sim.count.to_string(),
+            "--sensors",
+            &sim.sensors.to_string(),
+            "--zones",
+            &sim.zones.to_string(),
+            "--interval",
+            &format!("{}ms", sim.interval_ms),
+            "--rate",
+            rate,
+            "--seed",
+            &sim.seed.to_string(),
+            "--start-ms",
+            &sim.start_ms.to_string(),
+            "--spike-rate",
+            &sim.spike_rate.to_string(),
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// Produces `sim`'s records (and the registry) with `weir simulate`, as fast as it can.
     pub fn simulate(&self, sim: &SimulatorConfig) -> Result<(), Error> {
-        let output = run_weir(
-            &[
-                "simulate",
-                "--count",
-                &sim.count.to_string(),
-                "--sensors",
-                &sim.sensors.to_string(),
-                "--zones",
-                &sim.zones.to_string(),
-                "--interval",
-                &format!("{}ms", sim.interval_ms),
-                "--rate",
-                "max",
-                "--seed",
-                &sim.seed.to_string(),
-                "--start-ms",
-                &sim.start_ms.to_string(),
-                "--spike-rate",
-                &sim.spike_rate.to_string(),
-            ],
-            &self.env,
-        )?;
+        let args = Fixture::simulate_args(sim, "max");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = run_weir(&args, &self.env)?;
         assert!(output.status.success(), "simulate: {:?}", text(&output));
         Ok(())
     }
 
-    /// Starts `weir run --until-end` with `args`, logging to `<logs>/<name>.log`.
-    pub fn spawn_run(&self, name: &str, args: &[&str]) -> Result<Child, Error> {
+    /// Starts `weir` with `args`, logging to `<logs>/<name>.log`.
+    pub fn spawn(&self, name: &str, args: &[&str]) -> Result<Child, Error> {
         let log = std::fs::File::create(self.log_path(name))?;
         Ok(weir()
-            .args(["run", "--until-end", "--report-secs", "2"])
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?)
+    }
+
+    /// Starts `weir run --until-end` with `args`.
+    pub fn spawn_run(&self, name: &str, args: &[&str]) -> Result<Child, Error> {
+        let mut all = vec!["run", "--until-end", "--report-secs", "2"];
+        all.extend_from_slice(args);
+        self.spawn(name, &all)
     }
 
     /// The log file of the child `name`.
@@ -156,6 +176,60 @@ pub fn wait_stored_beyond(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits until `sql` (one bigint) returns `want`; fails if `child` exits
+/// first or `timeout` passes.
+pub fn wait_for_value(
+    fixture: &Fixture,
+    child: &mut Child,
+    name: &str,
+    sql: &str,
+    want: i64,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        if let Ok(mut db) = fixture.db() {
+            last = db.query_one(sql, &[]).ok().map(|row| row.get::<_, i64>(0));
+            if last == Some(want) {
+                return Ok(());
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(format!(
+                "{name} exited ({status}); `{sql}` = {last:?}:\n{}",
+                tail(&fixture.log_path(name))
+            )
+            .into());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "`{sql}` = {last:?}, not {want}, after {timeout:?}:\n{}",
+                tail(&fixture.log_path(name))
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Stops a live `weir run` as Ctrl-C would (SIGINT) and waits for it to exit.
+pub fn interrupt(child: &mut Child) -> Result<(), Error> {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
+    assert!(status.success(), "kill -INT: {status}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("weir run did not stop within 60 s of SIGINT".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }
 
 /// Waits for `child` to exit successfully within `timeout`.

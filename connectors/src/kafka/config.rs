@@ -28,6 +28,10 @@ pub struct KafkaConfig {
     /// Consumer group the durable offsets are also committed under, for lag
     /// monitoring (`kafka-consumer-groups --describe`). Recovery never reads them.
     pub group_id: String,
+    /// Longest wait of a consumer fetch for data (`fetch.wait.max.ms`). Tansu
+    /// does not answer a waiting fetch early when data arrives, so this bounds
+    /// the latency it adds.
+    pub fetch_wait_max_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -43,6 +47,7 @@ impl Default for KafkaConfig {
             connect_timeout_ms: 3_000,
             request_timeout_ms: 30_000,
             group_id: "weir".into(),
+            fetch_wait_max_ms: 10,
         }
     }
 }

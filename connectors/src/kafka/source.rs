@@ -151,6 +151,7 @@ impl PartitionSource {
             let message = match result {
                 Ok(message) => message,
                 Err(KafkaError::PartitionEOF(p)) => {
+                    broker_answered(&mut self.broker_down, &self.topic);
                     if self.ends.is_none() {
                         self.idle.insert(p);
                     }
@@ -171,10 +172,7 @@ impl PartitionSource {
                     ));
                 }
             };
-            if self.broker_down {
-                info!(topic = %self.topic, "broker reachable again: consuming");
-                self.broker_down = false;
-            }
+            broker_answered(&mut self.broker_down, &self.topic);
             let partition = message.partition();
             let offset = message.offset();
             self.idle.remove(&partition);
@@ -294,6 +292,14 @@ impl PartitionSource {
     }
 }
 
+/// Logs the broker's return once, after it was logged unreachable.
+fn broker_answered(down: &mut bool, topic: &str) {
+    if *down {
+        info!(topic, "broker reachable again: consuming");
+        *down = false;
+    }
+}
+
 /// Errors librdkafka recovers from by itself (the broker restarts, a
 /// connection drops): the source waits instead of failing the run.
 fn is_transient(e: &KafkaError) -> bool {
@@ -329,7 +335,7 @@ fn consumer(kafka: &KafkaConfig, eof: bool) -> Result<BaseConsumer, ConnectorErr
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         // Tansu does not answer a waiting fetch early when data arrives.
-        .set("fetch.wait.max.ms", "10")
+        .set("fetch.wait.max.ms", kafka.fetch_wait_max_ms.to_string())
         // End-of-partition events drive the idle rule of the clock.
         .set("enable.partition.eof", if eof { "true" } else { "false" });
     config

@@ -104,8 +104,13 @@ pub fn connect(config: &PostgresConfig) -> Result<Client, ConnectorError> {
     let mut client = Client::connect(&config.url, NoTls)
         .map_err(|e| ConnectorError::postgres(format!("connect to {address}"), e))?;
     client
+        // Concurrent `CREATE SCHEMA IF NOT EXISTS` can fail with a unique
+        // violation (workers start together): serialise it with a lock.
         .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {0}; SET search_path TO {0}",
+            "SELECT pg_advisory_lock(hashtext('weir-create-schema')); \
+             CREATE SCHEMA IF NOT EXISTS {0}; \
+             SELECT pg_advisory_unlock(hashtext('weir-create-schema')); \
+             SET search_path TO {0}",
             config.schema
         ))
         .map_err(|e| ConnectorError::postgres("select schema", e))?;
@@ -190,6 +195,19 @@ pub fn migrate(client: &mut Client, config: &PostgresConfig) -> Result<Layout, C
         Layout::Timescale
     };
     tx.commit().map_err(pg("commit migrations"))?;
+    maintain(client, config, layout)?;
+    Ok(layout)
+}
+
+/// Native layout: creates the daily partitions from yesterday to
+/// `partitions_ahead_days` ahead and drops those past `retention_days`
+/// (TimescaleDB's own policies do this for a hypertable). Run at start and
+/// then hourly by one worker.
+pub fn maintain(
+    client: &mut Client,
+    config: &PostgresConfig,
+    layout: Layout,
+) -> Result<(), ConnectorError> {
     if layout == Layout::NativePartitions {
         let today = now_ms().div_euclid(DAY_MS);
         ensure_partitions(
@@ -198,7 +216,7 @@ pub fn migrate(client: &mut Client, config: &PostgresConfig) -> Result<Layout, C
         )?;
         drop_expired_partitions(client, today - i64::from(config.retention_days))?;
     }
-    Ok(layout)
+    Ok(())
 }
 
 /// What `migrate` left: applied versions and the daily partitions of `readings`.

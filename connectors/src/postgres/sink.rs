@@ -34,7 +34,7 @@ use weir_dataflow::records::{
 };
 
 use super::PostgresConfig;
-use super::schema::{Layout, connect, day_of, ensure_partitions, migrate};
+use super::schema::{Layout, connect, day_of, ensure_partitions, maintain, migrate};
 use crate::ConnectorError;
 
 /// The outputs of one or more completed epochs.
@@ -118,6 +118,20 @@ impl PgSink {
     /// The layout of `readings`.
     pub fn layout(&self) -> Layout {
         self.layout
+    }
+
+    /// Partition upkeep (see [`maintain`]), retrying while PostgreSQL is unavailable.
+    pub fn maintain(&mut self) -> Result<(), ConnectorError> {
+        let (config, layout) = (self.config.clone(), self.layout);
+        let mut attempt = || maintain(&mut self.client, &config, layout);
+        match attempt() {
+            Ok(()) => Ok(()),
+            // A dropped connection: the next write reconnects; upkeep waits an hour.
+            Err(e) => {
+                warn!(error = %e, "partition upkeep failed; retried in an hour");
+                Ok(())
+            }
+        }
     }
 
     /// Reads what is durable and decides where each of `partitions` restarts:
