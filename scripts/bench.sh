@@ -38,8 +38,8 @@ sink() {
   (cd "$dir" && exec "$tansu" broker --listener-url tcp://127.0.0.1:$port \
     --advertised-listener-url tcp://127.0.0.1:$port --storage-engine "$storage" \
     >"$dir/tansu.log" 2>&1) &
-  local broker=$!
-  trap 'kill $broker 2>/dev/null || true' EXIT
+  BROKER_PID=$!
+  trap 'kill $BROKER_PID 2>/dev/null || true' EXIT
   wait_port Tansu $port 60 "$dir/tansu.log"
   [ "$engine" = sqlite ] && python3 scripts/tansu_index.py "$dir/data/tansu.db"
 
@@ -60,7 +60,7 @@ sink() {
   stored=$(psql -X -qAt "postgres://weir:weir@127.0.0.1:5432/weir" \
     -c "SELECT count(*) FROM $schema.readings")
   log "stored $stored readings (schema $schema; logs in $dir)"
-  kill $broker 2>/dev/null || true
+  kill $BROKER_PID 2>/dev/null || true
 }
 
 case "$what" in

@@ -26,6 +26,8 @@ pub enum Command {
     Run(RunArgs),
     /// Create the Kafka topics (idempotent) and check their partition counts.
     Topics,
+    /// Show how far behind the readings topic the pipeline is, per partition.
+    Lag(LagArgs),
     /// Apply PostgreSQL migrations (idempotent; `weir run` also does this) and print the layout.
     Migrate,
     /// Produce simulated sensor readings (and the sensor registry) to Kafka.
@@ -34,6 +36,14 @@ pub enum Command {
     Capacity(CapacityArgs),
     /// Measure: the dataflow's throughput, or its memory over hours of event time.
     Bench(BenchArgs),
+}
+
+/// `weir lag`.
+#[derive(Debug, Args)]
+pub struct LagArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `weir bench`.

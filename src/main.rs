@@ -46,6 +46,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Bench(args) => return commands::bench::run(&config, &args.command),
         Command::Migrate => return commands::migrate::run(&config),
+        Command::Lag(args) => return commands::lag::run(&config, args),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -57,7 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Run(args) => commands::run::run(&config, &args).await,
             Command::Topics => commands::topics::run(&config).await,
             Command::Simulate(args) => commands::simulate::run(config, &args).await,
-            Command::Capacity(_) | Command::Bench(_) | Command::Migrate => Ok(()),
+            Command::Capacity(_) | Command::Bench(_) | Command::Migrate | Command::Lag(_) => Ok(()),
         }
     })
 }

@@ -175,7 +175,7 @@ fn store<'s>(
     max_rows: usize,
 ) -> Stream<'s, Time, Vec<()>> {
     let scope = outputs.readings.scope();
-    let mut builder = OperatorBuilder::new("StorePostgres".to_owned(), scope.clone());
+    let mut builder = OperatorBuilder::new("StorePostgres".to_owned(), scope);
     let activator = scope.activator_for(builder.operator_info().address);
     let mut readings = builder.new_input(outputs.readings.clone(), Pipeline);
     let mut windows = builder.new_input(outputs.windows.clone(), Pipeline);

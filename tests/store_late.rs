@@ -160,5 +160,22 @@ fn late_readings_update_their_windows_and_too_late_ones_are_dead_lettered() -> R
     );
     let stored: i64 = db.query_one("SELECT count(*) FROM readings", &[])?.get(0);
     assert_eq!(stored, COUNT as i64 + 2);
+
+    // Lag: the durable offsets reach the log end, and the group offsets
+    // committed to the broker (for monitoring) agree with them.
+    let output = common::run_weir(&["lag", "--json"], &fixture.env)?;
+    assert!(output.status.success(), "{:?}", common::text(&output));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(rows.len(), 12);
+    let mut total = 0;
+    for row in &rows {
+        assert_eq!(row["lag"], 0, "{row}");
+        assert_eq!(row["durable"], row["high"], "{row}");
+        if row["high"] != 0 {
+            assert_eq!(row["committed"], row["high"], "group offset committed: {row}");
+        }
+        total += row["high"].as_i64().unwrap_or(0);
+    }
+    assert_eq!(total, COUNT as i64 + 2);
     Ok(())
 }

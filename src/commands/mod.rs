@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod capacity;
+pub mod lag;
 pub mod migrate;
 pub mod run;
 pub mod simulate;

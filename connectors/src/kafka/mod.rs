@@ -2,11 +2,13 @@
 
 mod admin;
 mod config;
+mod lag;
 mod metadata;
 mod producer;
 mod source;
 
 pub use admin::{TopicOutcome, TopicSpec, ensure_topics, topic_specs};
 pub use config::KafkaConfig;
+pub use lag::{PartitionLag, group_lag};
 pub use producer::{Header, KafkaProducer, OutgoingRecord};
 pub use source::{Bound, Checkpoint, PartitionSource, RawRecord};

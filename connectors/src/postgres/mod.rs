@@ -5,5 +5,5 @@ mod schema;
 mod sink;
 
 pub use config::PostgresConfig;
-pub use schema::{Layout, SchemaStatus, connect, migrate, status};
+pub use schema::{Layout, SchemaStatus, connect, durable_offsets, migrate, status};
 pub use sink::{Batch, PgSink, Recovery};

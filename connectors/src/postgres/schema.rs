@@ -254,6 +254,31 @@ pub fn status(client: &mut Client) -> Result<SchemaStatus, ConnectorError> {
     })
 }
 
+/// The durable next offset per partition of `topic` (`source_offsets`);
+/// empty when nothing was stored yet.
+pub fn durable_offsets(
+    client: &mut Client,
+    topic: &str,
+) -> Result<std::collections::BTreeMap<i32, i64>, ConnectorError> {
+    let exists = client
+        .query_opt("SELECT to_regclass('source_offsets')::text", &[])
+        .map_err(|e| ConnectorError::postgres("look for source_offsets", e))?
+        .and_then(|row| row.get::<_, Option<String>>(0))
+        .is_some();
+    if !exists {
+        return Ok(Default::default());
+    }
+    Ok(client
+        .query(
+            "SELECT kafka_partition, next_offset FROM source_offsets WHERE topic = $1",
+            &[&topic],
+        )
+        .map_err(|e| ConnectorError::postgres("read source_offsets", e))?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
+}
+
 /// Creates the daily partitions for `days` (days since the epoch) that are
 /// missing, under the schema's advisory lock (workers create them concurrently).
 pub fn ensure_partitions(

@@ -89,6 +89,22 @@ fn is_connection_error(e: &postgres::Error) -> bool {
         })
 }
 
+/// A postgres error with its cause (`Display` alone says only "db error").
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({}): {}", db.severity(), db.code().code(), db.message()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
 /// One worker's connection and writes.
 pub struct PgSink {
     config: PostgresConfig,
@@ -279,7 +295,7 @@ impl PgSink {
                 }
                 Err(e) if is_connection_error(&e) => {
                     if !down {
-                        warn!(what, error = %e, "postgres unavailable: consumption paused, retrying");
+                        warn!(what, error = %describe(&e), "postgres unavailable: consumption paused, retrying");
                         down = true;
                     }
                     std::thread::sleep(backoff);
@@ -289,7 +305,7 @@ impl PgSink {
                     }
                 }
                 Err(e) => {
-                    error!(what, error = %e, "postgres rejected a write");
+                    error!(what, error = %describe(&e), "postgres rejected a write");
                     return Err(ConnectorError::postgres(what, e));
                 }
             }
