@@ -172,7 +172,10 @@ fn late_readings_update_their_windows_and_too_late_ones_are_dead_lettered() -> R
         assert_eq!(row["lag"], 0, "{row}");
         assert_eq!(row["durable"], row["high"], "{row}");
         if row["high"] != 0 {
-            assert_eq!(row["committed"], row["high"], "group offset committed: {row}");
+            assert_eq!(
+                row["committed"], row["high"],
+                "group offset committed: {row}"
+            );
         }
         total += row["high"].as_i64().unwrap_or(0);
     }
