@@ -93,6 +93,12 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
     let summaries = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<WorkerSummary>> {
         let guards = timely::execute(timely, move |worker| {
             let result = run_worker(worker, &config, &options, &stop).map_err(|e| format!("{e:#}"));
+            // Timely would otherwise wait for the dataflow to complete, which
+            // after a stop or a failed peer never happens. Whatever was not
+            // committed is re-read on the next start.
+            for id in worker.installed_dataflows() {
+                worker.drop_dataflow(id);
+            }
             if let Err(e) = &result {
                 // The other workers stop too: the run fails as a whole, now.
                 error!(worker = worker.index(), error = %e, "worker failed; stopping");

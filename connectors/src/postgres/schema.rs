@@ -105,11 +105,11 @@ pub fn connect(config: &PostgresConfig) -> Result<Client, ConnectorError> {
         .map_err(|e| ConnectorError::postgres(format!("connect to {address}"), e))?;
     client
         // Concurrent `CREATE SCHEMA IF NOT EXISTS` can fail with a unique
-        // violation (workers start together): serialise it with a lock.
+        // violation (workers start together): serialise it with a lock held
+        // to the end of its transaction, so the next one sees the schema.
         .batch_execute(&format!(
-            "SELECT pg_advisory_lock(hashtext('weir-create-schema')); \
-             CREATE SCHEMA IF NOT EXISTS {0}; \
-             SELECT pg_advisory_unlock(hashtext('weir-create-schema')); \
+            "BEGIN; SELECT pg_advisory_xact_lock(hashtext('weir-create-schema')); \
+             CREATE SCHEMA IF NOT EXISTS {0}; COMMIT; \
              SET search_path TO {0}",
             config.schema
         ))
@@ -382,5 +382,43 @@ mod tests {
         );
         assert_eq!(partition_name(day_of(951_782_400_000)), "readings_20000229");
         assert_eq!(partition_name(-1), "readings_19691231");
+    }
+
+    /// Workers start together: concurrent connects and migrations of one new
+    /// schema must all succeed (real PostgreSQL, as `scripts/services.sh` sets up).
+    #[test]
+    fn concurrent_workers_create_and_migrate_one_schema() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let config = PostgresConfig {
+            url: std::env::var("WEIR_POSTGRES__URL")
+                .unwrap_or_else(|_| PostgresConfig::default().url),
+            schema: format!("race_{}_{nanos}", std::process::id()),
+            ..PostgresConfig::default()
+        };
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let config = config.clone();
+                std::thread::spawn(move || -> Result<Layout, ConnectorError> {
+                    let mut client = connect(&config)?;
+                    migrate(&mut client, &config)
+                })
+            })
+            .collect();
+        for worker in workers {
+            let layout = worker.join().map_err(|_| "worker panicked");
+            assert!(
+                matches!(layout, Ok(Ok(Layout::NativePartitions))),
+                "{layout:?}"
+            );
+        }
+        let mut client = connect(&config).map_err(|e| e.to_string());
+        let versions = client
+            .as_mut()
+            .map_err(|e| e.clone())
+            .and_then(|c| status(c).map_err(|e| e.to_string()))
+            .map(|s| s.versions);
+        assert_eq!(versions, Ok(vec![1, 2]));
     }
 }
