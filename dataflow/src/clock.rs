@@ -21,6 +21,8 @@ pub struct PartitionClocks {
     clocks: BTreeMap<i32, Option<i64>>,
     /// Partitions read to their end for good (bounded runs).
     finished: BTreeMap<i32, bool>,
+    /// The largest record timestamp read per partition (no idle rule).
+    records: BTreeMap<i32, i64>,
 }
 
 impl PartitionClocks {
@@ -29,7 +31,11 @@ impl PartitionClocks {
         let clocks: BTreeMap<i32, Option<i64>> =
             partitions.into_iter().map(|p| (p, None)).collect();
         let finished = clocks.keys().map(|p| (*p, false)).collect();
-        PartitionClocks { clocks, finished }
+        PartitionClocks {
+            clocks,
+            finished,
+            records: BTreeMap::new(),
+        }
     }
 
     /// Notes a record of `partition` with `record_ts`; returns the partition's clock.
@@ -37,6 +43,8 @@ impl PartitionClocks {
         let clock = self.clocks.entry(partition).or_insert(None);
         let next = clock.map_or(record_ts, |c| c.max(record_ts));
         *clock = Some(next);
+        let record = self.records.entry(partition).or_insert(record_ts);
+        *record = (*record).max(record_ts);
         next
     }
 
@@ -54,6 +62,14 @@ impl PartitionClocks {
     /// The clock of `partition`, if known.
     pub fn clock(&self, partition: i32) -> Option<i64> {
         self.clocks.get(&partition).copied().flatten()
+    }
+
+    /// The largest record timestamp read from `partition`, ignoring the
+    /// idle rule: what offset ↔ time checkpoints record, so a restart's
+    /// rewind is measured in record time even when the data is older than
+    /// the wall clock (a backfill) and idle partitions followed wall time.
+    pub fn record_clock(&self, partition: i32) -> Option<i64> {
+        self.records.get(&partition).copied()
     }
 
     /// Whether every partition is finished.
@@ -89,6 +105,8 @@ mod tests {
         assert_eq!(clocks.observe(0, 1_005), 1_005);
         clocks.idle(3, 900);
         assert_eq!(clocks.input_time(10), Some(900));
+        assert_eq!(clocks.record_clock(3), None, "idle time is not record time");
+        assert_eq!(clocks.record_clock(0), Some(1_005));
         assert_eq!(clocks.observe(3, 2_000), 2_000);
         assert_eq!(
             clocks.observe(3, 1_500),

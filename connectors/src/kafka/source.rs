@@ -244,10 +244,13 @@ impl PartitionSource {
     /// so far is at a time before it, so the current next offsets cover
     /// exactly the epochs below `time`.
     pub fn checkpoint(&mut self, time: Time) {
+        // A partition read nothing from yet has no record clock: it is left
+        // out (its offset has not moved; a made-up clock would mislead the
+        // next restart's rewind).
         let checkpoint = self
             .next_offsets
             .iter()
-            .map(|(p, next)| (*p, (*next, self.clocks.clock(*p).unwrap_or(0))))
+            .filter_map(|(p, next)| Some((*p, (*next, self.clocks.record_clock(*p)?))))
             .collect();
         self.epochs.push_back((time, checkpoint));
     }
