@@ -121,6 +121,9 @@ pub struct RunArgs {
     /// Do not write to PostgreSQL (and start from the beginning of the topics).
     #[arg(long)]
     pub no_store: bool,
+    /// Do not start the server (dashboard, REST API, WebSocket, metrics).
+    #[arg(long)]
+    pub no_server: bool,
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long, value_name = "SECS")]
     pub duration_secs: Option<u64>,

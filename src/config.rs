@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use weir_connectors::kafka::KafkaConfig;
 use weir_connectors::postgres::PostgresConfig;
 use weir_dataflow::DataflowConfig;
+use weir_server::ServerConfig;
 
 use crate::simulate::SimulatorConfig;
 
@@ -30,6 +31,8 @@ pub struct Config {
     pub dataflow: DataflowConfig,
     /// The built-in sensor simulator (`weir simulate`).
     pub simulator: SimulatorConfig,
+    /// The push server, REST API, dashboard and metrics (`weir run`).
+    pub server: ServerConfig,
 }
 
 impl Config {

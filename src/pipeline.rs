@@ -45,6 +45,13 @@ pub struct RunOptions {
     pub duration: Option<Duration>,
     /// Write outputs to PostgreSQL (and resume from its durable offsets).
     pub store: bool,
+    /// Where live changes go (the server's hot tier), on the process hosting it.
+    pub publisher: Option<weir_server::Publisher>,
+    /// Processes in the cluster: with more than one, published changes are
+    /// exchanged to worker 0 (the server runs in process 0).
+    pub processes: usize,
+    /// Counters exported at `/metrics`.
+    pub metrics: std::sync::Arc<weir_server::Metrics>,
 }
 
 /// What one worker did.
@@ -132,7 +139,11 @@ impl OutputSink {
     }
 }
 
-fn attach(outputs: Outputs<'_>, sink: &Rc<RefCell<OutputSink>>) -> ProbeHandle<Time> {
+fn attach(
+    outputs: Outputs<'_>,
+    sink: &Rc<RefCell<OutputSink>>,
+    metrics: &std::sync::Arc<weir_server::Metrics>,
+) -> ProbeHandle<Time> {
     fn tap<'s, D: Serialize + 'static>(
         stream: Stream<'s, Time, Vec<Update<D>>>,
         name: &'static str,
@@ -151,8 +162,10 @@ fn attach(outputs: Outputs<'_>, sink: &Rc<RefCell<OutputSink>>) -> ProbeHandle<T
     tap(outputs.anomalies, "anomalies", sink, &probe);
     tap(outputs.incidents, "incidents", sink, &probe);
     let reasons = Rc::clone(sink);
+    let metrics = std::sync::Arc::clone(metrics);
     let dead_letters = outputs.dead_letters.inspect(move |(letter, _, diff)| {
         if *diff > 0 {
+            metrics.dead_letter(&letter.reason);
             *reasons
                 .borrow_mut()
                 .reasons
@@ -173,6 +186,7 @@ fn store<'s>(
     failure: &Rc<RefCell<Option<ConnectorError>>>,
     linger: Duration,
     max_rows: usize,
+    metrics: std::sync::Arc<weir_server::Metrics>,
 ) -> Stream<'s, Time, Vec<()>> {
     let scope = outputs.readings.scope();
     let mut builder = OperatorBuilder::new("StorePostgres".to_owned(), scope);
@@ -244,7 +258,18 @@ fn store<'s>(
                     held.push(cap);
                 }
             }
-            if let Err(e) = sink.borrow_mut().write(&batch) {
+            let started = Instant::now();
+            let written = sink.borrow_mut().write(&batch);
+            if written.is_ok() {
+                metrics
+                    .sink_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                let stored = batch.readings.iter().filter(|(_, _, d)| *d > 0).count();
+                metrics
+                    .readings_stored
+                    .fetch_add(stored as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            if let Err(e) = written {
                 // Keep the capabilities: these epochs are not durable.
                 *failure.borrow_mut() = Some(e);
                 for cap in held {
@@ -373,20 +398,27 @@ pub fn run_worker(
         let readings = readings_in.to_stream(scope);
         let registry = registry_in.to_stream(scope);
         let outputs = build(readings, registry, dataflow);
+        let cluster = options.processes > 1;
+        let publisher = options.publisher.clone().filter(|_| !cluster || index == 0);
+        if publisher.is_some() || cluster {
+            crate::publish::publish(&outputs, publisher, cluster);
+        }
         let stored = pg.as_ref().map(|pg| {
             let probe = ProbeHandle::new();
             let linger = Duration::from_millis(config.postgres.batch_linger_ms);
+            let metrics = std::sync::Arc::clone(&options.metrics);
             store(
                 &outputs,
                 pg,
                 &failure,
                 linger,
                 config.postgres.batch_max_rows,
+                metrics,
             )
             .probe_with(&probe);
             probe
         });
-        (attach(outputs, &sink), stored)
+        (attach(outputs, &sink, &options.metrics), stored)
     });
     // Offsets become durable only for epochs every worker's sink has committed.
     let durable = |probe: &ProbeHandle<Time>, stored: &Option<ProbeHandle<Time>>| {
@@ -464,6 +496,9 @@ pub fn run_worker(
                         {
                             *failure.borrow_mut() = Some(e);
                         }
+                        if let Some(p) = &options.publisher {
+                            p.publish(vec![weir_server::Event::Registry(record.clone())]);
+                        }
                         registry_in.send(record);
                     }
                     Err(reason) => {
@@ -484,6 +519,10 @@ pub fn run_worker(
                 readings_in.send(source_record(raw));
             })?;
             summary.records += read as u64;
+            options
+                .metrics
+                .records_read
+                .fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
             if read > 0 && first_record.is_none() {
                 first_record = Some(Instant::now());
             }
@@ -531,6 +570,19 @@ pub fn run_worker(
         {
             last_upkeep = Instant::now();
             pg.borrow_mut().maintain()?;
+        }
+        if index == 0
+            && let Some(frontier) = probe.with_frontier(|f| f.first().copied())
+            && frontier > 0
+        {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            let lag = now.saturating_sub(i64::try_from(frontier).unwrap_or(i64::MAX));
+            options
+                .metrics
+                .epoch_lag_ms
+                .store(lag, std::sync::atomic::Ordering::Relaxed);
         }
         if last_report.elapsed() >= Duration::from_secs(options.report_secs.max(1)) {
             last_report = Instant::now();

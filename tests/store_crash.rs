@@ -14,7 +14,7 @@ use common::store::{
     Error, Fixture, check_exactly_once, expected, finish, start_ms, stored, wait_stored_beyond,
 };
 
-const RATE: &str = "12000"; // readings/s: production lasts ~17 s
+const RATE: &str = "6000"; // readings/s: production lasts ~33 s, well past the third kill
 
 fn simulator(start: i64) -> SimulatorConfig {
     SimulatorConfig {

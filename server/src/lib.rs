@@ -1,7 +1,77 @@
 //! weir's serving layer: what people read.
 //!
-//! The REST history API, the WebSocket push server, the dashboard assets and
-//! the Prometheus metrics arrive with the serve issue (#5). The crate exists
-//! now so the workspace has its final shape and dependency direction
-//! (dataflow ← connectors ← server ← weir) from the start.
+//! ```text
+//!  timely workers ─ Publisher ─► Hub (hot tier) ─► /ws sessions (snapshot, coalesced updates)
+//!                                     │
+//!  PostgreSQL ◄──── history, anomalies, dead letters ◄── REST /api/…     /metrics  /health  /
+//! ```
+//!
+//! [`start`] binds the listener (so a taken port is an error, not a panic),
+//! spawns the hub task and the warp server on the current tokio runtime, and
+//! returns the [`Publisher`] the pipeline feeds.
 #![warn(missing_docs)]
+
+pub mod api;
+pub mod assets;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod history;
+pub mod hub;
+pub mod metrics;
+pub mod openapi;
+pub mod views;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use config::ServerConfig;
+pub use events::{Event, Publisher};
+pub use hub::Hub;
+pub use metrics::Metrics;
+use weir_connectors::postgres::PostgresConfig;
+
+/// A running server.
+pub struct Running {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// What the pipeline sends events to.
+    pub publisher: Publisher,
+    /// The hot tier.
+    pub hub: Arc<Hub>,
+}
+
+/// Binds `config.listen` and serves until the runtime shuts down.
+pub async fn start(
+    config: &ServerConfig,
+    postgres: &PostgresConfig,
+    brokers: &str,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("server: cannot listen on {}: {e}", config.listen),
+            )
+        })?;
+    let address = listener.local_addr()?;
+    let hub = Hub::new(config.clone(), metrics);
+    let (publisher, events) = Publisher::channel(4_096);
+    tokio::spawn(Arc::clone(&hub).run(events));
+    let context = Arc::new(api::Context {
+        hub: Arc::clone(&hub),
+        db: db::Db::new(postgres.clone()),
+        brokers: brokers.to_string(),
+    });
+    tokio::spawn(warp::serve(api::routes(context)).incoming(listener).run());
+    tracing::info!(%address, "server listening (dashboard, /api, /ws, /metrics)");
+    Ok(Running {
+        address,
+        publisher,
+        hub,
+    })
+}

@@ -71,7 +71,26 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("invalid settings: {e}"))?;
     let timely = timely_config(args)?;
     ensure_topics(&config.kafka, &topic_specs(&config.kafka)).await?;
+    let metrics = std::sync::Arc::new(weir_server::Metrics::default());
+    // The server runs in process 0 (a cluster exchanges live changes there).
+    let server = if config.server.enabled && args.process == 0 && !args.no_server {
+        let metrics = std::sync::Arc::clone(&metrics);
+        let server = weir_server::start(
+            &config.server,
+            &config.postgres,
+            &config.kafka.brokers,
+            metrics,
+        )
+        .await?;
+        info!(address = %server.address, "dashboard at http://{}/", server.address);
+        Some(server)
+    } else {
+        None
+    };
     let options = RunOptions {
+        publisher: server.as_ref().map(|s| s.publisher.clone()),
+        processes: args.processes,
+        metrics,
         bound: if args.until_end {
             Bound::AtEnd
         } else {

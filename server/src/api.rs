@@ -1,0 +1,347 @@
+//! The routes: REST (`/api/…`), `/ws`, `/metrics`, `/health` and the dashboard.
+//! [`ROUTES`] lists them; the OpenAPI document and a test keep it honest.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::assets;
+use crate::db::{Db, query_error};
+use crate::error::{ApiError, respond};
+use crate::history;
+use crate::hub::Hub;
+use crate::openapi;
+use crate::ws;
+
+/// Every route: (method, path template). `{x}` is a path parameter.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/app.js"),
+    ("GET", "/style.css"),
+    ("GET", "/ws"),
+    ("GET", "/api/sensors"),
+    ("GET", "/api/sensors/{id}"),
+    ("GET", "/api/sensors/{id}/history"),
+    ("GET", "/api/zones"),
+    ("GET", "/api/zones/{zone}"),
+    ("GET", "/api/anomalies"),
+    ("GET", "/api/dead-letters"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/metrics"),
+    ("GET", "/health"),
+];
+
+/// What handlers share.
+pub struct Context {
+    /// The hot tier.
+    pub hub: Arc<Hub>,
+    /// PostgreSQL.
+    pub db: Db,
+    /// Kafka bootstrap addresses, for `/health`.
+    pub brokers: String,
+}
+
+/// Query parameters as a map (later duplicates win; `zone` lists are read by `/ws` itself).
+pub fn parse_query(raw: &str) -> BTreeMap<String, String> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .map(|(k, v)| (k.to_string(), ws::percent_decode(v)))
+        .collect()
+}
+
+fn query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
+    warp::query::raw().or(warp::any().map(String::new)).unify()
+}
+
+fn with_ctx(
+    ctx: Arc<Context>,
+) -> impl Filter<Extract = (Arc<Context>,), Error = std::convert::Infallible> + Clone {
+    warp::any().map(move || Arc::clone(&ctx))
+}
+
+fn time_param(params: &BTreeMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
+    params
+        .get(name)
+        .map(|v| {
+            v.parse::<i64>().map_err(|_| {
+                ApiError::bad_parameter(name, format!("`{v}` is not epoch milliseconds"))
+            })
+        })
+        .transpose()
+}
+
+fn only(params: &BTreeMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+    match params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::bad_parameter(
+            k,
+            format!("unknown parameter (expected {})", allowed.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn limit(params: &BTreeMap<String, String>) -> Result<i64, ApiError> {
+    match params.get("limit") {
+        None => Ok(100),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=1_000).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_parameter(
+                "limit",
+                format!("`{v}` is not a number from 1 to 1000"),
+            )),
+        },
+    }
+}
+
+async fn anomalies(ctx: &Context, params: BTreeMap<String, String>) -> Result<Value, ApiError> {
+    only(&params, &["zone", "since", "limit"])?;
+    let since = time_param(&params, "since")?.unwrap_or(0);
+    let limit = limit(&params)?;
+    let zone = params.get("zone").cloned();
+    let client = ctx.db.client().await?;
+    let rows = client
+        .query(
+            "SELECT sensor_id, zone, (extract(epoch FROM time) * 1000)::bigint, value, z, severity, \
+             threshold_kind, threshold, kafka_partition, kafka_offset FROM anomalies \
+             WHERE time >= to_timestamp($1::float8 / 1000) AND ($2::text IS NULL OR zone = $2) \
+             ORDER BY time DESC LIMIT $3",
+            &[&(since as f64), &zone, &limit],
+        )
+        .await
+        .map_err(query_error)?;
+    Ok(Value::Array(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "sensor_id": r.get::<_, String>(0), "zone": r.get::<_, String>(1), "ts": r.get::<_, i64>(2),
+                    "value": r.get::<_, f64>(3), "z": r.get::<_, Option<f64>>(4), "severity": r.get::<_, String>(5),
+                    "threshold_kind": r.get::<_, Option<String>>(6), "threshold": r.get::<_, Option<f64>>(7),
+                    "partition": r.get::<_, i32>(8), "offset": r.get::<_, i64>(9),
+                })
+            })
+            .collect(),
+    ))
+}
+
+async fn dead_letters(ctx: &Context, params: BTreeMap<String, String>) -> Result<Value, ApiError> {
+    only(&params, &["reason", "since", "limit"])?;
+    let since = time_param(&params, "since")?.unwrap_or(0);
+    let limit = limit(&params)?;
+    let reason = params.get("reason").cloned();
+    let client = ctx.db.client().await?;
+    let rows = client
+        .query(
+            "SELECT kafka_partition, kafka_offset, reason, key, detail, \
+             (extract(epoch FROM record_time) * 1000)::bigint, payload FROM dead_letters \
+             WHERE record_time >= to_timestamp($1::float8 / 1000) AND ($2::text IS NULL OR reason = $2) \
+             ORDER BY record_time DESC LIMIT $3",
+            &[&(since as f64), &reason, &limit],
+        )
+        .await
+        .map_err(query_error)?;
+    Ok(Value::Array(
+        rows.iter()
+            .map(|r| {
+                let payload: Vec<u8> = r.get(6);
+                let shown = &payload[..payload.len().min(4_096)];
+                json!({
+                    "partition": r.get::<_, i32>(0), "offset": r.get::<_, i64>(1), "reason": r.get::<_, String>(2),
+                    "key": r.get::<_, String>(3), "detail": r.get::<_, String>(4), "record_ts": r.get::<_, i64>(5),
+                    "payload": String::from_utf8_lossy(shown), "payload_bytes": payload.len(),
+                })
+            })
+            .collect(),
+    ))
+}
+
+async fn health(ctx: &Context) -> Response {
+    let broker = {
+        let addresses: Vec<String> = ctx
+            .brokers
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect();
+        let mut ok = false;
+        for address in addresses {
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect(address),
+            )
+            .await;
+            if matches!(attempt, Ok(Ok(_))) {
+                ok = true;
+                break;
+            }
+        }
+        ok
+    };
+    let database = match ctx.db.client().await {
+        Ok(client) => matches!(
+            tokio::time::timeout(Duration::from_secs(2), client.simple_query("SELECT 1")).await,
+            Ok(Ok(_))
+        ),
+        Err(_) => false,
+    };
+    let state = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let body = json!({
+        "status": state(broker && database),
+        "broker": state(broker),
+        "database": state(database),
+        "websocket_clients": ctx.hub.metrics().ws_clients.load(std::sync::atomic::Ordering::Relaxed),
+    });
+    let status = if broker && database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    warp::reply::with_header(body, "content-type", content_type).into_response()
+}
+
+/// Every route, with JSON 404/405 answers for the rest.
+pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
+    let get = warp::get();
+    let index = warp::path::end().map(|| asset(assets::INDEX_HTML, "text/html; charset=utf-8"));
+    let app = warp::path!("app.js").map(|| asset(assets::APP_JS, "text/javascript; charset=utf-8"));
+    let style =
+        warp::path!("style.css").map(|| asset(assets::STYLE_CSS, "text/css; charset=utf-8"));
+    let socket = warp::path!("ws")
+        .and(warp::ws())
+        .and(query())
+        .and(with_ctx(Arc::clone(&ctx)))
+        .map(|upgrade: warp::ws::Ws, raw: String, ctx: Arc<Context>| {
+            let zones = ws::zones_from_query(&raw);
+            let hub = Arc::clone(&ctx.hub);
+            upgrade
+                .max_message_size(64 << 10)
+                .on_upgrade(move |socket| ws::session(socket, hub, zones))
+                .into_response()
+        });
+    let sensors = warp::path!("api" / "sensors")
+        .and(with_ctx(Arc::clone(&ctx)))
+        .map(|ctx: Arc<Context>| respond(Ok::<_, ApiError>(ctx.hub.snapshot(None).sensors)));
+    let sensor = warp::path!("api" / "sensors" / String)
+        .and(with_ctx(Arc::clone(&ctx)))
+        .map(|id: String, ctx: Arc<Context>| {
+            let id = ws::percent_decode(&id);
+            respond(
+                ctx.hub
+                    .sensor(&id)
+                    .ok_or_else(|| ApiError::not_found(format!("no sensor `{id}`"))),
+            )
+        });
+    let history = warp::path!("api" / "sensors" / String / "history")
+        .and(query())
+        .and(with_ctx(Arc::clone(&ctx)))
+        .then(|id: String, raw: String, ctx: Arc<Context>| async move {
+            let id = ws::percent_decode(&id);
+            respond(history::history(&ctx.hub, &ctx.db, &id, &parse_query(&raw)).await)
+        });
+    let zones = warp::path!("api" / "zones")
+        .and(with_ctx(Arc::clone(&ctx)))
+        .map(|ctx: Arc<Context>| respond(Ok::<_, ApiError>(ctx.hub.zones())));
+    let zone = warp::path!("api" / "zones" / String)
+        .and(with_ctx(Arc::clone(&ctx)))
+        .map(|zone: String, ctx: Arc<Context>| {
+            let zone = ws::percent_decode(&zone);
+            let known = ctx.hub.zones().iter().any(|z| z.zone == zone);
+            let zones = std::iter::once(zone.clone()).collect();
+            let snapshot = ctx.hub.snapshot(Some(&zones));
+            respond(if known {
+                Ok(json!({"zone": zone, "sensors": snapshot.sensors, "anomalies": snapshot.anomalies,
+                          "incidents": snapshot.incidents}))
+            } else {
+                Err(ApiError::not_found(format!("no zone `{zone}`")))
+            })
+        });
+    let anomalies = warp::path!("api" / "anomalies")
+        .and(query())
+        .and(with_ctx(Arc::clone(&ctx)))
+        .then(|raw: String, ctx: Arc<Context>| async move {
+            respond(anomalies(&ctx, parse_query(&raw)).await)
+        });
+    let dead = warp::path!("api" / "dead-letters")
+        .and(query())
+        .and(with_ctx(Arc::clone(&ctx)))
+        .then(|raw: String, ctx: Arc<Context>| async move {
+            respond(dead_letters(&ctx, parse_query(&raw)).await)
+        });
+    let spec = warp::path!("api" / "openapi.json")
+        .map(|| warp::reply::json(&openapi::document()).into_response());
+    let metrics =
+        warp::path!("metrics")
+            .and(with_ctx(Arc::clone(&ctx)))
+            .map(|ctx: Arc<Context>| {
+                asset_owned(
+                    ctx.hub.metrics().render(),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+            });
+    let healthz = warp::path!("health")
+        .and(with_ctx(Arc::clone(&ctx)))
+        .then(|ctx: Arc<Context>| async move { health(&ctx).await });
+
+    get.and(
+        index
+            .or(app)
+            .unify()
+            .or(style)
+            .unify()
+            .or(socket)
+            .unify()
+            .or(sensors)
+            .unify()
+            .or(history)
+            .unify()
+            .or(sensor)
+            .unify()
+            .or(zones)
+            .unify()
+            .or(zone)
+            .unify()
+            .or(anomalies)
+            .unify()
+            .or(dead)
+            .unify()
+            .or(spec)
+            .unify()
+            .or(metrics)
+            .unify()
+            .or(healthz)
+            .unify(),
+    )
+    .recover(|rejection: warp::Rejection| async move {
+        let error = if rejection.is_not_found() {
+            ApiError::not_found("no such route: see /api/openapi.json")
+        } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                error: "method_not_allowed",
+                detail: "only GET is served".into(),
+            }
+        } else {
+            ApiError {
+                status: StatusCode::BAD_REQUEST,
+                error: "bad_request",
+                detail: format!("{rejection:?}"),
+            }
+        };
+        Ok::<_, std::convert::Infallible>(error.into_response())
+    })
+    .unify()
+    .boxed()
+}
+
+fn asset_owned(body: String, content_type: &'static str) -> Response {
+    warp::reply::with_header(body, "content-type", content_type).into_response()
+}

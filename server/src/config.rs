@@ -1,0 +1,52 @@
+//! `[server]` in weir.toml.
+
+use serde::{Deserialize, Serialize};
+
+/// `[server]` in weir.toml.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Whether `weir run` starts the server (on process 0 of a cluster).
+    pub enabled: bool,
+    /// Address to listen on (loopback by default).
+    pub listen: String,
+    /// Updates to a WebSocket client are coalesced per sensor and sent at most this often.
+    pub coalesce_ms: u64,
+    /// Messages queued for one WebSocket client before it counts as slow and is disconnected.
+    pub client_queue: usize,
+    /// Interval of WebSocket pings; a client silent for three intervals is dropped.
+    pub ping_interval_ms: u64,
+    /// Hot tier: one point per sensor per this much event time.
+    pub hot_resolution_ms: i64,
+    /// Hot tier: how much event time of points each sensor keeps.
+    pub hot_retention_ms: i64,
+    /// Hot tier: memory cap for points over all sensors (oldest points go first).
+    pub hot_max_bytes: usize,
+    /// History: the longest range the hot tier answers (`resolution=auto|raw`).
+    pub hot_max_range_ms: i64,
+    /// History: the longest range answered from raw `readings`.
+    pub raw_max_range_ms: i64,
+    /// History: the most points one response may hold.
+    pub max_points: usize,
+    /// Anomalies kept in memory for snapshots and `/api/zones/{zone}`.
+    pub recent_anomalies: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            enabled: true,
+            listen: "127.0.0.1:8080".into(),
+            coalesce_ms: 250,
+            client_queue: 256,
+            ping_interval_ms: 15_000,
+            hot_resolution_ms: 10_000,
+            hot_retention_ms: 86_400_000,
+            hot_max_bytes: 256 << 20,
+            hot_max_range_ms: 3_600_000,
+            raw_max_range_ms: 7 * 86_400_000,
+            max_points: 20_000,
+            recent_anomalies: 500,
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! The hot tier: the latest state of every sensor, recent anomalies, zone
+//! incidents and the last hours of points per sensor, kept in memory from
+//! the pipeline's events; and the coalesced deltas pushed to WebSocket
+//! clients.
+//!
+//! ```text
+//!  events ─► apply ─► State (RwLock) ──► snapshots, REST reads, hot history
+//!                       └ dirty sensors, new anomalies, changed incidents
+//!  every coalesce_ms ─► flush ─► Delta (one entry per changed sensor) ─► broadcast ─► sessions
+//! ```
+//!
+//! Time here is event time: an incident is open while the largest event
+//! time seen has not passed its end; the hot tier's retention counts back
+//! from each sensor's latest point. Wall time only paces the flushes.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{broadcast, mpsc};
+use weir_dataflow::records::{Severity, WindowSize, ZoneIncident};
+
+use crate::config::ServerConfig;
+use crate::events::Event;
+use crate::metrics::Metrics;
+use crate::views::{AnomalyView, IncidentView, SensorView, WindowView, ZoneSummary};
+
+/// Bytes one hot point takes (event time and value).
+pub const POINT_BYTES: usize = std::mem::size_of::<(i64, f64)>();
+
+/// Changes since the previous flush.
+#[derive(Clone, Debug, Default)]
+pub struct Delta {
+    /// Changed sensors, one entry each, in their latest state.
+    pub sensors: Vec<SensorView>,
+    /// New anomalies.
+    pub anomalies: Vec<AnomalyView>,
+    /// Changed incidents.
+    pub incidents: Vec<IncidentView>,
+}
+
+/// Everything a new subscriber needs, for some zones.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Sensors in the zones.
+    pub sensors: Vec<SensorView>,
+    /// Recent anomalies in the zones, newest first.
+    pub anomalies: Vec<AnomalyView>,
+    /// Incidents in the zones.
+    pub incidents: Vec<IncidentView>,
+}
+
+struct SensorEntry {
+    view: SensorView,
+    points: VecDeque<(i64, f64)>,
+}
+
+#[derive(Default)]
+struct State {
+    sensors: BTreeMap<String, SensorEntry>,
+    anomalies: VecDeque<AnomalyView>,
+    incidents: BTreeMap<(String, i64), ZoneIncident>,
+    clock_ms: i64,
+    dirty: BTreeSet<String>,
+    new_anomalies: Vec<AnomalyView>,
+    changed_incidents: BTreeSet<(String, i64)>,
+}
+
+/// The hot tier, shared by the hub task, the WebSocket sessions and the REST API.
+pub struct Hub {
+    config: ServerConfig,
+    metrics: Arc<Metrics>,
+    state: RwLock<State>,
+    deltas: broadcast::Sender<Arc<Delta>>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn in_zones(zone: &str, zones: Option<&BTreeSet<String>>) -> bool {
+    zones.is_none_or(|z| z.contains(zone))
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(config: ServerConfig, metrics: Arc<Metrics>) -> Arc<Hub> {
+        let (deltas, _) = broadcast::channel(64);
+        Arc::new(Hub {
+            config,
+            metrics,
+            state: RwLock::new(State::default()),
+            deltas,
+        })
+    }
+
+    /// The server's settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// A receiver of future deltas.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Delta>> {
+        self.deltas.subscribe()
+    }
+
+    /// Applies events and flushes deltas every `coalesce_ms` until the publishers are gone.
+    pub async fn run(self: Arc<Self>, mut events: mpsc::Receiver<Vec<Event>>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(self.config.coalesce_ms.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                batch = events.recv() => match batch {
+                    Some(batch) => self.apply(batch),
+                    None => { self.flush(); return; }
+                },
+                _ = tick.tick() => self.flush(),
+            }
+        }
+    }
+
+    /// Applies one epoch's events to the state.
+    pub fn apply(&self, events: Vec<Event>) {
+        let Ok(mut state) = self.state.write() else {
+            return;
+        };
+        let state = &mut *state;
+        let received = now_ms();
+        for event in events {
+            match event {
+                Event::Registry(record) => {
+                    let entry = entry(state, &record.sensor_id);
+                    if let Some(sensor) = &record.sensor {
+                        entry.view.kind = Some(sensor.kind.name().to_string());
+                        entry.view.unit = Some(sensor.unit.clone());
+                        if entry.view.ts.is_none() {
+                            entry.view.zone = sensor.zone.clone();
+                        }
+                    }
+                    state.dirty.insert(record.sensor_id);
+                }
+                Event::Point {
+                    sensor_id,
+                    ts_ms,
+                    value,
+                } => {
+                    state.clock_ms = state.clock_ms.max(ts_ms);
+                    let resolution = self.config.hot_resolution_ms.max(1);
+                    let retention = self.config.hot_retention_ms;
+                    let cap = self.per_sensor_cap(state.sensors.len() + 1);
+                    let points = &mut entry(state, &sensor_id).points;
+                    match points.back_mut() {
+                        // Same bucket: the latest value stands for it.
+                        Some(last)
+                            if last.0.div_euclid(resolution) == ts_ms.div_euclid(resolution) =>
+                        {
+                            if ts_ms >= last.0 {
+                                *last = (ts_ms, value);
+                            }
+                        }
+                        // Late points are in PostgreSQL; the hot tier only moves forward.
+                        Some(last) if ts_ms < last.0 => {}
+                        _ => points.push_back((ts_ms, value)),
+                    }
+                    while points.front().is_some_and(|p| p.0 < ts_ms - retention)
+                        || points.len() > cap
+                    {
+                        points.pop_front();
+                    }
+                }
+                Event::Latest(latest, ingest) => {
+                    state.clock_ms = state.clock_ms.max(latest.ts_ms);
+                    if let Some(ingest) = ingest {
+                        self.metrics
+                            .end_to_end_seconds
+                            .observe((received - ingest) as f64 / 1e3);
+                    }
+                    let entry = entry(state, &latest.sensor_id);
+                    let view = &mut entry.view;
+                    if view.ts.is_none_or(|ts| latest.ts_ms >= ts) {
+                        view.zone = latest.zone.clone();
+                        view.ts = Some(latest.ts_ms);
+                        view.value = Some(latest.value);
+                        view.mean = latest.mean;
+                        view.stddev = latest.stddev;
+                        view.severity = latest.severity;
+                        view.ingest_ts = ingest.or(view.ingest_ts);
+                        state.dirty.insert(latest.sensor_id);
+                    }
+                }
+                Event::Window(window) => {
+                    let entry = entry(state, &window.sensor_id);
+                    let slot = match window.size {
+                        WindowSize::FiveMinutes => &mut entry.view.window_5m,
+                        WindowSize::OneHour => &mut entry.view.window_1h,
+                    };
+                    if slot.as_ref().is_none_or(|w| window.start_ms >= w.start) {
+                        *slot = Some(WindowView::from(&window));
+                        state.dirty.insert(window.sensor_id);
+                    }
+                }
+                Event::Anomaly(anomaly) => {
+                    self.metrics
+                        .anomalies
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let view = AnomalyView::from(&anomaly);
+                    state.anomalies.push_front(view.clone());
+                    state
+                        .anomalies
+                        .truncate(self.config.recent_anomalies.max(1));
+                    state.new_anomalies.push(view);
+                }
+                Event::Incident(incident, present) => {
+                    let key = (incident.zone.clone(), incident.start_ms);
+                    if present {
+                        state.incidents.insert(key.clone(), incident);
+                    } else {
+                        state.incidents.remove(&key);
+                    }
+                    state.changed_incidents.insert(key);
+                }
+            }
+        }
+        // Closed incidents older than the hot retention are forgotten.
+        let horizon = state.clock_ms - self.config.hot_retention_ms;
+        state.incidents.retain(|_, i| i.end_ms >= horizon);
+    }
+
+    fn per_sensor_cap(&self, sensors: usize) -> usize {
+        (self.config.hot_max_bytes / POINT_BYTES / sensors.max(1)).max(2)
+    }
+
+    /// Broadcasts what changed since the last flush, if anything did.
+    pub fn flush(&self) {
+        let delta = {
+            let Ok(mut state) = self.state.write() else {
+                return;
+            };
+            if state.dirty.is_empty()
+                && state.new_anomalies.is_empty()
+                && state.changed_incidents.is_empty()
+            {
+                return;
+            }
+            let state = &mut *state;
+            let sensors = std::mem::take(&mut state.dirty)
+                .into_iter()
+                .filter_map(|id| state.sensors.get(&id).map(|e| e.view.clone()))
+                .collect();
+            let clock = state.clock_ms;
+            let incidents = std::mem::take(&mut state.changed_incidents)
+                .into_iter()
+                .filter_map(|key| {
+                    state
+                        .incidents
+                        .get(&key)
+                        .map(|i| IncidentView::new(i, clock))
+                })
+                .collect();
+            Delta {
+                sensors,
+                anomalies: std::mem::take(&mut state.new_anomalies),
+                incidents,
+            }
+        };
+        // No receiver is fine: nobody is subscribed.
+        let _ = self.deltas.send(Arc::new(delta));
+    }
+
+    /// Sensors, anomalies and incidents of `zones` (all when `None`).
+    pub fn snapshot(&self, zones: Option<&BTreeSet<String>>) -> Snapshot {
+        let Ok(state) = self.state.read() else {
+            return Snapshot::default();
+        };
+        Snapshot {
+            sensors: state
+                .sensors
+                .values()
+                .filter(|e| in_zones(&e.view.zone, zones))
+                .map(|e| e.view.clone())
+                .collect(),
+            anomalies: state
+                .anomalies
+                .iter()
+                .filter(|a| in_zones(&a.zone, zones))
+                .cloned()
+                .collect(),
+            incidents: state
+                .incidents
+                .values()
+                .filter(|i| in_zones(&i.zone, zones))
+                .map(|i| IncidentView::new(i, state.clock_ms))
+                .collect(),
+        }
+    }
+
+    /// One sensor's view.
+    pub fn sensor(&self, id: &str) -> Option<SensorView> {
+        self.state
+            .read()
+            .ok()?
+            .sensors
+            .get(id)
+            .map(|e| e.view.clone())
+    }
+
+    /// Every zone with its summary.
+    pub fn zones(&self) -> Vec<ZoneSummary> {
+        let Ok(state) = self.state.read() else {
+            return Vec::new();
+        };
+        let mut zones: BTreeMap<&str, ZoneSummary> = BTreeMap::new();
+        for entry in state.sensors.values() {
+            let z = zones
+                .entry(&entry.view.zone)
+                .or_insert_with(|| ZoneSummary {
+                    zone: entry.view.zone.clone(),
+                    sensors: 0,
+                    warning: 0,
+                    critical: 0,
+                    open_incident: false,
+                });
+            z.sensors += 1;
+            match entry.view.severity {
+                Some(Severity::Warning) => z.warning += 1,
+                Some(Severity::Critical) => z.critical += 1,
+                None => {}
+            }
+        }
+        for incident in state.incidents.values() {
+            if let Some(z) = zones.get_mut(incident.zone.as_str())
+                && incident.end_ms > state.clock_ms
+            {
+                z.open_incident = true;
+            }
+        }
+        zones.into_values().collect()
+    }
+
+    /// Recent anomalies, newest first, filtered by zone and event time.
+    pub fn anomalies(&self, zone: Option<&str>, since_ms: Option<i64>) -> Vec<AnomalyView> {
+        let Ok(state) = self.state.read() else {
+            return Vec::new();
+        };
+        state
+            .anomalies
+            .iter()
+            .filter(|a| zone.is_none_or(|z| a.zone == z) && since_ms.is_none_or(|s| a.ts >= s))
+            .cloned()
+            .collect()
+    }
+
+    /// The hot points of `id` in `[from, to]`, if the hot tier covers `from`
+    /// (its oldest point is at or before it, or it holds the sensor's whole
+    /// retention span).
+    pub fn hot_points(&self, id: &str, from: i64, to: i64) -> Option<Vec<(i64, f64)>> {
+        let state = self.state.read().ok()?;
+        let points = &state.sensors.get(id)?.points;
+        let (first, last) = (points.front()?.0, points.back()?.0);
+        let covers = first <= from
+            || last - first >= self.config.hot_retention_ms - self.config.hot_resolution_ms;
+        covers.then(|| {
+            points
+                .iter()
+                .filter(|p| p.0 >= from && p.0 <= to)
+                .copied()
+                .collect()
+        })
+    }
+
+    /// Points held over all sensors, and bytes they take.
+    pub fn footprint(&self) -> (usize, usize) {
+        self.state.read().map_or((0, 0), |s| {
+            let n: usize = s.sensors.values().map(|e| e.points.len()).sum();
+            (n, n * POINT_BYTES)
+        })
+    }
+}
+
+fn entry<'a>(state: &'a mut State, id: &str) -> &'a mut SensorEntry {
+    state
+        .sensors
+        .entry(id.to_string())
+        .or_insert_with(|| SensorEntry {
+            view: SensorView {
+                sensor_id: id.to_string(),
+                zone: weir_dataflow::records::UNASSIGNED_ZONE.to_string(),
+                kind: None,
+                unit: None,
+                ts: None,
+                value: None,
+                mean: None,
+                stddev: None,
+                severity: None,
+                window_5m: None,
+                window_1h: None,
+                ingest_ts: None,
+            },
+            points: VecDeque::new(),
+        })
+}

@@ -1,0 +1,205 @@
+//! Prometheus metrics, kept in atomics and rendered as text at `/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Latency buckets (seconds) shared by the histograms.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A cumulative histogram of seconds.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, seconds: f64) {
+        let seconds = seconds.max(0.0);
+        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+            if seconds <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
+        let total = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
+    }
+}
+
+/// Every metric weir exports.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Records read from the readings topic.
+    pub records_read: AtomicU64,
+    /// Readings written to PostgreSQL (new or replayed).
+    pub readings_stored: AtomicU64,
+    /// Anomalies detected.
+    pub anomalies: AtomicU64,
+    dead_letters: Mutex<BTreeMap<String, u64>>,
+    /// Wall time minus the dataflow's input frontier (record time), ms.
+    pub epoch_lag_ms: AtomicI64,
+    /// Time to commit one batch to PostgreSQL.
+    pub sink_seconds: Histogram,
+    /// Record timestamp (entry into Kafka) to the hub's receipt.
+    pub end_to_end_seconds: Histogram,
+    /// Connected WebSocket clients.
+    pub ws_clients: AtomicI64,
+    /// WebSocket messages sent.
+    pub ws_messages: AtomicU64,
+    /// WebSocket clients disconnected for falling behind.
+    pub ws_slow_disconnects: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one dead letter with `reason`.
+    pub fn dead_letter(&self, reason: &str) {
+        if let Ok(mut map) = self.dead_letters.lock() {
+            *map.entry(reason.to_string()).or_default() += 1;
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        };
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        counter(
+            &mut out,
+            "weir_records_read_total",
+            "Records read from the readings topic.",
+            load(&self.records_read),
+        );
+        counter(
+            &mut out,
+            "weir_readings_stored_total",
+            "Readings written to PostgreSQL (replays included).",
+            load(&self.readings_stored),
+        );
+        counter(
+            &mut out,
+            "weir_anomalies_total",
+            "Anomalies detected.",
+            load(&self.anomalies),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP weir_dead_letters_total Records dead-lettered, by reason.\n# TYPE weir_dead_letters_total counter"
+        );
+        if let Ok(map) = self.dead_letters.lock() {
+            for (reason, n) in map.iter() {
+                let _ = writeln!(out, "weir_dead_letters_total{{reason=\"{reason}\"}} {n}");
+            }
+        }
+        gauge(
+            &mut out,
+            "weir_epoch_lag_seconds",
+            "Wall time minus the dataflow's input frontier (record time).",
+            self.epoch_lag_ms.load(Ordering::Relaxed) as f64 / 1e3,
+        );
+        self.sink_seconds.render(
+            &mut out,
+            "weir_sink_commit_seconds",
+            "Time to commit one batch of epochs to PostgreSQL.",
+        );
+        self.end_to_end_seconds.render(
+            &mut out,
+            "weir_end_to_end_latency_seconds",
+            "From a reading's entry into Kafka to its publication to WebSocket clients.",
+        );
+        gauge(
+            &mut out,
+            "weir_websocket_clients",
+            "Connected WebSocket clients.",
+            self.ws_clients.load(Ordering::Relaxed) as f64,
+        );
+        counter(
+            &mut out,
+            "weir_websocket_messages_total",
+            "WebSocket messages sent.",
+            load(&self.ws_messages),
+        );
+        counter(
+            &mut out,
+            "weir_websocket_slow_disconnects_total",
+            "WebSocket clients disconnected for falling behind.",
+            load(&self.ws_slow_disconnects),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_render_prometheus_text() {
+        let m = Metrics::default();
+        m.end_to_end_seconds.observe(0.003);
+        m.end_to_end_seconds.observe(0.2);
+        m.dead_letter("too_late");
+        m.dead_letter("too_late");
+        let text = m.render();
+        assert!(
+            text.contains("weir_end_to_end_latency_seconds_bucket{le=\"0.0025\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_end_to_end_latency_seconds_bucket{le=\"0.005\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_end_to_end_latency_seconds_bucket{le=\"0.25\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_end_to_end_latency_seconds_bucket{le=\"+Inf\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_end_to_end_latency_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_dead_letters_total{reason=\"too_late\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE weir_websocket_clients gauge"),
+            "{text}"
+        );
+    }
+}

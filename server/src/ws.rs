@@ -1,0 +1,266 @@
+//! WebSocket push: `GET /ws?zone=Z` (repeatable; none = all zones).
+//!
+//! ```text
+//!  hub deltas (broadcast) ─┐
+//!  client subscribe msgs ──┴─► forwarder: zone filter, seq ─► bounded queue ─► writer ─► socket
+//!                                                                 full ⇒ slow: close 4001
+//! ```
+//!
+//! On connect, and after each `{"type":"subscribe","zones":[…]}`, the client
+//! gets one `snapshot`; then `update`s, coalesced per sensor by the hub
+//! (one per `coalesce_ms`). Every message has a `type` and a `seq`. A client
+//! whose queue overflows (`client_queue` messages), who misses hub deltas,
+//! or whose socket stays unwritable for 5 s is sent close code 4001
+//! ("slow consumer") and dropped; one silent for three ping intervals is
+//! closed with 1001. Memory per client is bounded by the queue.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, broadcast, mpsc};
+use tracing::{debug, info};
+use warp::ws::{Message, WebSocket};
+
+use crate::hub::{Delta, Hub, Snapshot};
+
+/// Close code for a client that fell behind.
+pub const SLOW_CONSUMER: u16 = 4001;
+/// How long one write may block before the client counts as slow.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Zones from a raw query string: every `zone=` value; none means all.
+pub fn zones_from_query(query: &str) -> Option<BTreeSet<String>> {
+    let zones: BTreeSet<String> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(k, _)| *k == "zone")
+        .map(|(_, v)| percent_decode(v))
+        .filter(|v| !v.is_empty())
+        .collect();
+    (!zones.is_empty()).then_some(zones)
+}
+
+/// Decodes `%XX` and `+` in a query value.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[derive(Deserialize)]
+struct ClientMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    zones: Option<Vec<String>>,
+}
+
+fn zones_json(zones: &Option<BTreeSet<String>>) -> Value {
+    zones.as_ref().map_or(Value::Null, |z| json!(z))
+}
+
+fn snapshot_message(seq: u64, zones: &Option<BTreeSet<String>>, snapshot: &Snapshot) -> String {
+    json!({
+        "type": "snapshot",
+        "seq": seq,
+        "zones": zones_json(zones),
+        "sensors": snapshot.sensors,
+        "anomalies": snapshot.anomalies,
+        "incidents": snapshot.incidents,
+    })
+    .to_string()
+}
+
+fn update_message(seq: u64, zones: &Option<BTreeSet<String>>, delta: &Delta) -> Option<String> {
+    let keep = |zone: &str| zones.as_ref().is_none_or(|z| z.contains(zone));
+    let sensors: Vec<_> = delta.sensors.iter().filter(|s| keep(&s.zone)).collect();
+    let anomalies: Vec<_> = delta.anomalies.iter().filter(|a| keep(&a.zone)).collect();
+    let incidents: Vec<_> = delta.incidents.iter().filter(|i| keep(&i.zone)).collect();
+    if sensors.is_empty() && anomalies.is_empty() && incidents.is_empty() {
+        return None;
+    }
+    Some(
+        json!({
+            "type": "update",
+            "seq": seq,
+            "sensors": sensors,
+            "anomalies": anomalies,
+            "incidents": incidents,
+        })
+        .to_string(),
+    )
+}
+
+/// Serves one client until it leaves, is too slow, or goes silent.
+pub async fn session(socket: WebSocket, hub: Arc<Hub>, zones: Option<BTreeSet<String>>) {
+    let metrics = Arc::clone(hub.metrics());
+    metrics.ws_clients.fetch_add(1, Ordering::Relaxed);
+    let config = hub.config().clone();
+    let (mut sink, mut stream) = socket.split();
+    let (queue, mut queued) = mpsc::channel::<Message>(config.client_queue.max(1));
+    let slow = Arc::new(Notify::new());
+    let (control, mut controls) = mpsc::channel::<Option<BTreeSet<String>>>(8);
+    let mut deltas = hub.subscribe();
+
+    // Forwarder: zone filter and sequence numbers, into the bounded queue.
+    let forwarder = {
+        let hub = Arc::clone(&hub);
+        let slow = Arc::clone(&slow);
+        let mut zones = zones;
+        tokio::spawn(async move {
+            let mut seq = 0u64;
+            let push = |text: String| -> bool {
+                match queue.try_send(Message::text(text)) {
+                    Ok(()) => true,
+                    Err(_) => {
+                        slow.notify_one();
+                        false
+                    }
+                }
+            };
+            seq += 1;
+            if !push(snapshot_message(seq, &zones, &hub.snapshot(zones.as_ref()))) {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    delta = deltas.recv() => match delta {
+                        Ok(delta) => {
+                            if let Some(text) = update_message(seq + 1, &zones, &delta) {
+                                seq += 1;
+                                if !push(text) { return; }
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => { slow.notify_one(); return; }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    change = controls.recv() => match change {
+                        Some(new_zones) => {
+                            zones = new_zones;
+                            seq += 1;
+                            if !push(snapshot_message(seq, &zones, &hub.snapshot(zones.as_ref()))) { return; }
+                        }
+                        None => return,
+                    },
+                }
+            }
+        })
+    };
+
+    // Reader: subscriptions and liveness.
+    let last_seen = Arc::new(std::sync::Mutex::new(Instant::now()));
+    let reader = {
+        let last_seen = Arc::clone(&last_seen);
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = stream.next().await {
+                if let Ok(mut seen) = last_seen.lock() {
+                    *seen = Instant::now();
+                }
+                if message.is_close() {
+                    break;
+                }
+                let Ok(text) = message.to_str() else { continue };
+                match serde_json::from_str::<ClientMessage>(text) {
+                    Ok(m) if m.kind == "subscribe" => {
+                        let zones = m
+                            .zones
+                            .map(|z| z.into_iter().collect::<BTreeSet<_>>())
+                            .filter(|z| !z.is_empty());
+                        if control.send(zones).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(m) => debug!(kind = %m.kind, "websocket message ignored"),
+                    Err(e) => debug!(error = %e, "websocket message not understood"),
+                }
+            }
+        })
+    };
+
+    // Writer: the only task touching the sink.
+    let mut ping = tokio::time::interval(Duration::from_millis(config.ping_interval_ms.max(100)));
+    ping.tick().await;
+    let close = |code: u16, reason: &'static str| Message::close_with(code, reason);
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            _ = slow.notified() => break Some((SLOW_CONSUMER, "slow consumer")),
+            message = queued.recv() => match message {
+                Some(message) => match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
+                    Ok(Ok(())) => { metrics.ws_messages.fetch_add(1, Ordering::Relaxed); }
+                    Ok(Err(_)) => break None,
+                    Err(_) => break Some((SLOW_CONSUMER, "slow consumer")),
+                },
+                None => break None,
+            },
+            _ = ping.tick() => {
+                let silent = last_seen.lock().map_or(Duration::ZERO, |t| t.elapsed());
+                if silent > Duration::from_millis(config.ping_interval_ms.saturating_mul(3)) {
+                    break Some((1001, "no pong"));
+                }
+                if tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::ping(Vec::new()))).await.is_err() {
+                    break Some((SLOW_CONSUMER, "slow consumer"));
+                }
+            }
+            _ = reader_done(&reader) => break None,
+        }
+    };
+    if let Some((code, reason)) = outcome {
+        if code == SLOW_CONSUMER {
+            metrics.ws_slow_disconnects.fetch_add(1, Ordering::Relaxed);
+            info!(reason, "websocket client disconnected");
+        }
+        let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(close(code, reason))).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    forwarder.abort();
+    reader.abort();
+    metrics.ws_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn reader_done(reader: &tokio::task::JoinHandle<()>) {
+    while !reader.is_finished() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_come_from_every_zone_parameter() {
+        assert_eq!(zones_from_query(""), None);
+        assert_eq!(zones_from_query("foo=1"), None);
+        let z = zones_from_query("zone=zone-01&zone=zone%2002&x=1").unwrap_or_default();
+        assert_eq!(
+            z.into_iter().collect::<Vec<_>>(),
+            vec!["zone 02", "zone-01"]
+        );
+        assert_eq!(percent_decode("a%2"), "a%2");
+    }
+}
