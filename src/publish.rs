@@ -105,8 +105,10 @@ pub fn publish(outputs: &Outputs<'_>, publisher: Option<Publisher>, to_worker_ze
     let mut readings = builder.new_input(route(outputs.readings.clone(), to_worker_zero), Pipeline);
     let mut windows = builder.new_input(route(outputs.windows.clone(), to_worker_zero), Pipeline);
     let mut latest = builder.new_input(route(outputs.latest.clone(), to_worker_zero), Pipeline);
-    let mut anomalies = builder.new_input(route(outputs.anomalies.clone(), to_worker_zero), Pipeline);
-    let mut incidents = builder.new_input(route(outputs.incidents.clone(), to_worker_zero), Pipeline);
+    let mut anomalies =
+        builder.new_input(route(outputs.anomalies.clone(), to_worker_zero), Pipeline);
+    let mut incidents =
+        builder.new_input(route(outputs.incidents.clone(), to_worker_zero), Pipeline);
     builder.build(move |_| {
         let mut stash: BTreeMap<Time, OutputUpdates> = BTreeMap::new();
         let mut publisher = publisher;

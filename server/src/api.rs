@@ -345,3 +345,112 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
 fn asset_owned(body: String, content_type: &'static str) -> Response {
     warp::reply::with_header(body, "content-type", content_type).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::metrics::Metrics;
+
+    fn context() -> Arc<Context> {
+        let postgres = weir_connectors::postgres::PostgresConfig {
+            url: std::env::var("WEIR_POSTGRES__URL")
+                .unwrap_or_else(|_| weir_connectors::postgres::PostgresConfig::default().url),
+            ..Default::default()
+        };
+        Arc::new(Context {
+            hub: Hub::new(ServerConfig::default(), Arc::new(Metrics::default())),
+            db: Db::new(postgres),
+            brokers: "127.0.0.1:1".into(),
+        })
+    }
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes() {
+        let spec = openapi::document();
+        let documented: BTreeSet<String> = spec["paths"]
+            .as_object()
+            .map(|paths| paths.keys().cloned().collect())
+            .unwrap_or_default();
+        let routed: BTreeSet<String> = ROUTES.iter().map(|(_, path)| path.to_string()).collect();
+        assert_eq!(documented, routed);
+        for (method, path) in ROUTES {
+            let op = &spec["paths"][*path][method.to_lowercase()];
+            assert!(op.is_object(), "{method} {path} has no operation");
+            assert!(
+                op["responses"].is_object(),
+                "{method} {path} has no responses"
+            );
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if param["in"] == "path" {
+                    let name = param["name"].as_str().unwrap_or_default();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{path}: path parameter {name}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every listed route is served (whatever its answer), and nothing else is.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_listed_route_is_served_and_others_are_not() {
+        let filter = routes(context());
+        let is_unrouted = |body: &[u8]| String::from_utf8_lossy(body).contains("no such route");
+        for (method, path) in ROUTES {
+            let path = path
+                .replace("{id}", "tmp-00001")
+                .replace("{zone}", "zone-01");
+            let response = warp::test::request()
+                .method(method)
+                .path(&path)
+                .reply(&filter)
+                .await;
+            assert!(
+                !is_unrouted(response.body()),
+                "{method} {path}: {:?}",
+                response.body()
+            );
+        }
+        for path in ["/api", "/api/sensors/a/b/c", "/nothing", "/api/openapi"] {
+            let response = warp::test::request().path(path).reply(&filter).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+            assert!(is_unrouted(response.body()), "{path}");
+        }
+        let response = warp::test::request()
+            .method("POST")
+            .path("/api/zones")
+            .reply(&filter)
+            .await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_parameters_get_400_with_the_reason() {
+        let filter = routes(context());
+        for (path, needle) in [
+            ("/api/sensors/x/history?from=abc", "`from`"),
+            ("/api/sensors/x/history?from=10&to=5", "after `to`"),
+            ("/api/sensors/x/history?resolution=10s", "`resolution`"),
+            (
+                "/api/sensors/x/history?from=0&to=864000000&resolution=raw",
+                "7 days",
+            ),
+            ("/api/anomalies?since=yesterday", "`since`"),
+            ("/api/anomalies?limit=0", "`limit`"),
+            ("/api/dead-letters?reasons=x", "`reasons`"),
+        ] {
+            let response = warp::test::request().path(path).reply(&filter).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+            let body: Value = serde_json::from_slice(response.body()).unwrap_or_default();
+            assert_eq!(body["error"], "bad_parameter", "{path}: {body}");
+            assert!(
+                body["detail"].as_str().is_some_and(|d| d.contains(needle)),
+                "{path}: {body}"
+            );
+        }
+    }
+}

@@ -14,6 +14,9 @@ pub struct ServerConfig {
     pub coalesce_ms: u64,
     /// Messages queued for one WebSocket client before it counts as slow and is disconnected.
     pub client_queue: usize,
+    /// Kernel send buffer per client socket (bytes; Linux doubles it): with
+    /// `client_queue`, what one client can hold up before it counts as slow.
+    pub send_buffer_bytes: u32,
     /// Interval of WebSocket pings; a client silent for three intervals is dropped.
     pub ping_interval_ms: u64,
     /// Hot tier: one point per sensor per this much event time.
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             coalesce_ms: 250,
             client_queue: 256,
+            send_buffer_bytes: 262_144,
             ping_interval_ms: 15_000,
             hot_resolution_ms: 10_000,
             hot_retention_ms: 86_400_000,

@@ -43,6 +43,27 @@ pub struct Running {
     pub hub: Arc<Hub>,
 }
 
+/// The listening socket. Its send buffer (inherited by accepted sockets on
+/// Linux, and fixed: no autotuning) bounds what the kernel holds for one
+/// client, so a client that stops reading is noticed within seconds.
+fn listen(config: &ServerConfig) -> std::io::Result<tokio::net::TcpListener> {
+    let address: SocketAddr = config.listen.parse().map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("`{}` is not ip:port: {e}", config.listen),
+        )
+    })?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(config.send_buffer_bytes)?;
+    socket.bind(address)?;
+    socket.listen(1_024)
+}
+
 /// Binds `config.listen` and serves until the runtime shuts down.
 pub async fn start(
     config: &ServerConfig,
@@ -50,14 +71,12 @@ pub async fn start(
     brokers: &str,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("server: cannot listen on {}: {e}", config.listen),
-            )
-        })?;
+    let listener = listen(config).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("server: cannot listen on {}: {e}", config.listen),
+        )
+    })?;
     let address = listener.local_addr()?;
     let hub = Hub::new(config.clone(), metrics);
     let (publisher, events) = Publisher::channel(4_096);

@@ -32,6 +32,10 @@ use crate::hub::{Delta, Hub, Snapshot};
 pub const SLOW_CONSUMER: u16 = 4001;
 /// How long one write may block before the client counts as slow.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a slow client has to take its close frame (behind what its
+/// socket already holds) before the connection is dropped. Nothing new is
+/// queued meanwhile, so memory stays bounded.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Zones from a raw query string: every `zone=` value; none means all.
 pub fn zones_from_query(query: &str) -> Option<BTreeSet<String>> {
@@ -234,7 +238,7 @@ pub async fn session(socket: WebSocket, hub: Arc<Hub>, zones: Option<BTreeSet<St
             metrics.ws_slow_disconnects.fetch_add(1, Ordering::Relaxed);
             info!(reason, "websocket client disconnected");
         }
-        let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(close(code, reason))).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(close(code, reason))).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
     forwarder.abort();
