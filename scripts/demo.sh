@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: services, a release build, the topics,
-# the simulator (with some faults) and the pipeline. Ctrl-C stops both.
+# the simulator (with some faults) and the pipeline with its dashboard on
+# http://127.0.0.1:8080/. Ctrl-C stops both.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$WEIR_ROOT"
@@ -20,5 +21,5 @@ simulator=$!
 trap 'kill $simulator 2>/dev/null || true' EXIT
 
 log "pipeline: weir run (Ctrl-C to stop)"
-log "dashboard: not served yet (the serve issue adds http://127.0.0.1:8080/); progress is logged here"
-$weir run
+log "dashboard: http://127.0.0.1:8080/  (REST: /api/zones, /api/openapi.json; metrics: /metrics)"
+$weir run -w 2
