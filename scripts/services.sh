@@ -51,6 +51,11 @@ SQL
   log "PostgreSQL ready on 127.0.0.1:5432 (database weir)"
 }
 
+browser() {
+  # Headless Chromium for the dashboard's browser test (Debian's packages; no download).
+  apt_install chromium fonts-dejavu-core
+}
+
 mosquitto_broker() {
   # mosquitto_pub/mosquitto_sub are used by the MQTT tests.
   apt_install mosquitto-clients
@@ -106,3 +111,4 @@ build_tools
 postgres
 mosquitto_broker
 tansu_broker
+browser

@@ -10,10 +10,7 @@ use std::time::Duration;
 
 use weir::simulate::SimulatorConfig;
 
-use common::store::{
-    Error, Fixture, check_exactly_once, expected, finish, interrupt, start_ms, tail,
-    wait_for_value, wait_stored_beyond,
-};
+use common::store::{Error, Fixture, check_exactly_once, expected, start_ms, tail, under_load};
 
 #[test]
 fn a_broker_restart_mid_stream_loses_and_duplicates_nothing() -> Result<(), Error> {
@@ -29,42 +26,13 @@ fn a_broker_restart_mid_stream_loses_and_duplicates_nothing() -> Result<(), Erro
         ..SimulatorConfig::default()
     };
     let want = expected(&sim)?;
-    let args = Fixture::simulate_args(&sim, "8000");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut producer = fixture.spawn("simulate", &args)?;
-    let mut run = fixture.spawn("run", &["run", "-w", "2", "--report-secs", "2"])?;
-
-    let before = wait_stored_beyond(&fixture, &mut run, "run", 0, Duration::from_secs(120))?;
-    fixture.broker.stop();
-    std::thread::sleep(Duration::from_secs(2));
-    fixture.broker.restart()?;
-    eprintln!("restarted the broker with {before} readings stored");
-    finish(
-        &fixture,
-        &mut producer,
-        "simulate",
-        Duration::from_secs(300),
-    )?;
-    let count = sim.count as i64;
-    wait_for_value(
-        &fixture,
-        &mut run,
-        "run",
-        "SELECT count(*) FROM readings",
-        count,
-        Duration::from_secs(300),
-    )?;
-    wait_for_value(
-        &fixture,
-        &mut run,
-        "run",
-        "SELECT coalesce(sum(next_offset), 0)::bigint FROM source_offsets",
-        count,
-        Duration::from_secs(60),
-    )?;
-    interrupt(&mut run)?;
-
-    let log = std::fs::read_to_string(fixture.log_path("run"))?;
+    let log = under_load(&mut fixture, &sim, "8000", |fixture, stored| {
+        fixture.broker.stop();
+        std::thread::sleep(Duration::from_secs(2));
+        fixture.broker.restart()?;
+        eprintln!("restarted the broker with {stored} readings stored");
+        Ok(())
+    })?;
     assert!(
         log.contains("broker unreachable") && log.contains("broker reachable again"),
         "the outage and the return are logged:\n{}",

@@ -7,13 +7,11 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use weir::simulate::SimulatorConfig;
 
 use common::store::{
-    Error, Fixture, check_exactly_once, expected, finish, interrupt, pg_url, start_ms, tail,
-    wait_for_value, wait_stored_beyond,
+    Error, Fixture, check_exactly_once, expected, pg_url, start_ms, tail, under_load,
 };
 
 /// `version cluster` of the cluster serving the tests' PostgreSQL port.
@@ -38,7 +36,7 @@ fn cluster() -> Result<(String, String), Error> {
 
 #[test]
 fn a_postgres_restart_mid_stream_loses_and_duplicates_nothing() -> Result<(), Error> {
-    let fixture = Fixture::new("pgrestart")?;
+    let mut fixture = Fixture::new("pgrestart")?;
     let sim = SimulatorConfig {
         sensors: 500,
         zones: 10,
@@ -52,46 +50,17 @@ fn a_postgres_restart_mid_stream_loses_and_duplicates_nothing() -> Result<(), Er
     let want = expected(&sim)?;
     let (version, name) = cluster()?;
     // Readings keep arriving while PostgreSQL restarts: a live run, fed at a steady rate.
-    let args = Fixture::simulate_args(&sim, "8000");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut producer = fixture.spawn("simulate", &args)?;
-    let mut run = fixture.spawn("run", &["run", "-w", "2", "--report-secs", "2"])?;
-
-    let before = wait_stored_beyond(&fixture, &mut run, "run", 0, Duration::from_secs(120))?;
-    let status = Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &version, &name, "restart"])
-        .status()?;
-    assert!(
-        status.success(),
-        "pg_ctlcluster {version} {name} restart: {status}"
-    );
-    eprintln!("restarted PostgreSQL {version}/{name} with {before} readings stored");
-    finish(
-        &fixture,
-        &mut producer,
-        "simulate",
-        Duration::from_secs(300),
-    )?;
-    let count = sim.count as i64;
-    wait_for_value(
-        &fixture,
-        &mut run,
-        "run",
-        "SELECT count(*) FROM readings",
-        count,
-        Duration::from_secs(300),
-    )?;
-    wait_for_value(
-        &fixture,
-        &mut run,
-        "run",
-        "SELECT coalesce(sum(next_offset), 0)::bigint FROM source_offsets",
-        count,
-        Duration::from_secs(60),
-    )?;
-    interrupt(&mut run)?;
-
-    let log = std::fs::read_to_string(fixture.log_path("run"))?;
+    let log = under_load(&mut fixture, &sim, "8000", |_, stored| {
+        let status = Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version, &name, "restart"])
+            .status()?;
+        assert!(
+            status.success(),
+            "pg_ctlcluster {version} {name} restart: {status}"
+        );
+        eprintln!("restarted PostgreSQL {version}/{name} with {stored} readings stored");
+        Ok(())
+    })?;
     assert!(
         log.contains("postgres unavailable") && log.contains("postgres available again"),
         "the outage and the return are logged:\n{}",

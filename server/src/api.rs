@@ -14,7 +14,7 @@ use warp::{Filter, Reply};
 use crate::assets;
 use crate::db::{Db, query_error};
 use crate::error::{ApiError, respond};
-use crate::history;
+use crate::history::{self, time_param};
 use crate::hub::Hub;
 use crate::openapi;
 use crate::ws;
@@ -64,17 +64,6 @@ fn with_ctx(
     ctx: Arc<Context>,
 ) -> impl Filter<Extract = (Arc<Context>,), Error = std::convert::Infallible> + Clone {
     warp::any().map(move || Arc::clone(&ctx))
-}
-
-fn time_param(params: &BTreeMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
-    params
-        .get(name)
-        .map(|v| {
-            v.parse::<i64>().map_err(|_| {
-                ApiError::bad_parameter(name, format!("`{v}` is not epoch milliseconds"))
-            })
-        })
-        .transpose()
 }
 
 fn only(params: &BTreeMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {

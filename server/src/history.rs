@@ -70,7 +70,8 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn time_param(params: &BTreeMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
+/// The epoch-milliseconds parameter `name`, if given; a 400 naming it if malformed.
+pub fn time_param(params: &BTreeMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
     params
         .get(name)
         .map(|v| {

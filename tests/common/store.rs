@@ -347,3 +347,41 @@ pub fn check_exactly_once(db: &mut Client, want: &Checksums) -> Result<(), Error
     );
     Ok(())
 }
+
+/// A disturbance under load: `sim` is produced at `rate` readings/s while a
+/// live `weir run -w 2` consumes it; once readings are durable, `disturb`
+/// runs (with how many are stored). Then every reading and every offset must
+/// become durable, and the run is stopped (SIGINT). Returns the run's log.
+pub fn under_load(
+    fixture: &mut Fixture,
+    sim: &SimulatorConfig,
+    rate: &str,
+    disturb: impl FnOnce(&mut Fixture, i64) -> Result<(), Error>,
+) -> Result<String, Error> {
+    let args = Fixture::simulate_args(sim, rate);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut producer = fixture.spawn("simulate", &args)?;
+    let mut run = fixture.spawn("run", &["run", "-w", "2", "--report-secs", "2"])?;
+    let before = wait_stored_beyond(fixture, &mut run, "run", 0, Duration::from_secs(120))?;
+    disturb(fixture, before)?;
+    finish(fixture, &mut producer, "simulate", Duration::from_secs(300))?;
+    let count = sim.count as i64;
+    for (sql, timeout) in [
+        ("SELECT count(*) FROM readings", 300),
+        (
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM source_offsets",
+            60,
+        ),
+    ] {
+        wait_for_value(
+            fixture,
+            &mut run,
+            "run",
+            sql,
+            count,
+            Duration::from_secs(timeout),
+        )?;
+    }
+    interrupt(&mut run)?;
+    Ok(std::fs::read_to_string(fixture.log_path("run"))?)
+}
