@@ -10,6 +10,12 @@
 #       `weir run --until-end -w 2` into a fresh PostgreSQL schema.
 #       The memory engine is only fit for this one-pass read from offset 0
 #       (it skips records when a consumer resumes mid-batch).
+#   scripts/bench.sh ws [CLIENTS] [SECONDS] [RATE]
+#       CLIENTS WebSocket subscribers (default 1,000) held SECONDS (default
+#       60), one zone each over 100 zones, on a live `weir run -w 2` while the simulator produces RATE
+#       readings/s (default 20,000: 10,000 sensors every 0.5 s, real time) into a
+#       broker of its own; reports disconnects, messages, latency and the
+#       server's RSS.
 #   scripts/bench.sh dataflow|memory [ARGS]   → weir bench dataflow|memory
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -63,8 +69,48 @@ sink() {
   kill $BROKER_PID 2>/dev/null || true
 }
 
+own_broker() { # own_broker PORT: a fresh sqlite Tansu of its own on PORT (sets BROKER_PID, DIR)
+  local port=$1 tansu
+  tansu=$(command -v tansu || echo "$(cargo_bin)/tansu")
+  DIR=$(mktemp -d /tmp/weir-bench.XXXXXX)
+  mkdir -p "$DIR/data"
+  port_open "$port" && die "port $port is taken: stop whatever listens there"
+  (cd "$DIR" && exec "$tansu" broker --listener-url tcp://127.0.0.1:$port \
+    --advertised-listener-url tcp://127.0.0.1:$port --storage-engine sqlite://data/tansu.db \
+    >"$DIR/tansu.log" 2>&1) &
+  BROKER_PID=$!
+  wait_port Tansu "$port" 60 "$DIR/tansu.log"
+  python3 scripts/tansu_index.py "$DIR/data/tansu.db"
+}
+
+ws() {
+  local clients=${1:-1000} seconds=${2:-60} rate=${3:-20000}
+  scripts/services.sh
+  build
+  ulimit -n "$(ulimit -Hn)" # 1,000 clients need 2,000+ descriptors (both ends)
+  own_broker 19094
+  RUN_PID='' SIM_PID=''
+  trap 'kill $BROKER_PID $RUN_PID $SIM_PID 2>/dev/null || true' EXIT
+  export WEIR_KAFKA__BROKERS=127.0.0.1:19094 WEIR_POSTGRES__SCHEMA="bench_ws_$(date +%s)" \
+    WEIR_SERVER__LISTEN=127.0.0.1:18089
+  "$WEIR" topics >&2
+  # Real time: 10,000 sensors, each every 10,000/RATE seconds, stamped now.
+  "$WEIR" simulate --sensors 10000 --zones 100 --interval "$((10000 * 1000 / rate))ms" --rate realtime \
+    --count $((rate * (seconds + 40))) >"$DIR/simulate.log" 2>&1 &
+  SIM_PID=$!
+  "$WEIR" run -w 2 --report-secs 10 >"$DIR/run.out" 2>"$DIR/run.log" &
+  RUN_PID=$!
+  wait_port "weir server" 18089 60 "$DIR/run.log"
+  sleep 15 # let the pipeline reach its steady state
+  "$WEIR" bench ws --address 127.0.0.1:18089 --clients "$clients" --seconds "$seconds" --zones 100 \
+    --server-pid "$RUN_PID"
+  log "records read: $(curl -s 127.0.0.1:18089/metrics | grep '^weir_records_read_total')"
+  log "logs in $DIR"
+}
+
 case "$what" in
   sink) sink "$@" ;;
+  ws) ws "$@" ;;
   dataflow | memory) build; "$WEIR" bench "$what" "$@" ;;
-  *) die "usage: scripts/bench.sh sink [COUNT] [sqlite|memory] | dataflow [ARGS] | memory [ARGS]" ;;
+  *) die "usage: scripts/bench.sh sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | dataflow [ARGS] | memory [ARGS]" ;;
 esac

@@ -61,6 +61,8 @@ pub enum BenchCommand {
     Dataflow(DataflowBenchArgs),
     /// Sensor-state size over hours of simulated event time.
     Memory(MemoryBenchArgs),
+    /// Many WebSocket subscribers on a running server: drops, messages, latency.
+    Ws(WsBenchArgs),
 }
 
 /// `weir bench dataflow`.
@@ -95,6 +97,27 @@ pub struct MemoryBenchArgs {
     /// Interval between two readings of a sensor.
     #[arg(long, default_value = "5s")]
     pub interval: String,
+}
+
+/// `weir bench ws`.
+#[derive(Debug, Args)]
+pub struct WsBenchArgs {
+    /// The server (`server.listen` of a running `weir run`).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub address: String,
+    /// Concurrent subscribers.
+    #[arg(long, default_value_t = 1_000)]
+    pub clients: usize,
+    /// Spread the subscribers over this many zones (`zone-01`…, as the
+    /// simulator names them), one zone each, like control-room screens; 0 = every client follows all zones.
+    #[arg(long, default_value_t = 0)]
+    pub zones: u32,
+    /// How long to hold them.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// The server's process id, to report its memory (VmRSS, VmHWM).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 /// `weir run`.

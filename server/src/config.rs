@@ -14,6 +14,8 @@ pub struct ServerConfig {
     pub coalesce_ms: u64,
     /// Messages queued for one WebSocket client before it counts as slow and is disconnected.
     pub client_queue: usize,
+    /// Bytes queued for one WebSocket client before it counts as slow.
+    pub client_queue_bytes: usize,
     /// Kernel send buffer per client socket (bytes; Linux doubles it): with
     /// `client_queue`, what one client can hold up before it counts as slow.
     pub send_buffer_bytes: u32,
@@ -43,6 +45,7 @@ impl Default for ServerConfig {
             coalesce_ms: 250,
             client_queue: 256,
             send_buffer_bytes: 262_144,
+            client_queue_bytes: 16 << 20,
             ping_interval_ms: 15_000,
             hot_resolution_ms: 10_000,
             hot_retention_ms: 86_400_000,

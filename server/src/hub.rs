@@ -37,6 +37,89 @@ pub struct Delta {
     pub anomalies: Vec<AnomalyView>,
     /// Changed incidents.
     pub incidents: Vec<IncidentView>,
+    /// The same, serialised once for every subscriber: per zone, and for all zones.
+    pub encoded: Encoded,
+}
+
+/// JSON objects of one delta, comma-separated, without brackets.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Parts {
+    /// Sensor views.
+    pub sensors: String,
+    /// Anomaly views.
+    pub anomalies: String,
+    /// Incident views.
+    pub incidents: String,
+}
+
+impl Parts {
+    fn push(list: &mut String, json: &str) {
+        if !list.is_empty() {
+            list.push(',');
+        }
+        list.push_str(json);
+    }
+
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.sensors.is_empty() && self.anomalies.is_empty() && self.incidents.is_empty()
+    }
+
+    /// Appends `other`.
+    pub fn extend(&mut self, other: &Parts) {
+        for (mine, theirs) in [
+            (&mut self.sensors, &other.sensors),
+            (&mut self.anomalies, &other.anomalies),
+            (&mut self.incidents, &other.incidents),
+        ] {
+            if !theirs.is_empty() {
+                Parts::push(mine, theirs);
+            }
+        }
+    }
+}
+
+/// A delta serialised once (serialising per subscriber does not scale to
+/// a thousand clients).
+#[derive(Clone, Debug, Default)]
+pub struct Encoded {
+    /// Per zone.
+    pub zones: BTreeMap<String, Parts>,
+    /// Every zone.
+    pub all: Parts,
+}
+
+impl Encoded {
+    fn new(
+        sensors: &[SensorView],
+        anomalies: &[AnomalyView],
+        incidents: &[IncidentView],
+    ) -> Encoded {
+        let mut encoded = Encoded::default();
+        let mut add = |zone: &str, json: String, pick: fn(&mut Parts) -> &mut String| {
+            Parts::push(
+                pick(encoded.zones.entry(zone.to_string()).or_default()),
+                &json,
+            );
+            Parts::push(pick(&mut encoded.all), &json);
+        };
+        for v in sensors {
+            add(&v.zone, serde_json::to_string(v).unwrap_or_default(), |p| {
+                &mut p.sensors
+            });
+        }
+        for v in anomalies {
+            add(&v.zone, serde_json::to_string(v).unwrap_or_default(), |p| {
+                &mut p.anomalies
+            });
+        }
+        for v in incidents {
+            add(&v.zone, serde_json::to_string(v).unwrap_or_default(), |p| {
+                &mut p.incidents
+            });
+        }
+        encoded
+    }
 }
 
 /// Everything a new subscriber needs, for some zones.
@@ -264,11 +347,20 @@ impl Hub {
                         .map(|i| IncidentView::new(i, clock))
                 })
                 .collect();
-            Delta {
-                sensors,
-                anomalies: std::mem::take(&mut state.new_anomalies),
-                incidents,
-            }
+            (sensors, std::mem::take(&mut state.new_anomalies), incidents)
+        };
+        // Serialised outside the lock, once for every subscriber.
+        let (sensors, anomalies, incidents): (
+            Vec<SensorView>,
+            Vec<AnomalyView>,
+            Vec<IncidentView>,
+        ) = delta;
+        let encoded = Encoded::new(&sensors, &anomalies, &incidents);
+        let delta = Delta {
+            sensors,
+            anomalies,
+            incidents,
+            encoded,
         };
         // No receiver is fine: nobody is subscribed.
         let _ = self.deltas.send(Arc::new(delta));

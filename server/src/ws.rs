@@ -8,8 +8,9 @@
 //!
 //! On connect, and after each `{"type":"subscribe","zones":[…]}`, the client
 //! gets one `snapshot`; then `update`s, coalesced per sensor by the hub
-//! (one per `coalesce_ms`). Every message has a `type` and a `seq`. A client
-//! whose queue overflows (`client_queue` messages), who misses hub deltas,
+//! (one per `coalesce_ms`) and serialised once for all subscribers (per
+//! zone). Every message has a `type` and a `seq`. A client whose queue
+//! overflows (`client_queue` messages or `client_queue_bytes`), who misses hub deltas,
 //! or whose socket stays unwritable for 5 s is sent close code 4001
 //! ("slow consumer") and dropped; one silent for three ping intervals is
 //! closed with 1001. Memory per client is bounded by the queue.
@@ -100,23 +101,27 @@ fn snapshot_message(seq: u64, zones: &Option<BTreeSet<String>>, snapshot: &Snaps
 }
 
 fn update_message(seq: u64, zones: &Option<BTreeSet<String>>, delta: &Delta) -> Option<String> {
-    let keep = |zone: &str| zones.as_ref().is_none_or(|z| z.contains(zone));
-    let sensors: Vec<_> = delta.sensors.iter().filter(|s| keep(&s.zone)).collect();
-    let anomalies: Vec<_> = delta.anomalies.iter().filter(|a| keep(&a.zone)).collect();
-    let incidents: Vec<_> = delta.incidents.iter().filter(|i| keep(&i.zone)).collect();
-    if sensors.is_empty() && anomalies.is_empty() && incidents.is_empty() {
+    let merged;
+    let parts = match zones {
+        None => &delta.encoded.all,
+        Some(zones) => {
+            let mut parts = crate::hub::Parts::default();
+            for zone in zones {
+                if let Some(p) = delta.encoded.zones.get(zone) {
+                    parts.extend(p);
+                }
+            }
+            merged = parts;
+            &merged
+        }
+    };
+    if parts.is_empty() {
         return None;
     }
-    Some(
-        json!({
-            "type": "update",
-            "seq": seq,
-            "sensors": sensors,
-            "anomalies": anomalies,
-            "incidents": incidents,
-        })
-        .to_string(),
-    )
+    Some(format!(
+        r#"{{"type":"update","seq":{seq},"sensors":[{}],"anomalies":[{}],"incidents":[{}]}}"#,
+        parts.sensors, parts.anomalies, parts.incidents
+    ))
 }
 
 /// Serves one client until it leaves, is too slow, or goes silent.
@@ -127,6 +132,8 @@ pub async fn session(socket: WebSocket, hub: Arc<Hub>, zones: Option<BTreeSet<St
     let (mut sink, mut stream) = socket.split();
     let (queue, mut queued) = mpsc::channel::<Message>(config.client_queue.max(1));
     let slow = Arc::new(Notify::new());
+    // Bytes queued and not yet written: bounded by `client_queue_bytes`.
+    let queued_bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (control, mut controls) = mpsc::channel::<Option<BTreeSet<String>>>(8);
     let mut deltas = hub.subscribe();
 
@@ -134,10 +141,20 @@ pub async fn session(socket: WebSocket, hub: Arc<Hub>, zones: Option<BTreeSet<St
     let forwarder = {
         let hub = Arc::clone(&hub);
         let slow = Arc::clone(&slow);
+        let queued_bytes = Arc::clone(&queued_bytes);
+        let max_bytes = config.client_queue_bytes;
         let mut zones = zones;
         tokio::spawn(async move {
             let mut seq = 0u64;
             let push = |text: String| -> bool {
+                let len = text.len();
+                // A snapshot larger than the budget still goes to an empty queue.
+                let held = queued_bytes.load(Ordering::Relaxed);
+                if held > 0 && held + len > max_bytes {
+                    slow.notify_one();
+                    return false;
+                }
+                queued_bytes.fetch_add(len, Ordering::Relaxed);
                 match queue.try_send(Message::text(text)) {
                     Ok(()) => true,
                     Err(_) => {
@@ -214,11 +231,16 @@ pub async fn session(socket: WebSocket, hub: Arc<Hub>, zones: Option<BTreeSet<St
             biased;
             _ = slow.notified() => break Some((SLOW_CONSUMER, "slow consumer")),
             message = queued.recv() => match message {
-                Some(message) => match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
+                Some(message) => {
+                    let len = message.as_bytes().len();
+                    let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await;
+                    queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                    match sent {
                     Ok(Ok(())) => { metrics.ws_messages.fetch_add(1, Ordering::Relaxed); }
                     Ok(Err(_)) => break None,
                     Err(_) => break Some((SLOW_CONSUMER, "slow consumer")),
-                },
+                    }
+                }
                 None => break None,
             },
             _ = ping.tick() => {

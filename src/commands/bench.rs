@@ -28,6 +28,7 @@ pub fn run(config: &Config, command: &BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Dataflow(args) => dataflow(config, args),
         BenchCommand::Memory(args) => memory(config, args),
+        BenchCommand::Ws(args) => super::bench_ws::run(args),
     }
 }
 
