@@ -63,6 +63,8 @@ pub enum BenchCommand {
     Memory(MemoryBenchArgs),
     /// Many WebSocket subscribers on a running server: drops, messages, latency.
     Ws(WsBenchArgs),
+    /// The server's hot tier: memory per sensor after hours of points.
+    Hot(HotBenchArgs),
 }
 
 /// `weir bench dataflow`.
@@ -97,6 +99,20 @@ pub struct MemoryBenchArgs {
     /// Interval between two readings of a sensor.
     #[arg(long, default_value = "5s")]
     pub interval: String,
+}
+
+/// `weir bench hot`.
+#[derive(Debug, Args)]
+pub struct HotBenchArgs {
+    /// Sensors.
+    #[arg(long, default_value_t = 10_000)]
+    pub sensors: u32,
+    /// Hours of event time fed in.
+    #[arg(long, default_value_t = 24)]
+    pub hours: u64,
+    /// Milliseconds between two readings of a sensor.
+    #[arg(long, default_value_t = 10_000)]
+    pub interval_ms: i64,
 }
 
 /// `weir bench ws`.

@@ -29,6 +29,7 @@ pub fn run(config: &Config, command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Dataflow(args) => dataflow(config, args),
         BenchCommand::Memory(args) => memory(config, args),
         BenchCommand::Ws(args) => super::bench_ws::run(args),
+        BenchCommand::Hot(args) => hot(config, args),
     }
 }
 
@@ -196,5 +197,60 @@ fn memory(config: &Config, args: &MemoryBenchArgs) -> anyhow::Result<()> {
             *rss as f64 / (1024.0 * 1024.0)
         );
     }
+    Ok(())
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Feeds the hot tier `hours` of points for every sensor and reports what it holds.
+fn hot(config: &Config, args: &crate::cli::HotBenchArgs) -> anyhow::Result<()> {
+    use weir_server::{Event, Hub, Metrics};
+    let before = rss_kb();
+    let hub = Hub::new(
+        config.server.clone(),
+        std::sync::Arc::new(Metrics::default()),
+    );
+    let rounds = i64::try_from(args.hours).unwrap_or(0) * 3_600_000 / args.interval_ms.max(1);
+    let started = Instant::now();
+    for round in 0..rounds {
+        let ts = START_MS + round * args.interval_ms;
+        let events = (0..args.sensors)
+            .map(|s| Event::Point {
+                sensor_id: format!("s-{s:05}"),
+                ts_ms: ts,
+                value: f64::from(s) + round as f64 * 0.001,
+            })
+            .collect();
+        hub.apply(events);
+        if (round + 1) % (rounds / 8).max(1) == 0 {
+            let (points, bytes) = hub.footprint();
+            println!(
+                "{:>5.1} h: {points} points, {:.1} MB of points, process RSS +{:.1} MB",
+                (round + 1) as f64 * args.interval_ms as f64 / 3.6e6,
+                bytes as f64 / 1e6,
+                rss_kb().saturating_sub(before) as f64 / 1e3
+            );
+        }
+    }
+    let (points, bytes) = hub.footprint();
+    let grown = rss_kb().saturating_sub(before) * 1_000;
+    println!(
+        "{} sensors × {} h at {} ms: {points} points held; {:.0} bytes of points and {:.0} bytes of RSS per sensor ({:.1} s)",
+        args.sensors,
+        args.hours,
+        args.interval_ms,
+        bytes as f64 / f64::from(args.sensors),
+        grown as f64 / f64::from(args.sensors),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
