@@ -177,6 +177,19 @@ fn attach(
     probe
 }
 
+/// The stashed times every input frontier has passed, oldest first: the
+/// epochs an output operator may act on (`StorePostgres`, `Publish`).
+pub(crate) fn complete_times<V>(
+    stash: &BTreeMap<Time, V>,
+    frontiers: &[timely::progress::frontier::MutableAntichain<Time>],
+) -> Vec<Time> {
+    stash
+        .keys()
+        .copied()
+        .take_while(|t| frontiers.iter().all(|f| !f.less_equal(t)))
+        .collect()
+}
+
 /// Writes every completed epoch to PostgreSQL. Its output holds a capability
 /// for each time until that time's outputs are committed, so a probe on it
 /// (on every worker) says which epochs are durable everywhere.
@@ -227,11 +240,7 @@ fn store<'s>(
             if failure.borrow().is_some() {
                 return;
             }
-            let complete: Vec<Time> = stash
-                .keys()
-                .copied()
-                .take_while(|t| frontiers.iter().all(|f| !f.less_equal(t)))
-                .collect();
+            let complete = complete_times(&stash, frontiers);
             if complete.is_empty() {
                 return;
             }

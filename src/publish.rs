@@ -20,6 +20,8 @@ use weir_dataflow::graph::Outputs;
 use weir_dataflow::records::{LatestState, OutputUpdates, Time, Update, ZoneIncident};
 use weir_server::{Event, Publisher};
 
+use crate::pipeline::complete_times;
+
 fn sorted<D>(updates: &[Update<D>]) -> Vec<&Update<D>> {
     let mut order: Vec<&Update<D>> = updates.iter().collect();
     // Within a time, insertions first: a `-old` after `+new` leaves `new` in place.
@@ -130,11 +132,7 @@ pub fn publish(outputs: &Outputs<'_>, publisher: Option<Publisher>, to_worker_ze
             take!(latest, latest);
             take!(anomalies, anomalies);
             take!(incidents, incidents);
-            let complete: Vec<Time> = stash
-                .keys()
-                .copied()
-                .take_while(|t| frontiers.iter().all(|f| !f.less_equal(t)))
-                .collect();
+            let complete = complete_times(&stash, frontiers);
             if complete.is_empty() {
                 return;
             }
