@@ -1,5 +1,7 @@
 //! `[dataflow]` in weir.toml: the rules of the graph, each with its unit.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Settings of the dataflow graph.
@@ -29,6 +31,12 @@ pub struct DataflowConfig {
     /// A partition with nothing to read advances its clock to wall time minus this
     /// (the one rule driven by absent data; see docs/ARCHITECTURE.md).
     pub idle_grace_ms: u64,
+    /// A change to reference data (the sensor registry, alert silences and
+    /// acknowledgements) applies to readings whose partition clock is at
+    /// least this much record time after the change's own clock. Keep it
+    /// above `idle_grace_ms + tick_ms`: readings then never wait for idle
+    /// reference partitions to catch up with them (see docs/ARCHITECTURE.md).
+    pub reference_delay_ms: i64,
 }
 
 impl Default for DataflowConfig {
@@ -45,6 +53,7 @@ impl Default for DataflowConfig {
             zone_threshold: 5,
             tick_ms: 10,
             idle_grace_ms: 200,
+            reference_delay_ms: 1_000,
         }
     }
 }
@@ -63,6 +72,12 @@ impl DataflowConfig {
             if value <= 0 {
                 return Err(format!("dataflow.{name} = {value}: must be > 0"));
             }
+        }
+        if self.reference_delay_ms < 0 {
+            return Err(format!(
+                "dataflow.reference_delay_ms = {}: must be >= 0",
+                self.reference_delay_ms
+            ));
         }
         if self.tick_ms == 0 {
             return Err("dataflow.tick_ms must be > 0".into());
@@ -83,5 +98,88 @@ impl DataflowConfig {
     /// that is not too late can reach further back than this.
     pub fn retention_ms(&self) -> i64 {
         self.allowed_lateness_ms
+    }
+}
+
+/// `[alerts]` in weir.toml: when anomalies become alerts, and what happens
+/// to them. Every duration is event time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertPolicy {
+    /// After an alert of a key fires or resolves, repeats are suppressed this long.
+    pub cooldown_ms: i64,
+    /// An alert whose condition persists this long escalates from notify to page.
+    pub escalate_after_ms: i64,
+    /// …or after this many anomalous readings (0 = only by time).
+    pub escalate_after_occurrences: u64,
+    /// An alert resolves once its condition has been clear this long.
+    pub resolve_after_ms: i64,
+    /// Distinct sensors of one zone alerting within `group_window_ms` that
+    /// make one grouped zone alert.
+    pub group_threshold: usize,
+    /// The window of zone grouping.
+    pub group_window_ms: i64,
+    /// Per-zone overrides, by zone name.
+    pub zones: BTreeMap<String, ZoneAlertPolicy>,
+}
+
+/// `[alerts.zones."<zone>"]`: overrides for one zone.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZoneAlertPolicy {
+    /// The zone's cooldown.
+    pub cooldown_ms: Option<i64>,
+}
+
+impl Default for AlertPolicy {
+    fn default() -> Self {
+        AlertPolicy {
+            cooldown_ms: 300_000,
+            escalate_after_ms: 600_000,
+            escalate_after_occurrences: 0,
+            resolve_after_ms: 300_000,
+            group_threshold: 5,
+            group_window_ms: 60_000,
+            zones: BTreeMap::new(),
+        }
+    }
+}
+
+impl AlertPolicy {
+    /// The cooldown in `zone`.
+    pub fn cooldown_ms(&self, zone: &str) -> i64 {
+        self.zones
+            .get(zone)
+            .and_then(|z| z.cooldown_ms)
+            .unwrap_or(self.cooldown_ms)
+    }
+
+    /// Checks ranges, naming the offending setting.
+    pub fn validate(&self) -> Result<(), String> {
+        let durations = [
+            ("cooldown_ms", self.cooldown_ms),
+            ("escalate_after_ms", self.escalate_after_ms),
+            ("resolve_after_ms", self.resolve_after_ms),
+            ("group_window_ms", self.group_window_ms),
+        ];
+        for (name, value) in durations {
+            if value < 0 {
+                return Err(format!("alerts.{name} = {value}: must be >= 0"));
+            }
+        }
+        if self.group_threshold < 2 {
+            return Err(format!(
+                "alerts.group_threshold = {}: must be >= 2",
+                self.group_threshold
+            ));
+        }
+        for (zone, policy) in &self.zones {
+            if let Some(c) = policy.cooldown_ms
+                && c < 0
+            {
+                return Err(format!("alerts.zones.\"{zone}\".cooldown_ms = {c}: must be >= 0"));
+            }
+        }
+        Ok(())
     }
 }

@@ -296,8 +296,12 @@ mod tests {
             readings: series(0, 0, id, &points),
             registry: vec![
                 registered(sensor(id, "north", Some(50.0)), T0 - 1_000),
-                // Arrives before every reading, but applies from `change` on.
-                registered(sensor(id, "south", Some(10.0)), change),
+                // Arrives before every reading, but applies from `change` on
+                // (read `reference_delay_ms` of record time before it).
+                registered(
+                    sensor(id, "south", Some(10.0)),
+                    change - config.reference_delay_ms,
+                ),
             ],
             partitions: 1,
         };
@@ -317,6 +321,39 @@ mod tests {
             "the new warn_high applies from the change"
         );
         assert!(anomalous.iter().all(|ts| *ts >= change - 50));
+    }
+
+    #[test]
+    fn registry_change_is_seen_registry_delay_after_it_is_read() {
+        let config = DataflowConfig::default();
+        let id = "tmp-4";
+        // Valid from long before, but read at clock `read`: readings whose
+        // clock is below `read + reference_delay_ms` still see the old version.
+        let read = T0 + 50_000;
+        let points: Vec<(i64, f64)> = (0..100).map(|i| (T0 + i * 1_000, 20.0)).collect();
+        let mut change = registered(sensor(id, "south", None), read);
+        if let Some(s) = change.sensor.as_mut() {
+            s.valid_from_ms = Some(T0 - 10_000);
+        }
+        let input = Input {
+            readings: series(0, 0, id, &points),
+            registry: vec![registered(sensor(id, "north", None), T0 - 10_000), change],
+            partitions: 1,
+        };
+        for workers in [1, 2] {
+            let out = run_with(workers, input.clone(), &config);
+            assert_eq!(out.readings.len(), 100);
+            for (r, _, _) in &out.readings {
+                let seen = r.origin.clock_ms >= read + config.reference_delay_ms;
+                let expected = if seen { "south" } else { "north" };
+                assert_eq!(
+                    r.zone,
+                    expected,
+                    "reading at clock {}",
+                    r.origin.clock_ms - T0
+                );
+            }
+        }
     }
 
     #[test]

@@ -38,12 +38,12 @@ fn version_at<'a>(
     registry: &'a [RegistryRecord],
     sensor: &str,
     ts: i64,
-    clock: i64,
+    visible: i64,
 ) -> Option<&'a Sensor> {
     registry
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.sensor_id == sensor && r.valid_from_ms() <= ts && r.clock_ms <= clock)
+        .filter(|(_, r)| r.sensor_id == sensor && r.valid_from_ms() <= ts && r.clock_ms <= visible)
         .max_by_key(|(i, r)| (r.valid_from_ms(), r.clock_ms, *i))
         .and_then(|(_, r)| r.sensor.as_ref())
 }
@@ -79,7 +79,12 @@ pub fn compute(
         };
         let id = reading.sensor_id.as_str().to_string();
         let (ts, value) = (reading.ts_ms, reading.value);
-        let version = version_at(registry, &id, ts, origin.clock_ms);
+        let version = version_at(
+            registry,
+            &id,
+            ts,
+            origin.clock_ms - config.reference_delay_ms,
+        );
         if let Some(sensor) = version {
             let physical = sensor.kind.physical_range();
             if !physical.contains(value) || !sensor.valid_range.contains(value) {

@@ -121,6 +121,14 @@ fn produce(config: &Config, stop: &AtomicBool) -> anyhow::Result<()> {
             })?;
             registry_records += 1;
         }
+        if real_time {
+            // A registry change applies to readings read `reference_delay_ms`
+            // of record time after it: let that pass before the first reading,
+            // or the first round would find no registry.
+            producer.finish(&kafka.registry_topic, timeout)?;
+            let delay = u64::try_from(config.dataflow.reference_delay_ms).unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(delay + 100));
+        }
     }
 
     let rate = if real_time {

@@ -11,8 +11,12 @@
 //!
 //! A sensor's readings come from one partition, read by one worker, through
 //! FIFO channels: they arrive in offset order and are processed in it. A
-//! reading waits until the registry input has passed its partition clock,
-//! so every registry change it may see has arrived (see `SensorState`).
+//! registry change applies to readings whose partition clock is at least
+//! `reference_delay_ms` after its own, so a reading waits until the registry
+//! input has passed its clock minus that delay: every change it may see has
+//! then arrived (see `SensorState`). With the delay above the idle grace,
+//! idle registry partitions (which follow wall time minus the grace) never
+//! hold a reading back.
 //! Within one timely time, changes to the same window or latest state are
 //! consolidated into one `-old,+new` pair.
 
@@ -23,6 +27,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::progress::Antichain;
 
 use super::stable_hash;
 use crate::config::DataflowConfig;
@@ -72,11 +77,15 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
         let by_record = Exchange::new(|r: &RegistryRecord| stable_hash(r.sensor_id.as_bytes()));
         let mut readings_in = builder.new_input(self, by_reading);
         let mut registry_in = builder.new_input(registry, by_record);
-        let (readings, readings_stream) = builder.new_output();
-        let (windows, windows_stream) = builder.new_output();
-        let (latest, latest_stream) = builder.new_output();
-        let (anomalies, anomalies_stream) = builder.new_output();
-        let (dead, dead_stream) = builder.new_output();
+        // Outputs depend on the readings input only: a registry record
+        // changes state, never emits. Readings that wait for the registry
+        // hold their capabilities, which is what holds the outputs back.
+        let from_readings = || [(0, Antichain::from_elem(0))];
+        let (readings, readings_stream) = builder.new_output_connection(from_readings());
+        let (windows, windows_stream) = builder.new_output_connection(from_readings());
+        let (latest, latest_stream) = builder.new_output_connection(from_readings());
+        let (anomalies, anomalies_stream) = builder.new_output_connection(from_readings());
+        let (dead, dead_stream) = builder.new_output_connection(from_readings());
         let mut readings = OutputBuilder::from(readings);
         let mut windows = OutputBuilder::from(windows);
         let mut latest = OutputBuilder::from(latest);
@@ -143,8 +152,10 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                     let mut dead = dead.session(&caps[4]);
                     let mut next = Some(first);
                     while let Some(v) = next.take() {
-                        let clock = Time::try_from(v.origin.clock_ms).unwrap_or(0);
-                        if registry_frontier.less_equal(&clock) {
+                        // Every registry change this reading may see has a
+                        // clock <= its clock - reference_delay_ms.
+                        let visible = v.origin.clock_ms.saturating_sub(config.reference_delay_ms);
+                        if registry_frontier.less_equal(&Time::try_from(visible).unwrap_or(0)) {
                             waiting.push_back((time, v));
                         } else {
                             let slot = slot_of(v.reading.sensor_id.as_str(), &mut sensors);

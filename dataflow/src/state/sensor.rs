@@ -51,8 +51,9 @@ pub struct SensorState {
 impl SensorState {
     /// Records a registry change. It applies from its `valid_from` on, to
     /// readings whose partition clock has reached the registry clock it was
-    /// read at: so which version a reading sees depends on the records'
-    /// clocks, never on which topic happened to be read first.
+    /// read at plus `reference_delay_ms`: so which version a reading sees
+    /// depends on the records' clocks, never on which topic happened to be
+    /// read first.
     pub fn apply_registry(&mut self, record: &RegistryRecord) {
         self.versions.push((
             record.valid_from_ms(),
@@ -62,13 +63,14 @@ impl SensorState {
     }
 
     /// The registry version in force at event time `ts` for a reading read at `clock`:
-    /// the latest `valid_from <= ts` among versions with registry clock `<= clock`
-    /// (the last-read one wins a tie).
-    pub fn version_at(&self, ts: i64, clock: i64) -> Option<&Sensor> {
+    /// the latest `valid_from <= ts` among versions with registry clock
+    /// `<= clock - delay` (the last-read one wins a tie).
+    pub fn version_at(&self, ts: i64, clock: i64, delay: i64) -> Option<&Sensor> {
+        let visible = clock.saturating_sub(delay);
         self.versions
             .iter()
             .enumerate()
-            .filter(|(_, (from, at, _))| *from <= ts && *at <= clock)
+            .filter(|(_, (from, at, _))| *from <= ts && *at <= visible)
             .max_by_key(|(seq, (from, at, _))| (*from, *at, *seq))
             .and_then(|(_, (_, _, sensor))| sensor.as_ref())
     }
@@ -90,7 +92,9 @@ impl SensorState {
         let sensor_id = reading.sensor_id.as_str().to_string();
         let ts = reading.ts_ms;
         let value = reading.value;
-        let version = self.version_at(ts, origin.clock_ms).cloned();
+        let version = self
+            .version_at(ts, origin.clock_ms, config.reference_delay_ms)
+            .cloned();
         let dead = |reason: &str, detail: String| DeadLetter {
             origin: origin.clone(),
             key: sensor_id.clone(),

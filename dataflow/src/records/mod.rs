@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Format, Reading, Sensor};
 
+mod alerts;
+
+pub use alerts::{
+    Ack, Alert, AlertChange, AlertEvent, AlertEventKind, AlertKind, AlertScope, AlertState,
+    AlertTransition, Control, ControlRecord, Level, Silence, Status,
+};
+
 /// Timely time: the record-time clock of the partitions, in ms (see docs).
 pub type Time = u64;
 /// An update: the record, its timely time, and +1 / -1.
