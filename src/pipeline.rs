@@ -25,7 +25,7 @@ use timely::dataflow::{InputHandle, ProbeHandle, Stream};
 use tracing::{info, warn};
 use weir_connectors::ConnectorError;
 use weir_connectors::kafka::{Bound, PartitionSource, RawRecord};
-use weir_connectors::postgres::{Batch, PgSink};
+use weir_connectors::postgres::{Batch, PgSink, PgWriter};
 use weir_dataflow::graph::{Outputs, build};
 use weir_dataflow::records::{Origin, RegistryRecord, SourceRecord, Time, Update};
 use weir_dataflow::{DataflowConfig, Sensor};
@@ -190,20 +190,37 @@ pub(crate) fn complete_times<V>(
         .collect()
 }
 
-/// Writes every completed epoch to PostgreSQL. Its output holds a capability
-/// for each time until that time's outputs are committed, so a probe on it
-/// (on every worker) says which epochs are durable everywhere.
+/// The worker's PostgreSQL writer; it hands back each checkpoint once its offsets are durable.
+pub(crate) type Writer = PgWriter<(Time, weir_connectors::kafka::Checkpoint)>;
+
+/// Writes every completed epoch to PostgreSQL, on a writer thread (see
+/// [`PgWriter`]) so the worker keeps computing and publishing while a
+/// transaction commits. Its output holds a capability for each time until
+/// that time's outputs are committed, so a probe on it (on every worker)
+/// says which epochs are durable everywhere.
 fn store<'s>(
     outputs: &Outputs<'s>,
-    sink: &Rc<RefCell<PgSink>>,
+    sink: PgSink,
+    writer_slot: &Rc<RefCell<Option<Writer>>>,
     failure: &Rc<RefCell<Option<ConnectorError>>>,
     linger: Duration,
     max_rows: usize,
     metrics: std::sync::Arc<weir_server::Metrics>,
-) -> Stream<'s, Time, Vec<()>> {
+) -> anyhow::Result<Stream<'s, Time, Vec<()>>> {
     let scope = outputs.readings.scope();
     let mut builder = OperatorBuilder::new("StorePostgres".to_owned(), scope);
-    let activator = scope.activator_for(builder.operator_info().address);
+    let address = builder.operator_info().address;
+    let activator = scope.activator_for(Rc::clone(&address));
+    let waker = scope.worker().sync_activator_for(address.to_vec());
+    let writer = PgWriter::spawn(
+        sink,
+        format!("pg-writer-{}", scope.index()),
+        Box::new(move || {
+            let _ = waker.activate();
+        }),
+    )
+    .context("starting the postgres writer thread")?;
+    *writer_slot.borrow_mut() = Some(writer);
     let mut readings = builder.new_input(outputs.readings.clone(), Pipeline);
     let mut windows = builder.new_input(outputs.windows.clone(), Pipeline);
     let mut latest = builder.new_input(outputs.latest.clone(), Pipeline);
@@ -212,10 +229,12 @@ fn store<'s>(
     let mut dead = builder.new_input(outputs.dead_letters.clone(), Pipeline);
     // The output carries no data: only its frontier (what is committed) matters.
     let (output, stream) = builder.new_output::<Vec<()>>();
-    let sink = Rc::clone(sink);
+    let writer = Rc::clone(writer_slot);
     let failure = Rc::clone(failure);
     builder.build(move |_| {
         let mut stash: BTreeMap<Time, (Capability<Time>, Batch)> = BTreeMap::new();
+        // Submitted batches: ticket → (capabilities held, rows, submitted at).
+        let mut in_flight: BTreeMap<u64, (Vec<Capability<Time>>, usize, Instant)> = BTreeMap::new();
         // When the oldest complete epoch became complete (batching small epochs).
         let mut ready_since: Option<Instant> = None;
         move |frontiers| {
@@ -237,15 +256,25 @@ fn store<'s>(
             take!(anomalies, anomalies);
             take!(incidents, incidents);
             take!(dead, dead_letters);
-            if failure.borrow().is_some() {
-                return;
+            let mut slot = writer.borrow_mut();
+            let Some(writer) = slot.as_mut() else { return };
+            // Committed batches release their epochs.
+            for ticket in writer.written() {
+                if let Some((_caps, rows, at)) = in_flight.remove(&ticket) {
+                    metrics.sink_seconds.observe(at.elapsed().as_secs_f64());
+                    metrics
+                        .readings_stored
+                        .fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             let complete = complete_times(&stash, frontiers);
             if complete.is_empty() {
                 return;
             }
             // Small epochs wait up to `linger` to share a transaction, unless
-            // the inputs are done (bounded run) or enough rows are waiting.
+            // the inputs are done (bounded run) or enough rows are waiting;
+            // while two batches are in flight, epochs keep collecting (a
+            // bigger transaction is cheaper) up to four times `max_rows`.
             let rows: usize = complete
                 .iter()
                 .filter_map(|t| stash.get(t))
@@ -257,6 +286,9 @@ fn store<'s>(
                 activator.activate_after(linger.saturating_sub(since.elapsed()));
                 return;
             }
+            if writer.in_flight() >= 2 && rows < 4 * max_rows {
+                return; // woken when a batch commits
+            }
             ready_since = None;
             // Every completed epoch in one transaction.
             let mut batch = Batch::default();
@@ -267,28 +299,25 @@ fn store<'s>(
                     held.push(cap);
                 }
             }
-            let started = Instant::now();
-            let written = sink.borrow_mut().write(&batch);
-            if written.is_ok() {
-                metrics
-                    .sink_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                let stored = batch.readings.iter().filter(|(_, _, d)| *d > 0).count();
-                metrics
-                    .readings_stored
-                    .fetch_add(stored as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            if let Err(e) = written {
-                // Keep the capabilities: these epochs are not durable.
-                *failure.borrow_mut() = Some(e);
-                for cap in held {
-                    let time = *cap.time();
-                    stash.insert(time, (cap, Batch::default()));
+            let stored = batch.readings.iter().filter(|(_, _, d)| *d > 0).count();
+            // Blocks while the queue is full (PostgreSQL slow or down): the
+            // worker then stops consuming, as nothing more could be stored.
+            match writer.submit(batch) {
+                Ok(ticket) => {
+                    in_flight.insert(ticket, (held, stored, Instant::now()));
+                }
+                Err(e) => {
+                    // Keep the capabilities: these epochs are not durable.
+                    *failure.borrow_mut() = Some(e);
+                    for cap in held {
+                        let time = *cap.time();
+                        stash.insert(time, (cap, Batch::default()));
+                    }
                 }
             }
         }
     });
-    stream
+    Ok(stream)
 }
 
 /// How often worker 0 creates upcoming daily partitions and drops expired ones.
@@ -344,6 +373,30 @@ pub fn source_record(raw: RawRecord) -> SourceRecord {
     }
 }
 
+/// Offsets of `time` are durable in PostgreSQL (or there is no store): the
+/// broker's group offsets follow them, for lag monitoring only.
+fn offsets_durable(
+    source: &PartitionSource,
+    summary: &mut WorkerSummary,
+    time: Time,
+    checkpoint: &weir_connectors::kafka::Checkpoint,
+) {
+    source.commit_group(checkpoint);
+    summary.completed_offsets = Some((
+        time,
+        checkpoint
+            .iter()
+            .map(|(p, (next, _))| (*p, *next))
+            .collect(),
+    ));
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Runs one timely worker until the sources end (bounded) or `stop` is set.
 pub fn run_worker(
     worker: &mut timely::worker::Worker,
@@ -380,19 +433,13 @@ pub fn run_worker(
         error: None,
     }));
     // The store, and where to resume from what it holds.
-    let pg = match options.store {
-        true => Some(Rc::new(RefCell::new(PgSink::open(
-            &config.postgres,
-            &kafka.readings_topic,
-        )?))),
+    let mut pg = match options.store {
+        true => Some(PgSink::open(&config.postgres, &kafka.readings_topic)?),
         false => None,
     };
     let rewind = rewind_ms(dataflow);
-    let recovery = match &pg {
-        Some(pg) => {
-            pg.borrow_mut()
-                .recovery(&reading_partitions, rewind, dataflow.future_after_ms)?
-        }
+    let recovery = match pg.as_mut() {
+        Some(pg) => pg.recovery(&reading_partitions, rewind, dataflow.future_after_ms)?,
         None => Default::default(),
     };
     if !recovery.durable_offsets.is_empty() {
@@ -400,10 +447,12 @@ pub fn run_worker(
               suppress_before_ms = ?recovery.suppress_before_ms, "resuming from postgres");
     }
     let failure: Rc<RefCell<Option<ConnectorError>>> = Rc::default();
+    // The sink moves to its writer thread when the dataflow is built.
+    let writer: Rc<RefCell<Option<Writer>>> = Rc::default();
 
     let mut readings_in: InputHandle<Time, _> = InputHandle::new();
     let mut registry_in: InputHandle<Time, _> = InputHandle::new();
-    let (probe, stored) = worker.dataflow::<Time, _, _>(|scope| {
+    let (probe, stored) = worker.dataflow::<Time, _, _>(|scope| -> anyhow::Result<_> {
         let readings = readings_in.to_stream(scope);
         let registry = registry_in.to_stream(scope);
         let outputs = build(readings, registry, dataflow);
@@ -412,23 +461,27 @@ pub fn run_worker(
         if publisher.is_some() || cluster {
             crate::publish::publish(&outputs, publisher, cluster);
         }
-        let stored = pg.as_ref().map(|pg| {
-            let probe = ProbeHandle::new();
-            let linger = Duration::from_millis(config.postgres.batch_linger_ms);
-            let metrics = std::sync::Arc::clone(&options.metrics);
-            store(
-                &outputs,
-                pg,
-                &failure,
-                linger,
-                config.postgres.batch_max_rows,
-                metrics,
-            )
-            .probe_with(&probe);
-            probe
-        });
-        (attach(outputs, &sink, &options.metrics), stored)
-    });
+        let stored = match pg.take() {
+            Some(sink) => {
+                let probe = ProbeHandle::new();
+                let linger = Duration::from_millis(config.postgres.batch_linger_ms);
+                let metrics = std::sync::Arc::clone(&options.metrics);
+                store(
+                    &outputs,
+                    sink,
+                    &writer,
+                    &failure,
+                    linger,
+                    config.postgres.batch_max_rows,
+                    metrics,
+                )?
+                .probe_with(&probe);
+                Some(probe)
+            }
+            None => None,
+        };
+        Ok((attach(outputs, &sink, &options.metrics), stored))
+    })?;
     // Offsets become durable only for epochs every worker's sink has committed.
     let durable = |probe: &ProbeHandle<Time>, stored: &Option<ProbeHandle<Time>>| {
         stored
@@ -456,6 +509,8 @@ pub fn run_worker(
         options.bound,
         grace,
     )?;
+    // Durable epochs' offsets go to PostgreSQL (on the writer thread, after
+    // the data); once committed there, to the broker's group offsets.
     let commit = |done: Option<(Time, weir_connectors::kafka::Checkpoint)>,
                   source: &PartitionSource,
                   summary: &mut WorkerSummary|
@@ -463,24 +518,18 @@ pub fn run_worker(
         let Some((time, checkpoint)) = done else {
             return Ok(());
         };
-        if let Some(pg) = &pg {
-            let rows: Vec<(i32, i64, i64)> = checkpoint
-                .iter()
-                .map(|(p, (next, clock))| (*p, *next, *clock))
-                .collect();
-            pg.borrow_mut()
-                .commit_offsets(&rows, 2 * rewind)
-                .context("committing offsets")?;
+        match writer.borrow().as_ref() {
+            Some(writer) => {
+                let rows: Vec<(i32, i64, i64)> = checkpoint
+                    .iter()
+                    .map(|(p, (next, clock))| (*p, *next, *clock))
+                    .collect();
+                writer
+                    .offsets(rows, 2 * rewind, (time, checkpoint))
+                    .context("committing offsets")?;
+            }
+            None => offsets_durable(source, summary, time, &checkpoint),
         }
-        // Then the broker's group offsets, for lag monitoring only.
-        source.commit_group(&checkpoint);
-        summary.completed_offsets = Some((
-            time,
-            checkpoint
-                .iter()
-                .map(|(p, (next, _))| (*p, *next))
-                .collect(),
-        ));
         Ok(())
     };
     let mut summary = WorkerSummary {
@@ -500,8 +549,8 @@ pub fn run_worker(
                 summary.registry += 1;
                 match registry_record(raw) {
                     Ok(record) => {
-                        if let Some(pg) = &pg
-                            && let Err(e) = pg.borrow_mut().upsert_sensor(&record)
+                        if let Some(writer) = writer.borrow().as_ref()
+                            && let Err(e) = writer.sensor(record.clone())
                         {
                             *failure.borrow_mut() = Some(e);
                         }
@@ -524,7 +573,11 @@ pub fn run_worker(
         }
         let mut read = 0;
         if readings_open {
+            let delay = &options.metrics.source_delay_seconds;
             read = readings.poll(5_000, Duration::from_millis(1), |raw| {
+                // How long the broker took to hand the record over (record
+                // timestamp to read): the broker's share of end-to-end latency.
+                delay.observe((now_ms() - raw.record_ts_ms) as f64 / 1e3);
                 readings_in.send(source_record(raw));
             })?;
             summary.records += read as u64;
@@ -565,7 +618,8 @@ pub fn run_worker(
             break;
         }
         worker.step_or_park(Some(Duration::from_millis(if read == 0 { 5 } else { 0 })));
-        if let Some(e) = failure.borrow_mut().take() {
+        let writer_failed = writer.borrow().as_ref().and_then(Writer::take_failure);
+        if let Some(e) = failure.borrow_mut().take().or(writer_failed) {
             return Err(e).context("storing outputs");
         }
         commit(
@@ -573,12 +627,14 @@ pub fn run_worker(
             &readings,
             &mut summary,
         )?;
-        if index == 0
-            && let Some(pg) = &pg
-            && last_upkeep.elapsed() >= UPKEEP_EVERY
-        {
-            last_upkeep = Instant::now();
-            pg.borrow_mut().maintain()?;
+        if let Some(writer) = writer.borrow().as_ref() {
+            for (time, checkpoint) in writer.offsets_committed() {
+                offsets_durable(&readings, &mut summary, time, &checkpoint);
+            }
+            if index == 0 && last_upkeep.elapsed() >= UPKEEP_EVERY {
+                last_upkeep = Instant::now();
+                writer.maintain().context("partition upkeep")?;
+            }
         }
         if index == 0
             && let Some(frontier) = probe.with_frontier(|f| f.first().copied())
@@ -599,6 +655,13 @@ pub fn run_worker(
             info!(worker = index, records = summary.records, anomalies = counts.anomalies,
                   incidents = counts.incidents, dead_letters = counts.dead_letters,
                   frontier = ?probe.with_frontier(|f| f.first().copied()), "progress");
+        }
+    }
+    // What is queued for PostgreSQL is written before the run ends.
+    if let Some(mut writer) = writer.borrow_mut().take() {
+        writer.finish().context("storing outputs")?;
+        for (time, checkpoint) in writer.offsets_committed() {
+            offsets_durable(&readings, &mut summary, time, &checkpoint);
         }
     }
     summary.gaps = readings.gaps() + registry.gaps();

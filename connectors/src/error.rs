@@ -91,6 +91,9 @@ pub enum ConnectorError {
         /// The last delivery error seen.
         last_error: String,
     },
+    /// The PostgreSQL writer thread stopped without saying why (it panicked).
+    #[error("postgres: the writer thread stopped")]
+    WriterGone,
 }
 
 impl ConnectorError {
