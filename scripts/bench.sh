@@ -16,7 +16,15 @@
 #       readings/s (default 20,000: 10,000 sensors every 0.5 s, real time) into a
 #       broker of its own; reports disconnects, messages, latency and the
 #       server's RSS.
-#   scripts/bench.sh dataflow|memory [ARGS]   → weir bench dataflow|memory
+#   scripts/bench.sh latency [RATE] [SECONDS] [ENGINE]
+#       End-to-end latency, producer timestamp to WebSocket receipt: a broker
+#       of its own (ENGINE = memory | sqlite; default memory, fit here because
+#       the consumer never resumes), a live `weir run -w 2` storing into
+#       PostgreSQL, the simulator producing RATE readings/s (default 20,000)
+#       in real time, and `weir bench latency` following 10 of 100 zones for
+#       SECONDS (default 60). HDR percentiles, the broker's share, and a plot
+#       in target/bench-latency/ENGINE-RATE/.
+#   scripts/bench.sh dataflow|memory|hot [ARGS]   → weir bench dataflow|memory|hot
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$WEIR_ROOT"
@@ -69,18 +77,19 @@ sink() {
   kill $BROKER_PID 2>/dev/null || true
 }
 
-own_broker() { # own_broker PORT: a fresh sqlite Tansu of its own on PORT (sets BROKER_PID, DIR)
-  local port=$1 tansu
+own_broker() { # own_broker PORT [ENGINE]: a fresh Tansu of its own on PORT (sets BROKER_PID, DIR)
+  local port=$1 engine=${2:-sqlite} tansu storage=sqlite://data/tansu.db
+  [ "$engine" = memory ] && storage=memory://tansu/
   tansu=$(command -v tansu || echo "$(cargo_bin)/tansu")
   DIR=$(mktemp -d /tmp/weir-bench.XXXXXX)
   mkdir -p "$DIR/data"
   port_open "$port" && die "port $port is taken: stop whatever listens there"
   (cd "$DIR" && exec "$tansu" broker --listener-url tcp://127.0.0.1:$port \
-    --advertised-listener-url tcp://127.0.0.1:$port --storage-engine sqlite://data/tansu.db \
+    --advertised-listener-url tcp://127.0.0.1:$port --storage-engine "$storage" \
     >"$DIR/tansu.log" 2>&1) &
   BROKER_PID=$!
   wait_port Tansu "$port" 60 "$DIR/tansu.log"
-  python3 scripts/tansu_index.py "$DIR/data/tansu.db"
+  if [ "$engine" = sqlite ]; then python3 scripts/tansu_index.py "$DIR/data/tansu.db"; fi
 }
 
 ws() {
@@ -108,9 +117,34 @@ ws() {
   log "logs in $DIR"
 }
 
+latency() {
+  local rate=${1:-20000} seconds=${2:-60} engine=${3:-memory}
+  scripts/services.sh
+  build
+  own_broker 19095 "$engine"
+  RUN_PID='' SIM_PID=''
+  trap 'kill $BROKER_PID $RUN_PID $SIM_PID 2>/dev/null || true' EXIT
+  export WEIR_KAFKA__BROKERS=127.0.0.1:19095 WEIR_POSTGRES__SCHEMA="bench_latency_$(date +%s)" \
+    WEIR_SERVER__LISTEN=127.0.0.1:18090
+  "$WEIR" topics >&2
+  # Real time: 10,000 sensors, each every 10,000/RATE seconds, stamped when sent.
+  "$WEIR" simulate --sensors 10000 --zones 100 --interval "$((10000 * 1000 / rate))ms" --rate realtime \
+    --count $((rate * (seconds + 40))) >"$DIR/simulate.log" 2>&1 &
+  SIM_PID=$!
+  "$WEIR" run -w 2 --report-secs 10 >"$DIR/run.out" 2>"$DIR/run.log" &
+  RUN_PID=$!
+  wait_port "weir server" 18090 60 "$DIR/run.log"
+  sleep 10 # the registry, the first rounds and the statistics settle
+  "$WEIR" bench latency --address 127.0.0.1:18090 --seconds "$seconds" --warmup-secs 5 --zones 10 \
+    --out "target/bench-latency/$engine-$rate" --label "Tansu $engine, $rate readings/s, weir run -w 2 + PostgreSQL"
+  grep -E "WARN|ERROR" "$DIR/run.log" | head -5 >&2 || true
+  log "logs in $DIR"
+}
+
 case "$what" in
   sink) sink "$@" ;;
   ws) ws "$@" ;;
-  dataflow | memory) build; "$WEIR" bench "$what" "$@" ;;
-  *) die "usage: scripts/bench.sh sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | dataflow [ARGS] | memory [ARGS]" ;;
+  latency) latency "$@" ;;
+  dataflow | memory | hot) build; "$WEIR" bench "$what" "$@" ;;
+  *) die "usage: scripts/bench.sh sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | dataflow|memory|hot [ARGS]" ;;
 esac

@@ -65,6 +65,8 @@ pub enum BenchCommand {
     Ws(WsBenchArgs),
     /// The server's hot tier: memory per sensor after hours of points.
     Hot(HotBenchArgs),
+    /// End-to-end latency on a running pipeline: producer timestamp to WebSocket receipt.
+    Latency(LatencyBenchArgs),
 }
 
 /// `weir bench dataflow`.
@@ -113,6 +115,29 @@ pub struct HotBenchArgs {
     /// Milliseconds between two readings of a sensor.
     #[arg(long, default_value_t = 10_000)]
     pub interval_ms: i64,
+}
+
+/// `weir bench latency`.
+#[derive(Debug, Args)]
+pub struct LatencyBenchArgs {
+    /// The server (`server.listen` of a running `weir run`).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub address: String,
+    /// Follow this many zones (`zone-01`…) on one WebSocket; 0 = all zones.
+    #[arg(long, default_value_t = 10)]
+    pub zones: u32,
+    /// Seconds to measure.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Seconds to watch before measuring (not counted).
+    #[arg(long, default_value_t = 5)]
+    pub warmup_secs: u64,
+    /// Where to write the HDR percentile table (`latency.hgrm`) and the plot (`latency.svg`).
+    #[arg(long, default_value = "target/bench-latency")]
+    pub out: std::path::PathBuf,
+    /// A label for the plot and report (e.g. the broker engine and rate).
+    #[arg(long, default_value = "")]
+    pub label: String,
 }
 
 /// `weir bench ws`.

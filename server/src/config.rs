@@ -10,8 +10,11 @@ pub struct ServerConfig {
     pub enabled: bool,
     /// Address to listen on (loopback by default).
     pub listen: String,
-    /// Updates to a WebSocket client are coalesced per sensor and sent at most this often.
+    /// A sensor's WebSocket updates are sent at most this often: its first
+    /// change after a quiet spell goes at once, later ones wait for the interval.
     pub coalesce_ms: u64,
+    /// Changes are pushed as they arrive, in at most one delta per this interval.
+    pub flush_ms: u64,
     /// Messages queued for one WebSocket client before it counts as slow and is disconnected.
     pub client_queue: usize,
     /// Bytes queued for one WebSocket client before it counts as slow.
@@ -43,6 +46,7 @@ impl Default for ServerConfig {
             enabled: true,
             listen: "127.0.0.1:8080".into(),
             coalesce_ms: 250,
+            flush_ms: 10,
             client_queue: 256,
             send_buffer_bytes: 262_144,
             client_queue_bytes: 16 << 20,

@@ -5,9 +5,16 @@
 //!
 //! ```text
 //!  events ─► apply ─► State (RwLock) ──► snapshots, REST reads, hot history
-//!                       └ dirty sensors, new anomalies, changed incidents
-//!  every coalesce_ms ─► flush ─► Delta (one entry per changed sensor) ─► broadcast ─► sessions
+//!                       ├ ready: changed sensors not sent for coalesce_ms, new anomalies, changed incidents
+//!                       └ held: changed sensors sent less than coalesce_ms ago (due later)
+//!  as changes arrive, at most every flush_ms ─► flush ─► Delta (one entry per sensor) ─► broadcast ─► sessions
 //! ```
+//!
+//! Pushes are throttled per sensor, not batched per tick: a sensor's first
+//! change after a quiet spell goes out with the next flush (at most
+//! `flush_ms` away), later ones wait until `coalesce_ms` after its last
+//! push and then carry its latest state. Anomalies and incidents are never
+//! held.
 //!
 //! Time here is event time: an incident is open while the largest event
 //! time seen has not passed its end; the hot tier's retention counts back
@@ -15,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast, mpsc};
 use weir_dataflow::records::{Severity, WindowSize, ZoneIncident};
@@ -27,6 +34,11 @@ use crate::views::{AnomalyView, IncidentView, SensorView, WindowView, ZoneSummar
 
 /// Bytes one hot point takes (event time and value).
 pub const POINT_BYTES: usize = std::mem::size_of::<(i64, f64)>();
+
+/// Points a sensor's buffer grows by: growing by a fixed step instead of
+/// doubling keeps the slack under 8 KiB per sensor (doubling left up to
+/// half of a full day's buffer unused).
+const POINTS_STEP: usize = 512;
 
 /// Changes since the previous flush.
 #[derive(Clone, Debug, Default)]
@@ -136,6 +148,10 @@ pub struct Snapshot {
 struct SensorEntry {
     view: SensorView,
     points: VecDeque<(i64, f64)>,
+    /// When this sensor was last pushed (wall time: paces pushes only).
+    sent_at: Option<Instant>,
+    /// Changed since it was last pushed, and waiting for `coalesce_ms`.
+    held: bool,
 }
 
 #[derive(Default)]
@@ -144,7 +160,10 @@ struct State {
     anomalies: VecDeque<AnomalyView>,
     incidents: BTreeMap<(String, i64), ZoneIncident>,
     clock_ms: i64,
-    dirty: BTreeSet<String>,
+    /// Changed sensors that may be pushed at the next flush.
+    ready: BTreeSet<String>,
+    /// Changed sensors pushed less than `coalesce_ms` ago, by when they are due.
+    held: BTreeSet<(Instant, String)>,
     new_anomalies: Vec<AnomalyView>,
     changed_incidents: BTreeSet<(String, i64)>,
 }
@@ -194,19 +213,47 @@ impl Hub {
         self.deltas.subscribe()
     }
 
-    /// Applies events and flushes deltas every `coalesce_ms` until the publishers are gone.
+    /// Applies events and pushes deltas until the publishers are gone: a
+    /// flush follows each batch of changes (at most one per `flush_ms`), and
+    /// held sensors are flushed when they fall due.
     pub async fn run(self: Arc<Self>, mut events: mpsc::Receiver<Vec<Event>>) {
-        let mut tick = tokio::time::interval(Duration::from_millis(self.config.coalesce_ms.max(1)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let every = Duration::from_millis(self.config.flush_ms.max(1));
+        let mut last_flush = Instant::now();
+        let mut due: Option<Instant> = None;
         loop {
+            let wait = due.map(|at| tokio::time::sleep_until(at.into()));
             tokio::select! {
                 batch = events.recv() => match batch {
-                    Some(batch) => self.apply(batch),
-                    None => { self.flush(); return; }
+                    Some(batch) => {
+                        self.apply(batch);
+                        if let Some(next) = self.next_flush(Instant::now()) {
+                            let at = next.max(last_flush + every);
+                            due = Some(due.map_or(at, |d| d.min(at)));
+                        }
+                    }
+                    None => { self.flush(Instant::now()); return; }
                 },
-                _ = tick.tick() => self.flush(),
+                () = async { if let Some(wait) = wait { wait.await } }, if due.is_some() => {
+                    let now = Instant::now();
+                    self.flush(now);
+                    last_flush = now;
+                    due = self.next_flush(now).map(|next| next.max(now + every));
+                }
             }
         }
+    }
+
+    /// When the next flush has something to send: now if anything is ready,
+    /// else when the first held sensor falls due.
+    fn next_flush(&self, now: Instant) -> Option<Instant> {
+        let state = self.state.read().ok()?;
+        if !state.ready.is_empty()
+            || !state.new_anomalies.is_empty()
+            || !state.changed_incidents.is_empty()
+        {
+            return Some(now);
+        }
+        state.held.first().map(|(at, _)| *at)
     }
 
     /// Applies one epoch's events to the state.
@@ -227,7 +274,7 @@ impl Hub {
                             entry.view.zone = sensor.zone.clone();
                         }
                     }
-                    state.dirty.insert(record.sensor_id);
+                    self.changed(state, &record.sensor_id);
                 }
                 Event::Point {
                     sensor_id,
@@ -239,6 +286,11 @@ impl Hub {
                     let retention = self.config.hot_retention_ms;
                     let cap = self.per_sensor_cap(state.sensors.len() + 1);
                     let points = &mut entry(state, &sensor_id).points;
+                    if points.len() == points.capacity() {
+                        points.reserve_exact(
+                            POINTS_STEP.min(cap.saturating_sub(points.len())).max(1),
+                        );
+                    }
                     match points.back_mut() {
                         // Same bucket: the latest value stands for it.
                         Some(last)
@@ -275,7 +327,7 @@ impl Hub {
                         view.stddev = latest.stddev;
                         view.severity = latest.severity;
                         view.ingest_ts = ingest.or(view.ingest_ts);
-                        state.dirty.insert(latest.sensor_id);
+                        self.changed(state, &latest.sensor_id);
                     }
                 }
                 Event::Window(window) => {
@@ -286,7 +338,7 @@ impl Hub {
                     };
                     if slot.as_ref().is_none_or(|w| window.start_ms >= w.start) {
                         *slot = Some(WindowView::from(&window));
-                        state.dirty.insert(window.sensor_id);
+                        self.changed(state, &window.sensor_id);
                     }
                 }
                 Event::Anomaly(anomaly) => {
@@ -320,23 +372,57 @@ impl Hub {
         (self.config.hot_max_bytes / POINT_BYTES / sensors.max(1)).max(2)
     }
 
-    /// Broadcasts what changed since the last flush, if anything did.
-    pub fn flush(&self) {
+    /// Notes that a sensor's view changed: ready to push unless it was
+    /// pushed less than `coalesce_ms` ago (then held until then).
+    fn changed(&self, state: &mut State, id: &str) {
+        let coalesce = Duration::from_millis(self.config.coalesce_ms);
+        let Some(entry) = state.sensors.get_mut(id) else {
+            return;
+        };
+        if entry.held || state.ready.contains(id) {
+            return;
+        }
+        match entry.sent_at.map(|at| at + coalesce) {
+            Some(due) if due > Instant::now() => {
+                entry.held = true;
+                state.held.insert((due, id.to_string()));
+            }
+            _ => {
+                state.ready.insert(id.to_string());
+            }
+        }
+    }
+
+    /// Broadcasts the ready changes (and held sensors due by `now`), if any.
+    pub fn flush(&self, now: Instant) {
         let delta = {
             let Ok(mut state) = self.state.write() else {
                 return;
             };
-            if state.dirty.is_empty()
+            let state = &mut *state;
+            while let Some((at, _)) = state.held.first()
+                && *at <= now
+            {
+                if let Some((_, id)) = state.held.pop_first() {
+                    if let Some(entry) = state.sensors.get_mut(&id) {
+                        entry.held = false;
+                    }
+                    state.ready.insert(id);
+                }
+            }
+            if state.ready.is_empty()
                 && state.new_anomalies.is_empty()
                 && state.changed_incidents.is_empty()
             {
                 return;
             }
-            let state = &mut *state;
-            let sensors = std::mem::take(&mut state.dirty)
-                .into_iter()
-                .filter_map(|id| state.sensors.get(&id).map(|e| e.view.clone()))
-                .collect();
+            let mut sensors = Vec::with_capacity(state.ready.len());
+            for id in std::mem::take(&mut state.ready) {
+                if let Some(entry) = state.sensors.get_mut(&id) {
+                    entry.sent_at = Some(now);
+                    sensors.push(entry.view.clone());
+                }
+            }
             let clock = state.clock_ms;
             let incidents = std::mem::take(&mut state.changed_incidents)
                 .into_iter()
@@ -496,5 +582,7 @@ fn entry<'a>(state: &'a mut State, id: &str) -> &'a mut SensorEntry {
                 ingest_ts: None,
             },
             points: VecDeque::new(),
+            sent_at: None,
+            held: false,
         })
 }

@@ -6,8 +6,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// Latency buckets (seconds) shared by the histograms.
-const BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+/// Fine below 100 ms, where the latency targets are.
+const BUCKETS: [f64; 22] = [
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15,
+    0.2, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
 /// A cumulative histogram of seconds.
@@ -64,6 +66,8 @@ pub struct Metrics {
     pub sink_seconds: Histogram,
     /// Record timestamp (entry into Kafka) to the hub's receipt.
     pub end_to_end_seconds: Histogram,
+    /// Record timestamp to the source reading the record: the broker's share.
+    pub source_delay_seconds: Histogram,
     /// Connected WebSocket clients.
     pub ws_clients: AtomicI64,
     /// WebSocket messages sent.
@@ -132,7 +136,12 @@ impl Metrics {
         self.sink_seconds.render(
             &mut out,
             "weir_sink_commit_seconds",
-            "Time to commit one batch of epochs to PostgreSQL.",
+            "Time from queueing one batch of epochs for PostgreSQL to its commit.",
+        );
+        self.source_delay_seconds.render(
+            &mut out,
+            "weir_source_delay_seconds",
+            "From a reading's entry into Kafka (record timestamp) to weir reading it: the broker's share of latency.",
         );
         self.end_to_end_seconds.render(
             &mut out,

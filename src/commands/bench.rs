@@ -30,6 +30,7 @@ pub fn run(config: &Config, command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Memory(args) => memory(config, args),
         BenchCommand::Ws(args) => super::bench_ws::run(args),
         BenchCommand::Hot(args) => hot(config, args),
+        BenchCommand::Latency(args) => super::bench_latency::run(args),
     }
 }
 
