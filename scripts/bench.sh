@@ -32,8 +32,8 @@ cd "$WEIR_ROOT"
 what=${1:-}
 shift || true
 
-build() {
-  cargo build --release --locked --bin weir >&2
+build() { # WEIR_BENCH_NO_BUILD=1 measures the binary already built
+  [ -n "${WEIR_BENCH_NO_BUILD:-}" ] || cargo build --release --locked --bin weir >&2
   WEIR=$WEIR_ROOT/target/release/weir
 }
 
@@ -131,12 +131,13 @@ latency() {
   "$WEIR" simulate --sensors 10000 --zones 100 --interval "$((10000 * 1000 / rate))ms" --rate realtime \
     --count $((rate * (seconds + 40))) >"$DIR/simulate.log" 2>&1 &
   SIM_PID=$!
-  "$WEIR" run -w 2 --report-secs 10 >"$DIR/run.out" 2>"$DIR/run.log" &
+  # shellcheck disable=SC2086 # WEIR_RUN_ARGS: extra flags for the run (e.g. --no-store)
+  "$WEIR" run -w 2 --report-secs 10 ${WEIR_RUN_ARGS:-} >"$DIR/run.out" 2>"$DIR/run.log" &
   RUN_PID=$!
   wait_port "weir server" 18090 60 "$DIR/run.log"
   sleep 10 # the registry, the first rounds and the statistics settle
   "$WEIR" bench latency --address 127.0.0.1:18090 --seconds "$seconds" --warmup-secs 5 --zones 10 \
-    --out "target/bench-latency/$engine-$rate" --label "Tansu $engine, $rate readings/s, weir run -w 2 + PostgreSQL"
+    --out "target/bench-latency/$engine-$rate${WEIR_RUN_ARGS:+-${WEIR_RUN_ARGS// /}}" --label "Tansu $engine, $rate readings/s, weir run -w 2 ${WEIR_RUN_ARGS:-+ PostgreSQL}"
   grep -E "WARN|ERROR" "$DIR/run.log" | head -5 >&2 || true
   log "logs in $DIR"
 }

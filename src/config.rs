@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+use weir_connectors::delivery::DeliveryConfig;
 use weir_connectors::kafka::KafkaConfig;
 use weir_connectors::postgres::PostgresConfig;
 use weir_dataflow::DataflowConfig;
+use weir_dataflow::config::AlertPolicy;
 use weir_server::ServerConfig;
 
 use crate::simulate::SimulatorConfig;
@@ -33,6 +35,10 @@ pub struct Config {
     pub simulator: SimulatorConfig,
     /// The push server, REST API, dashboard and metrics (`weir run`).
     pub server: ServerConfig,
+    /// When anomalies become alerts (dedup, cooldown, escalation, grouping).
+    pub alerts: AlertPolicy,
+    /// Where alert events are delivered (the alerts topic, webhooks).
+    pub delivery: DeliveryConfig,
 }
 
 impl Config {

@@ -4,7 +4,9 @@
 //!
 //! ```text
 //!  PartitionSource(readings, p % peers == worker) ─► InputHandle ─┐
-//!  PartitionSource(registry, p % peers == worker) ─► InputHandle ─┴─► graph ─► OutputSink (counts, JSON lines)
+//!  PartitionSource(registry, p % peers == worker) ─► InputHandle ─┤
+//!  PartitionSource(alert control, 1 partition)    ─► InputHandle ─┴─► graph ─► OutputSink (counts, JSON lines)
+//!                                                                            ─► StorePostgres, Publish
 //! ```
 
 use std::cell::RefCell;
@@ -26,8 +28,11 @@ use tracing::{info, warn};
 use weir_connectors::ConnectorError;
 use weir_connectors::kafka::{Bound, PartitionSource, RawRecord};
 use weir_connectors::postgres::{Batch, PgSink, PgWriter};
-use weir_dataflow::graph::{Outputs, build};
-use weir_dataflow::records::{Origin, RegistryRecord, SourceRecord, Time, Update};
+use weir_dataflow::graph::{Inputs, Outputs, Rules, build};
+use weir_dataflow::records::{
+    Control, ControlRecord, Origin, RegistryRecord, SourceRecord, Time, Update,
+};
+use weir_dataflow::state::AlertSeed;
 use weir_dataflow::{DataflowConfig, Sensor};
 
 use crate::config::Config;
@@ -92,6 +97,8 @@ pub struct Counts {
     pub incidents: u64,
     /// Dead letters.
     pub dead_letters: u64,
+    /// Alert events.
+    pub alert_events: u64,
 }
 
 /// Where a worker's outputs go: counters, and optionally a JSON-lines file.
@@ -118,6 +125,7 @@ impl OutputSink {
             "latest" => &mut self.counts.latest,
             "anomalies" => &mut self.counts.anomalies,
             "incidents" => &mut self.counts.incidents,
+            "alert_events" => &mut self.counts.alert_events,
             _ => &mut self.counts.dead_letters,
         };
         *count += 1;
@@ -161,6 +169,7 @@ fn attach(
     tap(outputs.latest, "latest", sink, &probe);
     tap(outputs.anomalies, "anomalies", sink, &probe);
     tap(outputs.incidents, "incidents", sink, &probe);
+    tap(outputs.alert_events, "alert_events", sink, &probe);
     let reasons = Rc::clone(sink);
     let metrics = std::sync::Arc::clone(metrics);
     let dead_letters = outputs.dead_letters.inspect(move |(letter, _, diff)| {
@@ -358,6 +367,24 @@ pub fn registry_record(raw: RawRecord) -> Result<RegistryRecord, String> {
     })
 }
 
+/// An alert control record (a silence or an ack, JSON) from a raw Kafka record.
+pub fn control_record(raw: RawRecord) -> Result<ControlRecord, String> {
+    let payload = raw
+        .payload
+        .ok_or_else(|| format!("offset {}: empty control record", raw.offset))?;
+    let control: Control = serde_json::from_slice(&payload)
+        .map_err(|e| format!("offset {}: not a control record: {e}", raw.offset))?;
+    Ok(ControlRecord {
+        control,
+        origin: Origin {
+            partition: raw.partition,
+            offset: raw.offset,
+            record_ts_ms: raw.record_ts_ms,
+            clock_ms: raw.clock_ms,
+        },
+    })
+}
+
 /// A raw Kafka record as the graph's input.
 pub fn source_record(raw: RawRecord) -> SourceRecord {
     SourceRecord {
@@ -415,6 +442,7 @@ pub fn run_worker(
     };
     let reading_partitions = owned(PartitionSource::partitions(kafka, &kafka.readings_topic)?);
     let registry_partitions = owned(PartitionSource::partitions(kafka, &kafka.registry_topic)?);
+    let control_partitions = owned(PartitionSource::partitions(kafka, &kafka.control_topic)?);
 
     let file = match &options.output_dir {
         Some(dir) => {
@@ -434,7 +462,11 @@ pub fn run_worker(
     }));
     // The store, and where to resume from what it holds.
     let mut pg = match options.store {
-        true => Some(PgSink::open(&config.postgres, &kafka.readings_topic)?),
+        true => {
+            let mut sink = PgSink::open(&config.postgres, &kafka.readings_topic)?;
+            sink.set_channels(config.delivery.channels());
+            Some(sink)
+        }
         false => None,
     };
     let rewind = rewind_ms(dataflow);
@@ -446,16 +478,34 @@ pub fn run_worker(
         info!(worker = index, durable = ?recovery.durable_offsets, start = ?recovery.start_offsets,
               suppress_before_ms = ?recovery.suppress_before_ms, "resuming from postgres");
     }
+    // A restart's alert rules start from the store, and skip what was alerted on.
+    let seed = match pg.as_mut() {
+        Some(pg) if !recovery.all_durable_offsets.is_empty() => AlertSeed::from_store(
+            pg.alerts_to_seed()?,
+            recovery.all_durable_offsets.clone(),
+            &config.alerts,
+        ),
+        _ => AlertSeed::default(),
+    };
+    let rules = Rules {
+        dataflow: dataflow.clone(),
+        alerts: config.alerts.clone(),
+        seed: std::sync::Arc::new(seed),
+    };
     let failure: Rc<RefCell<Option<ConnectorError>>> = Rc::default();
     // The sink moves to its writer thread when the dataflow is built.
     let writer: Rc<RefCell<Option<Writer>>> = Rc::default();
 
     let mut readings_in: InputHandle<Time, _> = InputHandle::new();
     let mut registry_in: InputHandle<Time, _> = InputHandle::new();
+    let mut control_in: InputHandle<Time, _> = InputHandle::new();
     let (probe, stored) = worker.dataflow::<Time, _, _>(|scope| -> anyhow::Result<_> {
-        let readings = readings_in.to_stream(scope);
-        let registry = registry_in.to_stream(scope);
-        let outputs = build(readings, registry, dataflow);
+        let inputs = Inputs {
+            readings: readings_in.to_stream(scope),
+            registry: registry_in.to_stream(scope),
+            control: control_in.to_stream(scope),
+        };
+        let outputs = build(inputs, &rules);
         let cluster = options.processes > 1;
         let publisher = options.publisher.clone().filter(|_| !cluster || index == 0);
         if publisher.is_some() || cluster {
@@ -501,6 +551,21 @@ pub fn run_worker(
         options.bound,
         grace,
     )?;
+    // Silences and acks: read whole at every start, like the registry. A
+    // worker that owns no partition of the topic closes its input at once.
+    let mut control = PartitionSource::open(
+        kafka,
+        &kafka.control_topic,
+        &control_partitions,
+        &BTreeMap::new(),
+        options.bound,
+        grace,
+    )?;
+    let mut control_open = !control_partitions.is_empty();
+    if !control_open {
+        control_in.close();
+        control_in = InputHandle::new();
+    }
     let mut readings = PartitionSource::open(
         kafka,
         &kafka.readings_topic,
@@ -571,6 +636,17 @@ pub fn run_worker(
                 registry_in.advance_to(time);
             }
         }
+        if control_open {
+            control.poll(1_000, Duration::ZERO, |raw| match control_record(raw) {
+                Ok(record) => control_in.send(record),
+                Err(reason) => warn!(%reason, "alert control record rejected"),
+            })?;
+            if let Some(time) = control.input_time(dataflow.tick_ms)
+                && time > *control_in.time()
+            {
+                control_in.advance_to(time);
+            }
+        }
         let mut read = 0;
         if readings_open {
             let delay = &options.metrics.source_delay_seconds;
@@ -601,6 +677,11 @@ pub fn run_worker(
                 registry_open = false;
                 registry_in.close();
                 registry_in = InputHandle::new();
+            }
+            if control_open && control.finished() {
+                control_open = false;
+                control_in.close();
+                control_in = InputHandle::new();
             }
             if readings_open && registry.finished() && readings.finished() {
                 readings_open = false;
@@ -664,7 +745,7 @@ pub fn run_worker(
             offsets_durable(&readings, &mut summary, time, &checkpoint);
         }
     }
-    summary.gaps = readings.gaps() + registry.gaps();
+    summary.gaps = readings.gaps() + registry.gaps() + control.gaps();
     summary.busy_secs = first_record.map_or(0.0, |t| t.elapsed().as_secs_f64());
     let mut sink = sink.borrow_mut();
     if let Some(error) = sink.error.take() {

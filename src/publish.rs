@@ -66,6 +66,11 @@ pub fn events(batch: &OutputUpdates) -> Vec<Event> {
             events.push(Event::Anomaly(a.clone()));
         }
     }
+    for (e, _, diff) in &batch.alert_events {
+        if *diff > 0 {
+            events.push(Event::Alert(Box::new(e.clone())));
+        }
+    }
     // Incidents: the final state per (zone, start); a retraction not
     // replaced is a removal (two incidents merged).
     let mut incidents: BTreeMap<(&str, i64), (&ZoneIncident, bool)> = BTreeMap::new();
@@ -111,6 +116,10 @@ pub fn publish(outputs: &Outputs<'_>, publisher: Option<Publisher>, to_worker_ze
         builder.new_input(route(outputs.anomalies.clone(), to_worker_zero), Pipeline);
     let mut incidents =
         builder.new_input(route(outputs.incidents.clone(), to_worker_zero), Pipeline);
+    let mut alerts = builder.new_input(
+        route(outputs.alert_events.clone(), to_worker_zero),
+        Pipeline,
+    );
     builder.build(move |_| {
         let mut stash: BTreeMap<Time, OutputUpdates> = BTreeMap::new();
         let mut publisher = publisher;
@@ -132,6 +141,7 @@ pub fn publish(outputs: &Outputs<'_>, publisher: Option<Publisher>, to_worker_ze
             take!(latest, latest);
             take!(anomalies, anomalies);
             take!(incidents, incidents);
+            take!(alerts, alert_events);
             let complete = complete_times(&stash, frontiers);
             if complete.is_empty() {
                 return;

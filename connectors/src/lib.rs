@@ -6,6 +6,7 @@
 //! join as their issues land. Pipeline semantics live in `weir-dataflow`.
 #![warn(missing_docs)]
 
+pub mod delivery;
 pub mod error;
 pub mod kafka;
 pub mod postgres;

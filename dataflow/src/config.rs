@@ -177,7 +177,9 @@ impl AlertPolicy {
             if let Some(c) = policy.cooldown_ms
                 && c < 0
             {
-                return Err(format!("alerts.zones.\"{zone}\".cooldown_ms = {c}: must be >= 0"));
+                return Err(format!(
+                    "alerts.zones.\"{zone}\".cooldown_ms = {c}: must be >= 0"
+                ));
             }
         }
         Ok(())

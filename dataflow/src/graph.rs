@@ -5,19 +5,21 @@
 //!                                                       │   (by sensor)   ├─► windows
 //!  registry (per worker's partitions) ──────────────────┼──────┘          ├─► latest
 //!                                                       │                 ├─► anomalies ─► CorrelateZones ─► incidents
-//!                                                       └─► dead letters ◄┴─ dead letters      (by zone)
+//!                                                       ├─► dead letters ◄┼─ dead letters      (by zone)
+//!  alert control (silences, acks) ─────────(broadcast)──┼───────────┐     └─► transitions ─► ApplyAlertPolicy ─► alert events
+//!                                                       │           └────────────────────────────┘   (by zone)
 //! ```
 
 use timely::dataflow::Stream;
 use timely::dataflow::operators::Concat;
 
-use crate::config::DataflowConfig;
-use crate::operators::{CorrelateZones, TrackSensors, Validate};
+use crate::config::{AlertPolicy, DataflowConfig};
+use crate::operators::{ApplyAlertPolicy, CorrelateZones, TrackSensors, Validate};
 use crate::records::{
-    Anomaly, DeadLetter, LatestState, RegistryRecord, SourceRecord, StoredReading, Time, Update,
-    WindowAggregate, ZoneIncident,
+    AlertEvent, Anomaly, ControlRecord, DeadLetter, LatestState, RegistryRecord, SourceRecord,
+    StoredReading, Time, Update, WindowAggregate, ZoneIncident,
 };
-use crate::state::StateGauge;
+use crate::state::{AlertSeed, StateGauge};
 
 /// Every output of the graph, as update streams (`(record, time, ±1)`).
 pub struct Outputs<'scope> {
@@ -33,20 +35,52 @@ pub struct Outputs<'scope> {
     pub incidents: Stream<'scope, Time, Vec<Update<ZoneIncident>>>,
     /// Records rejected anywhere in the graph, with the reason.
     pub dead_letters: Stream<'scope, Time, Vec<Update<DeadLetter>>>,
+    /// Alert lifecycle events.
+    pub alert_events: Stream<'scope, Time, Vec<Update<AlertEvent>>>,
     /// The size of this worker's sensor state.
     pub gauge: StateGauge,
 }
 
-/// Builds the graph over the raw readings and registry streams.
-pub fn build<'scope>(
-    readings: Stream<'scope, Time, Vec<SourceRecord>>,
-    registry: Stream<'scope, Time, Vec<RegistryRecord>>,
-    config: &DataflowConfig,
-) -> Outputs<'scope> {
-    let (valid, rejected) = readings.validate(config.clone());
+/// The inputs of the graph.
+pub struct Inputs<'scope> {
+    /// Raw records of the readings topic.
+    pub readings: Stream<'scope, Time, Vec<SourceRecord>>,
+    /// Registry changes.
+    pub registry: Stream<'scope, Time, Vec<RegistryRecord>>,
+    /// Alert control records (silences, acknowledgements).
+    pub control: Stream<'scope, Time, Vec<ControlRecord>>,
+}
+
+/// The rules of the graph.
+#[derive(Clone, Debug, Default)]
+pub struct Rules {
+    /// Validation, windows, statistics, zones.
+    pub dataflow: DataflowConfig,
+    /// Alerts.
+    pub alerts: AlertPolicy,
+    /// Where a restart's alert state comes from (empty on a fresh start).
+    pub seed: std::sync::Arc<AlertSeed>,
+}
+
+/// Builds the graph over its inputs.
+pub fn build<'scope>(inputs: Inputs<'scope>, rules: &Rules) -> Outputs<'scope> {
+    let config = &rules.dataflow;
+    let (valid, rejected) = inputs.readings.validate(config.clone());
     let gauge = StateGauge::default();
-    let sensors = valid.track_sensors(registry, config.clone(), gauge.clone());
+    let sensors = valid.track_sensors(
+        inputs.registry,
+        config.clone(),
+        rules.alerts.clone(),
+        std::sync::Arc::clone(&rules.seed),
+        gauge.clone(),
+    );
     let incidents = sensors.anomalies.clone().correlate_zones(config.clone());
+    let alert_events = sensors.transitions.apply_alert_policy(
+        inputs.control,
+        config.clone(),
+        rules.alerts.clone(),
+        std::sync::Arc::clone(&rules.seed),
+    );
     Outputs {
         readings: sensors.readings,
         windows: sensors.windows,
@@ -54,6 +88,7 @@ pub fn build<'scope>(
         anomalies: sensors.anomalies,
         incidents,
         dead_letters: rejected.concat(sensors.dead_letters),
+        alert_events,
         gauge,
     }
 }
@@ -210,6 +245,7 @@ mod tests {
             (T0 + 30_000, 100.0),      // now too late
         ];
         let input = Input {
+            control: Vec::new(),
             readings: series(0, 0, id, &points),
             registry: vec![registered(sensor(id, "z", None), T0 - 1_000)],
             partitions: 2,
@@ -266,6 +302,7 @@ mod tests {
         points.push((T0 + 40_000, 60.0));
         points.extend((41..141).map(|i| (T0 + i * 1_000, 60.0)));
         let input = Input {
+            control: Vec::new(),
             readings: series(0, 0, id, &points),
             registry: vec![registered(sensor(id, "z", None), T0 - 1_000)],
             partitions: 1,
@@ -293,6 +330,7 @@ mod tests {
         let change = T0 + 100_000;
         let points: Vec<(i64, f64)> = (0..200).map(|i| (T0 + i * 1_000, 20.0)).collect();
         let input = Input {
+            control: Vec::new(),
             readings: series(0, 0, id, &points),
             registry: vec![
                 registered(sensor(id, "north", Some(50.0)), T0 - 1_000),
@@ -336,6 +374,7 @@ mod tests {
             s.valid_from_ms = Some(T0 - 10_000);
         }
         let input = Input {
+            control: Vec::new(),
             readings: series(0, 0, id, &points),
             registry: vec![registered(sensor(id, "north", None), T0 - 10_000), change],
             partitions: 1,
@@ -373,6 +412,7 @@ mod tests {
             readings.extend(series(s as i32 % 3, s * 10, &id, &points));
         }
         let input = Input {
+            control: Vec::new(),
             readings: in_partition_order(readings),
             registry,
             partitions: 3,
@@ -436,6 +476,7 @@ mod tests {
             .map(|(i, (key, payload, _))| record(0, i as i64, T0 + 7_200_000, key, payload.clone()))
             .collect();
         let input = Input {
+            control: Vec::new(),
             readings,
             registry: vec![registered(sensor("tmp-9", "z", None), T0 - 1_000)],
             partitions: 1,
@@ -482,6 +523,7 @@ mod tests {
                 ));
             }
             Input {
+                control: Vec::new(),
                 readings,
                 registry,
                 partitions: 3,
@@ -578,6 +620,7 @@ mod tests {
         // back at each new sensor: clocks run ahead of record times.
         readings.sort_by_key(|r| (r.origin.partition, r.origin.offset));
         let input = Input {
+            control: Vec::new(),
             readings,
             registry,
             partitions: 12,

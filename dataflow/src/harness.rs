@@ -16,9 +16,9 @@ use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Stream};
 
 use crate::clock::PartitionClocks;
-use crate::config::DataflowConfig;
-use crate::graph::{Outputs, build};
-use crate::records::{OutputUpdates, RegistryRecord, SourceRecord, Time, Update};
+use crate::config::{AlertPolicy, DataflowConfig};
+use crate::graph::{Inputs, Outputs, Rules, build};
+use crate::records::{ControlRecord, OutputUpdates, RegistryRecord, SourceRecord, Time, Update};
 use crate::state::Footprint;
 
 /// Everything the graph emitted on one or all workers.
@@ -70,6 +70,7 @@ impl Collected {
             ("anomalies", sum(&self.anomalies)),
             ("incidents", sum(&self.incidents)),
             ("dead_letters", sum(&self.dead_letters)),
+            ("alert_events", sum(&self.alert_events)),
         ])
     }
 }
@@ -138,8 +139,15 @@ pub fn collect_outputs(
     );
     tap(
         outputs.dead_letters,
-        sink,
+        Rc::clone(&sink),
         |c| &mut c.dead_letters,
+        keep,
+        &probe,
+    );
+    tap(
+        outputs.alert_events,
+        sink,
+        |c| &mut c.alert_events,
         keep,
         &probe,
     );
@@ -158,6 +166,8 @@ pub struct Options {
     pub keep: bool,
     /// Watches progress and state size.
     pub observe: Option<Observer>,
+    /// The alert rules.
+    pub alerts: AlertPolicy,
 }
 
 impl Default for Options {
@@ -166,6 +176,7 @@ impl Default for Options {
             batch: 1,
             keep: true,
             observe: None,
+            alerts: AlertPolicy::default(),
         }
     }
 }
@@ -178,6 +189,8 @@ pub struct Input {
     pub readings: Vec<SourceRecord>,
     /// Registry records with `clock_ms` set, fed before any reading.
     pub registry: Vec<RegistryRecord>,
+    /// Alert control records with `origin.clock_ms` set, fed before any reading.
+    pub control: Vec<ControlRecord>,
     /// Partitions of the readings topic (also those with no records).
     pub partitions: i32,
 }
@@ -203,17 +216,27 @@ pub fn run(
     let queues: Arc<Vec<Mutex<Vec<SourceRecord>>>> =
         Arc::new(by_partition.into_iter().map(Mutex::new).collect());
     let registry = Arc::new(input.registry);
+    let control = Arc::new(input.control);
     let partitions = input.partitions;
+    let rules = Rules {
+        dataflow: config.clone(),
+        alerts: options.alerts.clone(),
+        seed: Arc::default(),
+    };
     let guards = timely::execute(timely, move |worker| {
         let index = worker.index();
         let peers = worker.peers();
         let sink = Rc::new(RefCell::new(Collected::default()));
         let mut readings_in: InputHandle<Time, _> = InputHandle::new();
         let mut registry_in: InputHandle<Time, _> = InputHandle::new();
+        let mut control_in: InputHandle<Time, _> = InputHandle::new();
         let (probe, gauge) = worker.dataflow::<Time, _, _>(|scope| {
-            let readings = readings_in.to_stream(scope);
-            let registry = registry_in.to_stream(scope);
-            let outputs = build(readings, registry, &config);
+            let inputs = Inputs {
+                readings: readings_in.to_stream(scope),
+                registry: registry_in.to_stream(scope),
+                control: control_in.to_stream(scope),
+            };
+            let outputs = build(inputs, &rules);
             let gauge = outputs.gauge.clone();
             (
                 collect_outputs(outputs, Rc::clone(&sink), options.keep),
@@ -229,6 +252,12 @@ pub fn run(
             }
         }
         registry_in.close();
+        if index == 0 {
+            for record in control.iter() {
+                control_in.send(record.clone());
+            }
+        }
+        control_in.close();
 
         let owned: Vec<i32> = (0..partitions)
             .filter(|p| usize::try_from(*p).is_ok_and(|p| p % peers == index))

@@ -32,6 +32,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/zones/{zone}"),
     ("GET", "/api/anomalies"),
     ("GET", "/api/dead-letters"),
+    ("GET", "/api/alerts"),
+    ("GET", "/api/alerts/{id}"),
+    ("POST", "/api/alerts/{id}/ack"),
+    ("GET", "/api/silences"),
+    ("POST", "/api/silences"),
+    ("DELETE", "/api/silences/{id}"),
     ("GET", "/api/openapi.json"),
     ("GET", "/metrics"),
     ("GET", "/health"),
@@ -45,6 +51,8 @@ pub struct Context {
     pub db: Db,
     /// Kafka bootstrap addresses, for `/health`.
     pub brokers: String,
+    /// Writes acks and silences to the alert-control topic.
+    pub control: Option<crate::alerts::ControlProducer>,
 }
 
 /// Query parameters as a map (later duplicates win; `zone` lists are read by `/ws` itself).
@@ -66,7 +74,8 @@ fn with_ctx(
     warp::any().map(move || Arc::clone(&ctx))
 }
 
-fn only(params: &BTreeMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+/// A 400 naming the first parameter not in `allowed`.
+pub fn only(params: &BTreeMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
     match params.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(ApiError::bad_parameter(
             k,
@@ -199,12 +208,17 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 
 /// Every route, with JSON 404/405 answers for the rest.
 pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
-    let get = warp::get();
-    let index = warp::path::end().map(|| asset(assets::INDEX_HTML, "text/html; charset=utf-8"));
-    let app = warp::path!("app.js").map(|| asset(assets::APP_JS, "text/javascript; charset=utf-8"));
-    let style =
-        warp::path!("style.css").map(|| asset(assets::STYLE_CSS, "text/css; charset=utf-8"));
+    let index = warp::path::end()
+        .and(warp::get())
+        .map(|| asset(assets::INDEX_HTML, "text/html; charset=utf-8"));
+    let app = warp::path!("app.js")
+        .and(warp::get())
+        .map(|| asset(assets::APP_JS, "text/javascript; charset=utf-8"));
+    let style = warp::path!("style.css")
+        .and(warp::get())
+        .map(|| asset(assets::STYLE_CSS, "text/css; charset=utf-8"));
     let socket = warp::path!("ws")
+        .and(warp::get())
         .and(warp::ws())
         .and(query())
         .and(with_ctx(Arc::clone(&ctx)))
@@ -217,9 +231,11 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
                 .into_response()
         });
     let sensors = warp::path!("api" / "sensors")
+        .and(warp::get())
         .and(with_ctx(Arc::clone(&ctx)))
         .map(|ctx: Arc<Context>| respond(Ok::<_, ApiError>(ctx.hub.snapshot(None).sensors)));
     let sensor = warp::path!("api" / "sensors" / String)
+        .and(warp::get())
         .and(with_ctx(Arc::clone(&ctx)))
         .map(|id: String, ctx: Arc<Context>| {
             let id = ws::percent_decode(&id);
@@ -230,6 +246,7 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
             )
         });
     let history = warp::path!("api" / "sensors" / String / "history")
+        .and(warp::get())
         .and(query())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|id: String, raw: String, ctx: Arc<Context>| async move {
@@ -237,9 +254,10 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
             respond(history::history(&ctx.hub, &ctx.db, &id, &parse_query(&raw)).await)
         });
     let zones = warp::path!("api" / "zones")
+        .and(warp::get())
         .and(with_ctx(Arc::clone(&ctx)))
         .map(|ctx: Arc<Context>| respond(Ok::<_, ApiError>(ctx.hub.zones())));
-    let zone = warp::path!("api" / "zones" / String)
+    let zone = warp::path!("api" / "zones" / String).and(warp::get())
         .and(with_ctx(Arc::clone(&ctx)))
         .map(|zone: String, ctx: Arc<Context>| {
             let zone = ws::percent_decode(&zone);
@@ -254,81 +272,153 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
             })
         });
     let anomalies = warp::path!("api" / "anomalies")
+        .and(warp::get())
         .and(query())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|raw: String, ctx: Arc<Context>| async move {
             respond(anomalies(&ctx, parse_query(&raw)).await)
         });
     let dead = warp::path!("api" / "dead-letters")
+        .and(warp::get())
         .and(query())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|raw: String, ctx: Arc<Context>| async move {
             respond(dead_letters(&ctx, parse_query(&raw)).await)
         });
     let spec = warp::path!("api" / "openapi.json")
+        .and(warp::get())
         .map(|| warp::reply::json(&openapi::document()).into_response());
-    let metrics =
-        warp::path!("metrics")
-            .and(with_ctx(Arc::clone(&ctx)))
-            .map(|ctx: Arc<Context>| {
-                asset_owned(
-                    ctx.hub.metrics().render(),
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )
-            });
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_ctx(Arc::clone(&ctx)))
+        .map(|ctx: Arc<Context>| {
+            asset_owned(
+                ctx.hub.metrics().render(),
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+        });
     let healthz = warp::path!("health")
+        .and(warp::get())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|ctx: Arc<Context>| async move { health(&ctx).await });
+    let alert_list = warp::path!("api" / "alerts")
+        .and(warp::get())
+        .and(query())
+        .and(with_ctx(Arc::clone(&ctx)))
+        .then(|raw: String, ctx: Arc<Context>| async move {
+            respond(crate::alerts::list(&ctx.db, parse_query(&raw)).await)
+        });
+    let alert_one = warp::path!("api" / "alerts" / String)
+        .and(warp::get())
+        .and(with_ctx(Arc::clone(&ctx)))
+        .then(|id: String, ctx: Arc<Context>| async move {
+            respond(crate::alerts::one(&ctx.db, &ws::percent_decode(&id)).await)
+        });
+    let silence_list = warp::path!("api" / "silences")
+        .and(warp::get())
+        .and(query())
+        .and(with_ctx(Arc::clone(&ctx)))
+        .then(|raw: String, ctx: Arc<Context>| async move {
+            respond(crate::alerts::silences(&ctx.db, parse_query(&raw)).await)
+        });
+    let body = || warp::body::content_length_limit(16 << 10).and(warp::body::bytes());
+    let ack = warp::path!("api" / "alerts" / String / "ack")
+        .and(warp::post())
+        .and(body())
+        .and(with_ctx(Arc::clone(&ctx)))
+        .then(
+            |id: String, body: bytes::Bytes, ctx: Arc<Context>| async move {
+                let id = ws::percent_decode(&id);
+                with_status(
+                    crate::alerts::ack(&ctx.db, ctx.control.as_ref(), &id, &body).await,
+                    StatusCode::ACCEPTED,
+                )
+            },
+        );
+    let new_silence = warp::path!("api" / "silences")
+        .and(warp::post())
+        .and(body())
+        .and(with_ctx(Arc::clone(&ctx)))
+        .then(|body: bytes::Bytes, ctx: Arc<Context>| async move {
+            match crate::alerts::create_silence(&ctx.db, ctx.control.as_ref(), &body).await {
+                Ok((status, value)) => with_status(Ok(value), status),
+                Err(e) => e.into_response(),
+            }
+        });
+    let end_silence = warp::path!("api" / "silences" / String)
+        .and(warp::delete())
+        .and(with_ctx(Arc::clone(&ctx)))
+        .then(|id: String, ctx: Arc<Context>| async move {
+            let id = ws::percent_decode(&id);
+            respond(crate::alerts::delete_silence(&ctx.db, ctx.control.as_ref(), &id).await)
+        });
 
-    get.and(
-        index
-            .or(app)
-            .unify()
-            .or(style)
-            .unify()
-            .or(socket)
-            .unify()
-            .or(sensors)
-            .unify()
-            .or(history)
-            .unify()
-            .or(sensor)
-            .unify()
-            .or(zones)
-            .unify()
-            .or(zone)
-            .unify()
-            .or(anomalies)
-            .unify()
-            .or(dead)
-            .unify()
-            .or(spec)
-            .unify()
-            .or(metrics)
-            .unify()
-            .or(healthz)
-            .unify(),
-    )
-    .recover(|rejection: warp::Rejection| async move {
-        let error = if rejection.is_not_found() {
-            ApiError::not_found("no such route: see /api/openapi.json")
-        } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-            ApiError {
-                status: StatusCode::METHOD_NOT_ALLOWED,
-                error: "method_not_allowed",
-                detail: "only GET is served".into(),
-            }
-        } else {
-            ApiError {
-                status: StatusCode::BAD_REQUEST,
-                error: "bad_request",
-                detail: format!("{rejection:?}"),
-            }
-        };
-        Ok::<_, std::convert::Infallible>(error.into_response())
-    })
-    .unify()
-    .boxed()
+    // Each route boxed, then chained pairwise: nesting `or` over unboxed
+    // filters made the router's type (and its compile time) explode.
+    let gets = [
+        boxed(index),
+        boxed(app),
+        boxed(style),
+        boxed(socket),
+        boxed(sensors),
+        boxed(history),
+        boxed(sensor),
+        boxed(zones),
+        boxed(zone),
+        boxed(anomalies),
+        boxed(dead),
+        boxed(spec),
+        boxed(metrics),
+        boxed(healthz),
+        boxed(alert_list),
+        boxed(alert_one),
+        boxed(silence_list),
+    ];
+    let posts = [boxed(ack), boxed(new_silence)];
+    let deletes = [boxed(end_silence)];
+    // Paths are matched before methods (a method filter first would turn
+    // every unknown path into a 405).
+    gets.into_iter()
+        .chain(posts)
+        .chain(deletes)
+        .reduce(|a, b| a.or(b).unify().boxed())
+        .unwrap_or_else(|| {
+            boxed(warp::any().and_then(|| async { Err::<Response, _>(warp::reject::not_found()) }))
+        })
+        .recover(|rejection: warp::Rejection| async move {
+            let error = if rejection.is_not_found() {
+                ApiError::not_found("no such route: see /api/openapi.json")
+            } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+                ApiError {
+                    status: StatusCode::METHOD_NOT_ALLOWED,
+                    error: "method_not_allowed",
+                    detail: "method not allowed on this route: see /api/openapi.json".into(),
+                }
+            } else {
+                ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    error: "bad_request",
+                    detail: format!("{rejection:?}"),
+                }
+            };
+            Ok::<_, std::convert::Infallible>(error.into_response())
+        })
+        .unify()
+        .boxed()
+}
+
+fn boxed<F>(filter: F) -> BoxedFilter<(Response,)>
+where
+    F: Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+{
+    filter.boxed()
+}
+
+fn with_status(result: Result<Value, ApiError>, status: StatusCode) -> Response {
+    match result {
+        Ok(value) => warp::reply::with_status(warp::reply::json(&value), status).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 fn asset_owned(body: String, content_type: &'static str) -> Response {
@@ -353,6 +443,7 @@ mod tests {
             hub: Hub::new(ServerConfig::default(), Arc::new(Metrics::default())),
             db: Db::new(postgres),
             brokers: "127.0.0.1:1".into(),
+            control: None,
         })
     }
 
@@ -393,9 +484,15 @@ mod tests {
             let path = path
                 .replace("{id}", "tmp-00001")
                 .replace("{zone}", "zone-01");
+            let body = if *method == "GET" || *method == "DELETE" {
+                ""
+            } else {
+                "{}"
+            };
             let response = warp::test::request()
                 .method(method)
                 .path(&path)
+                .body(body)
                 .reply(&filter)
                 .await;
             assert!(

@@ -6,7 +6,9 @@
 //! ```
 
 use tokio::sync::mpsc;
-use weir_dataflow::records::{Anomaly, LatestState, RegistryRecord, WindowAggregate, ZoneIncident};
+use weir_dataflow::records::{
+    AlertEvent, Anomaly, LatestState, RegistryRecord, WindowAggregate, ZoneIncident,
+};
 
 /// One change for the hot tier.
 #[derive(Clone, Debug)]
@@ -30,6 +32,8 @@ pub enum Event {
     Anomaly(Anomaly),
     /// A zone incident's new value (`present`), or its removal (merged into another).
     Incident(ZoneIncident, bool),
+    /// An alert lifecycle event (with the alert after it).
+    Alert(Box<AlertEvent>),
 }
 
 /// The sending side, cloned into every local timely worker.

@@ -25,7 +25,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast, mpsc};
-use weir_dataflow::records::{Severity, WindowSize, ZoneIncident};
+use weir_dataflow::records::{Alert, AlertEvent, AlertState, Severity, WindowSize, ZoneIncident};
 
 use crate::config::ServerConfig;
 use crate::events::Event;
@@ -49,6 +49,8 @@ pub struct Delta {
     pub anomalies: Vec<AnomalyView>,
     /// Changed incidents.
     pub incidents: Vec<IncidentView>,
+    /// Alert events.
+    pub alerts: Vec<AlertEvent>,
     /// The same, serialised once for every subscriber: per zone, and for all zones.
     pub encoded: Encoded,
 }
@@ -62,6 +64,8 @@ pub struct Parts {
     pub anomalies: String,
     /// Incident views.
     pub incidents: String,
+    /// Alert events.
+    pub alerts: String,
 }
 
 impl Parts {
@@ -74,7 +78,10 @@ impl Parts {
 
     /// Whether there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.sensors.is_empty() && self.anomalies.is_empty() && self.incidents.is_empty()
+        self.sensors.is_empty()
+            && self.anomalies.is_empty()
+            && self.incidents.is_empty()
+            && self.alerts.is_empty()
     }
 
     /// Appends `other`.
@@ -83,6 +90,7 @@ impl Parts {
             (&mut self.sensors, &other.sensors),
             (&mut self.anomalies, &other.anomalies),
             (&mut self.incidents, &other.incidents),
+            (&mut self.alerts, &other.alerts),
         ] {
             if !theirs.is_empty() {
                 Parts::push(mine, theirs);
@@ -106,6 +114,7 @@ impl Encoded {
         sensors: &[SensorView],
         anomalies: &[AnomalyView],
         incidents: &[IncidentView],
+        alerts: &[AlertEvent],
     ) -> Encoded {
         let mut encoded = Encoded::default();
         let mut add = |zone: &str, json: String, pick: fn(&mut Parts) -> &mut String| {
@@ -130,6 +139,13 @@ impl Encoded {
                 &mut p.incidents
             });
         }
+        for e in alerts {
+            add(
+                &e.alert.zone,
+                serde_json::to_string(e).unwrap_or_default(),
+                |p| &mut p.alerts,
+            );
+        }
         encoded
     }
 }
@@ -143,6 +159,8 @@ pub struct Snapshot {
     pub anomalies: Vec<AnomalyView>,
     /// Incidents in the zones.
     pub incidents: Vec<IncidentView>,
+    /// Open alerts in the zones.
+    pub alerts: Vec<Alert>,
 }
 
 struct SensorEntry {
@@ -165,6 +183,10 @@ struct State {
     /// Changed sensors pushed less than `coalesce_ms` ago, by when they are due.
     held: BTreeSet<(Instant, String)>,
     new_anomalies: Vec<AnomalyView>,
+    /// Open alerts by id.
+    alerts: BTreeMap<String, Alert>,
+    /// Alert events since the last flush.
+    new_alerts: Vec<AlertEvent>,
     changed_incidents: BTreeSet<(String, i64)>,
 }
 
@@ -249,6 +271,7 @@ impl Hub {
         let state = self.state.read().ok()?;
         if !state.ready.is_empty()
             || !state.new_anomalies.is_empty()
+            || !state.new_alerts.is_empty()
             || !state.changed_incidents.is_empty()
         {
             return Some(now);
@@ -352,6 +375,20 @@ impl Hub {
                         .truncate(self.config.recent_anomalies.max(1));
                     state.new_anomalies.push(view);
                 }
+                Event::Alert(event) => {
+                    let event = *event;
+                    match event.alert.state {
+                        AlertState::Open => {
+                            state
+                                .alerts
+                                .insert(event.alert.alert_id.clone(), event.alert.clone());
+                        }
+                        AlertState::Resolved => {
+                            state.alerts.remove(&event.alert.alert_id);
+                        }
+                    }
+                    state.new_alerts.push(event);
+                }
                 Event::Incident(incident, present) => {
                     let key = (incident.zone.clone(), incident.start_ms);
                     if present {
@@ -412,6 +449,7 @@ impl Hub {
             }
             if state.ready.is_empty()
                 && state.new_anomalies.is_empty()
+                && state.new_alerts.is_empty()
                 && state.changed_incidents.is_empty()
             {
                 return;
@@ -433,19 +471,26 @@ impl Hub {
                         .map(|i| IncidentView::new(i, clock))
                 })
                 .collect();
-            (sensors, std::mem::take(&mut state.new_anomalies), incidents)
+            (
+                sensors,
+                std::mem::take(&mut state.new_anomalies),
+                incidents,
+                std::mem::take(&mut state.new_alerts),
+            )
         };
         // Serialised outside the lock, once for every subscriber.
-        let (sensors, anomalies, incidents): (
+        let (sensors, anomalies, incidents, alerts): (
             Vec<SensorView>,
             Vec<AnomalyView>,
             Vec<IncidentView>,
+            Vec<AlertEvent>,
         ) = delta;
-        let encoded = Encoded::new(&sensors, &anomalies, &incidents);
+        let encoded = Encoded::new(&sensors, &anomalies, &incidents, &alerts);
         let delta = Delta {
             sensors,
             anomalies,
             incidents,
+            alerts,
             encoded,
         };
         // No receiver is fine: nobody is subscribed.
@@ -475,6 +520,12 @@ impl Hub {
                 .values()
                 .filter(|i| in_zones(&i.zone, zones))
                 .map(|i| IncidentView::new(i, state.clock_ms))
+                .collect(),
+            alerts: state
+                .alerts
+                .values()
+                .filter(|a| in_zones(&a.zone, zones))
+                .cloned()
                 .collect(),
         }
     }

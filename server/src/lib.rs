@@ -11,6 +11,7 @@
 //! returns the [`Publisher`] the pipeline feeds.
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod api;
 pub mod assets;
 pub mod config;
@@ -31,6 +32,7 @@ pub use config::ServerConfig;
 pub use events::{Event, Publisher};
 pub use hub::Hub;
 pub use metrics::Metrics;
+use weir_connectors::kafka::KafkaConfig;
 use weir_connectors::postgres::PostgresConfig;
 
 /// A running server.
@@ -68,7 +70,7 @@ fn listen(config: &ServerConfig) -> std::io::Result<tokio::net::TcpListener> {
 pub async fn start(
     config: &ServerConfig,
     postgres: &PostgresConfig,
-    brokers: &str,
+    kafka: &KafkaConfig,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Running> {
     let listener = listen(config).map_err(|e| {
@@ -84,7 +86,14 @@ pub async fn start(
     let context = Arc::new(api::Context {
         hub: Arc::clone(&hub),
         db: db::Db::new(postgres.clone()),
-        brokers: brokers.to_string(),
+        brokers: kafka.brokers.clone(),
+        control: match alerts::ControlProducer::new(kafka) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "acks and silences unavailable");
+                None
+            }
+        },
     });
     tokio::spawn(warp::serve(api::routes(context)).incoming(listener).run());
     tracing::info!(%address, "server listening (dashboard, /api, /ws, /metrics)");

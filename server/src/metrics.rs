@@ -74,9 +74,32 @@ pub struct Metrics {
     pub ws_messages: AtomicU64,
     /// WebSocket clients disconnected for falling behind.
     pub ws_slow_disconnects: AtomicU64,
+    /// Alert delivery attempts by (channel, outcome).
+    deliveries: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// From an alert event's storage to its delivery.
+    pub alert_delivery_seconds: Histogram,
 }
 
 impl Metrics {
+    /// Counts one alert delivery attempt.
+    pub fn alert_delivery(
+        &self,
+        channel: &str,
+        outcome: weir_connectors::delivery::Outcome,
+        seconds: f64,
+    ) {
+        let outcome = match outcome {
+            weir_connectors::delivery::Outcome::Delivered => {
+                self.alert_delivery_seconds.observe(seconds);
+                "delivered"
+            }
+            weir_connectors::delivery::Outcome::Failed => "failed",
+        };
+        if let Ok(mut map) = self.deliveries.lock() {
+            *map.entry((channel.to_string(), outcome)).or_default() += 1;
+        }
+    }
+
     /// Counts one dead letter with `reason`.
     pub fn dead_letter(&self, reason: &str) {
         if let Ok(mut map) = self.dead_letters.lock() {
@@ -127,6 +150,23 @@ impl Metrics {
                 let _ = writeln!(out, "weir_dead_letters_total{{reason=\"{reason}\"}} {n}");
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP weir_alert_deliveries_total Alert delivery attempts, by channel and outcome.\n# TYPE weir_alert_deliveries_total counter"
+        );
+        if let Ok(map) = self.deliveries.lock() {
+            for ((channel, outcome), n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "weir_alert_deliveries_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
+        self.alert_delivery_seconds.render(
+            &mut out,
+            "weir_alert_delivery_seconds",
+            "From an alert event's commit to PostgreSQL to its delivery on a channel.",
+        );
         gauge(
             &mut out,
             "weir_epoch_lag_seconds",

@@ -33,7 +33,7 @@ pub fn document() -> Value {
         json!({"type": "integer"}),
         false,
     );
-    json!({
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "weir",
@@ -105,5 +105,90 @@ pub fn document() -> Value {
             "DeadLetter": {"type": "object", "properties": {"partition": {"type": "integer"}, "offset": {"type": "integer"}, "reason": {"type": "string"}, "key": {"type": "string"}, "detail": {"type": "string"}, "record_ts": {"type": "integer"}, "payload": {"type": "string"}, "payload_bytes": {"type": "integer"}}},
             "Health": {"type": "object", "properties": {"status": {"type": "string"}, "broker": {"type": "string"}, "database": {"type": "string"}, "websocket_clients": {"type": "integer"}}}
         }}
+    });
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), alert_paths()) {
+        paths.extend(more);
+    }
+    if let (Some(schemas), Value::Object(more)) = (
+        doc["components"]["schemas"].as_object_mut(),
+        alert_schemas(),
+    ) {
+        schemas.extend(more);
+    }
+    doc
+}
+
+fn alert_paths() -> Value {
+    let id = param(
+        "id",
+        "path",
+        "Alert id (`sensor:kind:fired_ms` or `zone:<zone>:fired_ms`; percent-encode it).",
+        json!({"type": "string"}),
+        true,
+    );
+    let body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": reference(schema)}}});
+    json!({
+        "/api/alerts": {"get": {
+            "summary": "Alerts, newest first.",
+            "parameters": [
+                param("state", "query", "open or resolved.", json!({"type": "string", "enum": ["open", "resolved"]}), false),
+                param("zone", "query", "Only this zone.", json!({"type": "string"}), false),
+                param("limit", "query", "Rows to return (1–1000, default 100).", json!({"type": "integer"}), false)
+            ],
+            "responses": {"200": json_response("Alerts", array_of("Alert")), "400": error_response("Bad parameter"), "503": error_response("Database unavailable")}
+        }},
+        "/api/alerts/{id}": {"get": {
+            "summary": "One alert, its lifecycle events and their deliveries per channel.",
+            "parameters": [id.clone()],
+            "responses": {"200": json_response("Alert and events", json!({"type": "object", "properties": {"alert": reference("Alert"), "events": {"type": "array", "items": {"type": "object"}}}})), "404": error_response("Unknown alert")}
+        }},
+        "/api/alerts/{id}/ack": {"post": {
+            "summary": "Acknowledge an open alert: it escalates no further. Applied by the pipeline (through the alert-control topic) about a second later.",
+            "parameters": [id],
+            "requestBody": body("AckRequest"),
+            "responses": {"202": json_response("Accepted", json!({"type": "object"})), "400": error_response("Bad body"), "404": error_response("Unknown alert"), "409": error_response("Alert not open"), "503": error_response("Kafka or database unavailable")}
+        }},
+        "/api/silences": {
+            "get": {
+                "summary": "Silences, latest start first.",
+                "parameters": [
+                    param("active", "query", "Only silences that have (not) ended.", json!({"type": "boolean"}), false),
+                    param("limit", "query", "Rows to return (1–1000, default 100).", json!({"type": "integer"}), false)
+                ],
+                "responses": {"200": json_response("Silences", array_of("Silence")), "400": error_response("Bad parameter")}
+            },
+            "post": {
+                "summary": "Create a silence: matching alerts (sensor, zone and/or kind; event time in [starts, ends)) are recorded, not delivered.",
+                "requestBody": body("SilenceRequest"),
+                "responses": {"201": json_response("Created", reference("Silence")), "400": error_response("Bad body"), "503": error_response("Kafka or database unavailable")}
+            }
+        },
+        "/api/silences/{id}": {"delete": {
+            "summary": "End a silence now.",
+            "parameters": [param("id", "path", "Silence id.", json!({"type": "string"}), true)],
+            "responses": {"200": json_response("The silence as ended", reference("Silence")), "404": error_response("Unknown silence")}
+        }}
+    })
+}
+
+fn alert_schemas() -> Value {
+    let ms = json!({"type": "integer", "format": "int64"});
+    json!({
+        "Alert": {"type": "object", "properties": {
+            "alert_id": {"type": "string"}, "scope": {"type": "string", "enum": ["sensor", "zone"]}, "sensor_id": {"type": "string", "nullable": true},
+            "zone": {"type": "string"}, "kind": {"type": "string", "enum": ["zscore", "threshold_high", "threshold_low", "zone"]},
+            "state": {"type": "string", "enum": ["open", "resolved"]}, "level": {"type": "string", "enum": ["notify", "page"]},
+            "severity": {"type": "string", "enum": ["warning", "critical"]}, "status": {"type": "string", "enum": ["active", "silenced", "inhibited", "grouped"]},
+            "fired_ms": ms.clone(), "updated_ms": ms.clone(), "resolved_ms": {"type": "integer", "nullable": true}, "occurrences": {"type": "integer"},
+            "value": {"type": "number", "nullable": true}, "acked_by": {"type": "string", "nullable": true},
+            "members": {"type": "array", "items": {"type": "string"}}, "group_id": {"type": "string", "nullable": true}, "silence_id": {"type": "string", "nullable": true}}},
+        "AckRequest": {"type": "object", "required": ["author"], "properties": {"author": {"type": "string"}, "comment": {"type": "string"}}},
+        "SilenceRequest": {"type": "object", "required": ["author"], "properties": {
+            "sensor_id": {"type": "string"}, "zone": {"type": "string"}, "kind": {"type": "string"},
+            "starts": {"description": "epoch ms or RFC 3339 (default now)"}, "ends": {"description": "epoch ms or RFC 3339"},
+            "duration_ms": {"type": "integer"}, "author": {"type": "string"}, "comment": {"type": "string"}}},
+        "Silence": {"type": "object", "properties": {
+            "id": {"type": "string"}, "sensor_id": {"type": "string", "nullable": true}, "zone": {"type": "string", "nullable": true},
+            "kind": {"type": "string", "nullable": true}, "starts_ms": ms.clone(), "ends_ms": ms, "author": {"type": "string"}, "comment": {"type": "string"}}}
     })
 }

@@ -96,6 +96,7 @@ fn snapshot_message(seq: u64, zones: &Option<BTreeSet<String>>, snapshot: &Snaps
         "sensors": snapshot.sensors,
         "anomalies": snapshot.anomalies,
         "incidents": snapshot.incidents,
+        "alerts": snapshot.alerts,
     })
     .to_string()
 }
@@ -119,8 +120,8 @@ fn update_message(seq: u64, zones: &Option<BTreeSet<String>>, delta: &Delta) -> 
         return None;
     }
     Some(format!(
-        r#"{{"type":"update","seq":{seq},"sensors":[{}],"anomalies":[{}],"incidents":[{}]}}"#,
-        parts.sensors, parts.anomalies, parts.incidents
+        r#"{{"type":"update","seq":{seq},"sensors":[{}],"anomalies":[{}],"incidents":[{}],"alerts":[{}]}}"#,
+        parts.sensors, parts.anomalies, parts.incidents, parts.alerts
     ))
 }
 

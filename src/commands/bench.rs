@@ -70,6 +70,7 @@ fn generate(sim: &SimulatorConfig) -> anyhow::Result<Input> {
     Ok(Input {
         readings,
         registry,
+        control: Vec::new(),
         partitions: PARTITIONS,
     })
 }
@@ -104,6 +105,7 @@ fn dataflow(config: &Config, args: &DataflowBenchArgs) -> anyhow::Result<()> {
             batch: args.batch,
             keep: false,
             observe: None,
+            alerts: Default::default(),
         };
         let copy = input.clone();
         let started = Instant::now();
@@ -165,6 +167,7 @@ fn memory(config: &Config, args: &MemoryBenchArgs) -> anyhow::Result<()> {
     let options = Options {
         batch: 1_000,
         keep: false,
+        alerts: Default::default(),
         observe: Some(Arc::new(move |_, time, footprint| {
             let start = u64::try_from(START_MS).unwrap_or(0);
             if time < start {

@@ -298,7 +298,7 @@ fn percentile_table(h: &Histogram<u64>) -> String {
 /// Two panels: the percentile distribution (x: percentile on HdrHistogram's
 /// log scale) and p50/p99/max per second over the run.
 fn plot(h: &Histogram<u64>, seconds: &[Second], label: &str) -> String {
-    const W: f64 = 760.0;
+    const W: f64 = 820.0;
     const H: f64 = 260.0;
     const LEFT: f64 = 60.0;
     const TOP: f64 = 40.0;
@@ -389,7 +389,7 @@ fn plot(h: &Histogram<u64>, seconds: &[Second], label: &str) -> String {
 
 fn axes(svg: &mut String, top: f64, height: f64, max: f64, unit: &str) {
     const LEFT: f64 = 60.0;
-    const W: f64 = 760.0;
+    const W: f64 = 820.0;
     let _ = writeln!(
         svg,
         "<line x1=\"{LEFT}\" y1=\"{top}\" x2=\"{LEFT}\" y2=\"{}\" stroke=\"black\"/>\

@@ -68,6 +68,7 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
     config
         .dataflow
         .validate()
+        .and_then(|()| config.alerts.validate())
         .map_err(|e| anyhow!("invalid settings: {e}"))?;
     let timely = timely_config(args)?;
     ensure_topics(&config.kafka, &topic_specs(&config.kafka)).await?;
@@ -75,18 +76,18 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
     // The server runs in process 0 (a cluster exchanges live changes there).
     let server = if config.server.enabled && args.process == 0 && !args.no_server {
         let metrics = std::sync::Arc::clone(&metrics);
-        let server = weir_server::start(
-            &config.server,
-            &config.postgres,
-            &config.kafka.brokers,
-            metrics,
-        )
-        .await?;
+        let server =
+            weir_server::start(&config.server, &config.postgres, &config.kafka, metrics).await?;
         info!(address = %server.address, "dashboard at http://{}/", server.address);
         Some(server)
     } else {
         None
     };
+    // Alert delivery from the outbox (process 0; others would only share it).
+    let deliverer = (args.process == 0 && !args.no_store)
+        .then(|| deliverer(config, &metrics))
+        .transpose()?
+        .map(|d| tokio::spawn(d.run()));
     let options = RunOptions {
         publisher: server.as_ref().map(|s| s.publisher.clone()),
         processes: args.processes,
@@ -108,10 +109,10 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
             stop_on_signal.store(true, Ordering::Relaxed);
         }
     });
-    let config = config.clone();
+    let shared = config.clone();
     let summaries = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<WorkerSummary>> {
         let guards = timely::execute(timely, move |worker| {
-            let result = run_worker(worker, &config, &options, &stop).map_err(|e| format!("{e:#}"));
+            let result = run_worker(worker, &shared, &options, &stop).map_err(|e| format!("{e:#}"));
             // Timely would otherwise wait for the dataflow to complete, which
             // after a stop or a failed peer never happens. Whatever was not
             // committed is re-read on the next start.
@@ -152,9 +153,68 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
             "run finished"
         );
     }
+    if let Some(task) = deliverer {
+        if args.until_end {
+            drain_outbox(config).await;
+        }
+        task.abort();
+    }
     let gaps: u64 = summaries.iter().map(|s| s.gaps).sum();
     if gaps > 0 {
         bail!("the broker skipped records at {gaps} place(s): see the ERROR lines above");
     }
     Ok(())
+}
+
+/// The alert deliverer over the configured channels.
+fn deliverer(
+    config: &Config,
+    metrics: &Arc<weir_server::Metrics>,
+) -> anyhow::Result<weir_connectors::delivery::Deliverer> {
+    use weir_connectors::delivery::{Channel, Deliverer, KafkaChannel, WebhookChannel};
+    let timeout = Duration::from_millis(config.delivery.timeout_ms);
+    let mut channels: Vec<Box<dyn Channel>> = Vec::new();
+    if config.delivery.kafka {
+        channels.push(Box::new(KafkaChannel::new(&config.kafka, timeout)?));
+    }
+    for hook in &config.delivery.webhooks {
+        channels.push(Box::new(WebhookChannel::new(
+            &hook.name, &hook.url, timeout,
+        )?));
+    }
+    let metrics = Arc::clone(metrics);
+    Ok(Deliverer::new(
+        config.postgres.clone(),
+        config.delivery.clone(),
+        channels,
+        Arc::new(move |channel, outcome, seconds| {
+            metrics.alert_delivery(channel, outcome, seconds)
+        }),
+    ))
+}
+
+/// A bounded run waits (up to 30 s) for the outbox to drain before it ends.
+async fn drain_outbox(config: &Config) {
+    let Ok(client) = weir_connectors::postgres::connect(&config.postgres) else {
+        return;
+    };
+    let mut client = client;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let channels = config.delivery.channels();
+    while std::time::Instant::now() < deadline {
+        let waiting: i64 = tokio::task::block_in_place(|| {
+            client
+                .query_one(
+                    "SELECT count(*) FROM alert_deliveries WHERE state <> 'delivered' AND channel = ANY($1)",
+                    &[&channels],
+                )
+                .map(|r| r.get(0))
+                .unwrap_or(0)
+        });
+        if waiting == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::warn!("alert deliveries still waiting at the end of the run: see alert_deliveries");
 }

@@ -49,9 +49,9 @@ pub fn schema_of(prefix: &str) -> String {
         .collect()
 }
 
-/// Environment giving this test its own four topics and PostgreSQL schema.
+/// Environment giving this test its own five topics and PostgreSQL schema.
 pub fn topic_env(prefix: &str) -> Vec<(String, String)> {
-    ["readings", "registry", "alerts", "dlq"]
+    ["readings", "registry", "alerts", "dlq", "control"]
         .iter()
         .map(|t| {
             (

@@ -65,6 +65,16 @@ pub fn topic_specs(config: &KafkaConfig) -> Vec<TopicSpec> {
         },
         deleting(&config.alerts_topic),
         deleting(&config.dlq_topic),
+        TopicSpec {
+            name: config.control_topic.clone(),
+            // Silences and acks are few; one partition keeps them in one order.
+            partitions: 1,
+            configs: vec![
+                ("compression.type", "lz4".into()),
+                // The latest version of each silence and ack is what applies.
+                ("cleanup.policy", "compact".into()),
+            ],
+        },
     ]
 }
 
@@ -144,7 +154,8 @@ mod tests {
                 "sensor-readings",
                 "sensor-registry",
                 "alerts",
-                "sensor-readings-dlq"
+                "sensor-readings-dlq",
+                "alert-control"
             ]
         );
         let readings = &specs[0];

@@ -17,6 +17,8 @@ pub struct KafkaConfig {
     pub alerts_topic: String,
     /// Topic rejected readings are dead-lettered to.
     pub dlq_topic: String,
+    /// Compacted topic of alert silences and acknowledgements (written by the API).
+    pub control_topic: String,
     /// Partitions of every topic weir creates (the readings topic's parallelism).
     pub partitions: i32,
     /// Retention of the readings, alerts and dead-letter topics.
@@ -42,6 +44,7 @@ impl Default for KafkaConfig {
             registry_topic: "sensor-registry".into(),
             alerts_topic: "alerts".into(),
             dlq_topic: "sensor-readings-dlq".into(),
+            control_topic: "alert-control".into(),
             partitions: 12,
             retention_ms: 7 * 24 * 3600 * 1000,
             connect_timeout_ms: 3_000,

@@ -1,10 +1,12 @@
 //! PostgreSQL: configuration, the schema and its migrations, the sink.
 
+mod alerts;
 mod config;
 mod schema;
 mod sink;
 mod writer;
 
+pub use alerts::NOTIFY_CHANNEL;
 pub use config::PostgresConfig;
 pub use schema::{Layout, SchemaStatus, connect, durable_offsets, migrate, status};
 pub use sink::{Batch, PgSink, Recovery};

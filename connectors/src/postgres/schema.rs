@@ -28,9 +28,10 @@ pub enum Layout {
 const DAY_MS: i64 = 86_400_000;
 
 /// Migrations after the layout-specific creation of `readings` (version, SQL).
-const MIGRATIONS: &[(i32, &str)] = &[(
-    2,
-    r#"
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        2,
+        r#"
 CREATE TABLE sensor_5m (
     sensor_id text NOT NULL, bucket timestamptz NOT NULL,
     count bigint NOT NULL, sum double precision NOT NULL, avg double precision NOT NULL,
@@ -78,7 +79,42 @@ CREATE TABLE source_checkpoints (
     next_offset bigint NOT NULL, clock_ms bigint NOT NULL,
     PRIMARY KEY (topic, kafka_partition, next_offset));
 "#,
-)];
+    ),
+    (
+        3,
+        r#"
+CREATE TABLE alerts (
+    alert_id text PRIMARY KEY, scope text NOT NULL, sensor_id text, zone text NOT NULL,
+    kind text NOT NULL, state text NOT NULL, level text NOT NULL, severity text NOT NULL,
+    status text NOT NULL, fired_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
+    resolved_at timestamptz, occurrences bigint NOT NULL, value double precision,
+    acked_by text, members text[] NOT NULL, group_id text, silence_id text,
+    doc jsonb NOT NULL, stored_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX alerts_state_zone ON alerts (state, zone);
+CREATE INDEX alerts_key ON alerts (coalesce(sensor_id, alert_id), kind, fired_at);
+CREATE TABLE alert_events (
+    event_id text PRIMARY KEY, alert_id text NOT NULL, event text NOT NULL,
+    time timestamptz NOT NULL, deliver boolean NOT NULL, reason text, payload jsonb NOT NULL,
+    kafka_partition int NOT NULL, kafka_offset bigint NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX alert_events_alert ON alert_events (alert_id, time);
+CREATE TABLE alert_deliveries (
+    event_id text NOT NULL REFERENCES alert_events ON DELETE CASCADE,
+    channel text NOT NULL, state text NOT NULL DEFAULT 'pending',
+    attempts int NOT NULL DEFAULT 0, last_error text,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(), delivered_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (event_id, channel));
+CREATE INDEX alert_deliveries_due ON alert_deliveries (channel, next_attempt_at)
+    WHERE state <> 'delivered';
+CREATE TABLE silences (
+    silence_id text PRIMARY KEY, sensor_id text, zone text, kind text,
+    starts_at timestamptz NOT NULL, ends_at timestamptz NOT NULL,
+    author text NOT NULL, comment text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());
+"#,
+    ),
+];
 
 const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NULL, \
      value double precision NOT NULL, zone text NOT NULL, flags text[] NOT NULL, \
@@ -419,6 +455,6 @@ mod tests {
             .map_err(|e| e.clone())
             .and_then(|c| status(c).map_err(|e| e.to_string()))
             .map(|s| s.versions);
-        assert_eq!(versions, Ok(vec![1, 2]));
+        assert_eq!(versions, Ok(vec![1, 2, 3]));
     }
 }

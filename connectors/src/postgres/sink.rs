@@ -47,6 +47,8 @@ pub struct Recovery {
     pub start_offsets: BTreeMap<i32, i64>,
     /// Per partition: the first offset that is not durable yet.
     pub durable_offsets: BTreeMap<i32, i64>,
+    /// The same for every partition of the topic (not only this worker's).
+    pub all_durable_offsets: BTreeMap<i32, i64>,
     /// Window and incident rows starting before this (event time, ms) are not
     /// written: the replay may not hold all of their readings.
     pub suppress_before_ms: Option<i64>,
@@ -73,7 +75,7 @@ fn net<K: Ord, D: Clone + PartialEq>(
     out
 }
 
-fn time(ms: i64) -> SystemTime {
+pub(super) fn time(ms: i64) -> SystemTime {
     if ms >= 0 {
         UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
     } else {
@@ -113,6 +115,8 @@ pub struct PgSink {
     partitions: BTreeSet<i64>,
     topic: String,
     suppress_before_ms: Option<i64>,
+    /// Delivery channels each deliverable alert event gets an outbox row for.
+    channels: Vec<String>,
 }
 
 impl PgSink {
@@ -128,7 +132,19 @@ impl PgSink {
             partitions: BTreeSet::new(),
             topic: topic.to_string(),
             suppress_before_ms: None,
+            channels: Vec::new(),
         })
+    }
+
+    /// Sets the delivery channels (see `alert_deliveries`).
+    pub fn set_channels(&mut self, channels: Vec<String>) {
+        self.channels = channels;
+    }
+
+    /// The alerts a restart seeds the alert rules with.
+    pub fn alerts_to_seed(&mut self) -> Result<Vec<weir_dataflow::records::Alert>, ConnectorError> {
+        super::alerts::alerts_to_seed(&mut self.client)
+            .map_err(|e| ConnectorError::postgres("read alerts to seed", e))
     }
 
     /// The layout of `readings`.
@@ -186,6 +202,7 @@ impl PgSink {
                 recovery.suppress_before_ms =
                     Some(recovery.suppress_before_ms.map_or(bound, |b| b.max(bound)));
             }
+            recovery.all_durable_offsets.insert(partition, next);
             if partitions.contains(&partition) {
                 recovery.durable_offsets.insert(partition, next);
                 recovery
@@ -334,6 +351,7 @@ impl PgSink {
         write_anomalies(&mut tx, &batch.anomalies)?;
         write_incidents(&mut tx, &batch.incidents, suppress)?;
         write_dead_letters(&mut tx, &batch.dead_letters)?;
+        super::alerts::write_alert_events(&mut tx, &batch.alert_events, &self.channels)?;
         tx.commit()
     }
 }

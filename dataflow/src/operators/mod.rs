@@ -1,9 +1,11 @@
 //! The graph's operators, one per file, each an extension of a timely stream.
 
+mod alerts;
 mod sensors;
 mod validate;
 mod zones;
 
+pub use alerts::ApplyAlertPolicy;
 pub use sensors::{SensorOutputs, TrackSensors};
 pub use validate::{Validate, validate_record};
 pub use zones::CorrelateZones;

@@ -6,7 +6,8 @@
 //!  registry ───(exchange by sensor)──┘   per-sensor     ├─► windows     (-old,+new per time)
 //!                                        SensorState    ├─► latest      (-old,+new per time)
 //!                                                       ├─► anomalies
-//!                                                       └─► dead letters (out of range, too late)
+//!                                                       ├─► dead letters (out of range, too late)
+//!                                                       └─► alert transitions (fired, escalated, …)
 //! ```
 //!
 //! A sensor's readings come from one partition, read by one worker, through
@@ -30,12 +31,12 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::progress::Antichain;
 
 use super::stable_hash;
-use crate::config::DataflowConfig;
+use crate::config::{AlertPolicy, DataflowConfig};
 use crate::records::{
-    Anomaly, DeadLetter, LatestState, RegistryRecord, StoredReading, Time, Update, Validated,
-    WindowAggregate,
+    AlertTransition, Anomaly, DeadLetter, LatestState, RegistryRecord, StoredReading, Time, Update,
+    Validated, WindowAggregate,
 };
-use crate::state::{SensorState, StateGauge};
+use crate::state::{AlertSeed, SensorState, StateGauge};
 
 /// The per-sensor outputs, each an update stream.
 pub struct SensorOutputs<'scope> {
@@ -49,6 +50,8 @@ pub struct SensorOutputs<'scope> {
     pub anomalies: Stream<'scope, Time, Vec<Update<Anomaly>>>,
     /// Readings rejected by range or lateness.
     pub dead_letters: Stream<'scope, Time, Vec<Update<DeadLetter>>>,
+    /// Alert transitions of each sensor, in its reading order.
+    pub transitions: Stream<'scope, Time, Vec<AlertTransition>>,
 }
 
 /// Tracks every sensor's state.
@@ -58,17 +61,21 @@ pub trait TrackSensors<'scope> {
         self,
         registry: Stream<'scope, Time, Vec<RegistryRecord>>,
         config: DataflowConfig,
+        policy: AlertPolicy,
+        seed: std::sync::Arc<AlertSeed>,
         gauge: StateGauge,
     ) -> SensorOutputs<'scope>;
 }
 
-const OUTPUTS: usize = 5;
+const OUTPUTS: usize = 6;
 
 impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
     fn track_sensors(
         self,
         registry: Stream<'scope, Time, Vec<RegistryRecord>>,
         config: DataflowConfig,
+        policy: AlertPolicy,
+        seed: std::sync::Arc<AlertSeed>,
         gauge: StateGauge,
     ) -> SensorOutputs<'scope> {
         let mut builder = OperatorBuilder::new("TrackSensors".to_owned(), self.scope());
@@ -86,11 +93,13 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
         let (latest, latest_stream) = builder.new_output_connection(from_readings());
         let (anomalies, anomalies_stream) = builder.new_output_connection(from_readings());
         let (dead, dead_stream) = builder.new_output_connection(from_readings());
+        let (alerts, alerts_stream) = builder.new_output_connection(from_readings());
         let mut readings = OutputBuilder::from(readings);
         let mut windows = OutputBuilder::from(windows);
         let mut latest = OutputBuilder::from(latest);
         let mut anomalies = OutputBuilder::from(anomalies);
         let mut dead = OutputBuilder::from(dead);
+        let mut alerts = OutputBuilder::from(alerts);
 
         builder.build(move |_| {
             // Sensor states live in a slab, found by id without allocating.
@@ -101,11 +110,16 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
             // Per time: the first "before" and the last "after" of each changed
             // window and latest state, by sensor slot.
             let mut changes: HashMap<usize, Changes, FnvBuild> = HashMap::default();
+            let seeds = std::sync::Arc::clone(&seed);
             let mut slot_of = move |id: &str, sensors: &mut Vec<SensorState>| -> usize {
                 if let Some(slot) = slots.get(id) {
                     return *slot;
                 }
-                sensors.push(SensorState::default());
+                let mut state = SensorState::default();
+                if let Some(keys) = seeds.sensors.get(id) {
+                    state.seed_alerts(keys);
+                }
+                sensors.push(state);
                 slots.insert(id.to_string(), sensors.len() - 1);
                 sensors.len() - 1
             };
@@ -140,6 +154,7 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                 let mut latest = latest.activate();
                 let mut anomalies = anomalies.activate();
                 let mut dead = dead.activate();
+                let mut alerts = alerts.activate();
                 let mut waiting = VecDeque::new();
                 // Ready readings are processed in arrival order; a run of one
                 // time shares its output sessions and its consolidation.
@@ -150,6 +165,7 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                     let mut readings = readings.session(&caps[0]);
                     let mut anomalies = anomalies.session(&caps[3]);
                     let mut dead = dead.session(&caps[4]);
+                    let mut alerts = alerts.session(&caps[5]);
                     let mut next = Some(first);
                     while let Some(v) = next.take() {
                         // Every registry change this reading may see has a
@@ -161,7 +177,11 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                             let slot = slot_of(v.reading.sensor_id.as_str(), &mut sensors);
                             let state = &mut sensors[slot];
                             let before = state.footprint();
+                            let (partition, offset) = (v.origin.partition, v.origin.offset);
                             let effects = state.process(v, &config);
+                            if !seed.replayed(partition, offset) {
+                                alerts.give_iterator(state.alert(&effects, &policy).into_iter());
+                            }
                             gauge.adjust(sensors.len(), before, sensors[slot].footprint());
                             if let Some(stored) = effects.stored {
                                 readings.give((stored, time, 1));
@@ -214,6 +234,7 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
             latest: latest_stream,
             anomalies: anomalies_stream,
             dead_letters: dead_stream,
+            transitions: alerts_stream,
         }
     }
 }

@@ -69,7 +69,7 @@ pub enum AlertChange {
 /// One sensor's alert transition, caused by one reading.
 #[derive(Clone, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub struct AlertTransition {
-    /// `sensor/kind/fired_ms`.
+    /// `sensor:kind:fired_ms`.
     pub alert_id: String,
     /// Sensor.
     pub sensor_id: String,
@@ -180,10 +180,7 @@ impl Silence {
     /// `zone` of `kind` at event time `ts`.
     pub fn matches(&self, sensor: Option<&str>, zone: &str, kind: AlertKind, ts: i64) -> bool {
         (self.starts_ms..self.ends_ms).contains(&ts)
-            && self
-                .sensor_id
-                .as_deref()
-                .is_none_or(|s| sensor == Some(s))
+            && self.sensor_id.as_deref().is_none_or(|s| sensor == Some(s))
             && self.zone.as_deref().is_none_or(|z| z == zone)
             && self.kind.is_none_or(|k| k == kind)
     }
@@ -212,7 +209,7 @@ pub struct ControlRecord {
 /// An alert's state, as the `alerts` table holds it.
 #[derive(Clone, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub struct Alert {
-    /// `sensor/kind/fired_ms`, or `zone/<zone>/fired_ms`.
+    /// `sensor:kind:fired_ms`, or `zone:<zone>:fired_ms`.
     pub alert_id: String,
     /// Sensor or zone.
     pub scope: AlertScope,

@@ -313,6 +313,8 @@ pub struct OutputUpdates {
     pub incidents: Vec<Update<ZoneIncident>>,
     /// Dead letters.
     pub dead_letters: Vec<Update<DeadLetter>>,
+    /// Alert lifecycle events.
+    pub alert_events: Vec<Update<AlertEvent>>,
 }
 
 impl OutputUpdates {
@@ -324,6 +326,7 @@ impl OutputUpdates {
         self.anomalies.extend(other.anomalies);
         self.incidents.extend(other.incidents);
         self.dead_letters.extend(other.dead_letters);
+        self.alert_events.extend(other.alert_events);
     }
 
     /// Updates of every output together.
@@ -334,6 +337,7 @@ impl OutputUpdates {
             + self.anomalies.len()
             + self.incidents.len()
             + self.dead_letters.len()
+            + self.alert_events.len()
     }
 
     /// Whether there is no update at all.
@@ -344,6 +348,7 @@ impl OutputUpdates {
             && self.anomalies.is_empty()
             && self.incidents.is_empty()
             && self.dead_letters.is_empty()
+            && self.alert_events.is_empty()
     }
 }
 

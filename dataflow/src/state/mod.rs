@@ -4,11 +4,15 @@
 //! a deterministic order; everything that decides a result lives here, where
 //! it can be tested directly and against naive recomputation.
 
+mod alert_zone;
+mod alerts;
 mod sensor;
 mod stats;
 mod windows;
 mod zone;
 
+pub use alert_zone::AlertBook;
+pub use alerts::{AlertSeed, SeededKey, SensorAlerts, alert_id, kind_of};
 pub use sensor::{Effects, Score, SensorState, score};
 pub use stats::{Moments, RollingStats};
 pub use windows::SensorWindows;

@@ -13,11 +13,12 @@
 //! readings that precede it in partition order, are not too late, and lie in
 //! `[ts − horizon, ts)`: later readings never re-score it.
 
+use super::alerts::{Observation, SeededKey, SensorAlerts};
 use super::{RollingStats, SensorWindows};
-use crate::config::DataflowConfig;
+use crate::config::{AlertPolicy, DataflowConfig};
 use crate::records::{
-    Anomaly, DeadLetter, Flag, LatestState, RegistryRecord, Severity, StoredReading, ThresholdKind,
-    Validated, WindowAggregate, zone_of,
+    AlertTransition, Anomaly, DeadLetter, Flag, LatestState, RegistryRecord, Severity,
+    StoredReading, ThresholdKind, Validated, WindowAggregate, zone_of,
 };
 use crate::{Sensor, Thresholds};
 
@@ -46,6 +47,7 @@ pub struct SensorState {
     windows: SensorWindows,
     stats: RollingStats,
     latest: Option<LatestState>,
+    alerts: SensorAlerts,
 }
 
 impl SensorState {
@@ -73,6 +75,33 @@ impl SensorState {
             .filter(|(_, (from, at, _))| *from <= ts && *at <= visible)
             .max_by_key(|(seq, (from, at, _))| (*from, *at, *seq))
             .and_then(|(_, (_, _, sensor))| sensor.as_ref())
+    }
+
+    /// Runs the alert rules on a processed reading (one that is stored and
+    /// not too late); returns the transitions.
+    pub fn alert(&mut self, effects: &Effects, policy: &AlertPolicy) -> Vec<AlertTransition> {
+        let Some(stored) = &effects.stored else {
+            return Vec::new();
+        };
+        if stored.flags.contains(&Flag::TooLate) {
+            return Vec::new();
+        }
+        self.alerts.observe(
+            &Observation {
+                sensor_id: &stored.sensor_id,
+                zone: &stored.zone,
+                ts_ms: stored.ts_ms,
+                value: stored.value,
+                origin: &stored.origin,
+                anomaly: effects.anomaly.as_ref(),
+            },
+            policy,
+        )
+    }
+
+    /// Seeds the alert rules' state (recovery: what the store holds).
+    pub fn seed_alerts(&mut self, keys: &[SeededKey]) {
+        self.alerts.seed(keys);
     }
 
     /// Readings and windows held in memory (for the memory-bound checks).

@@ -1,0 +1,119 @@
+//! Where alert events go. A channel takes one event at a time, in order;
+//! adding one (a pager, e-mail, the heartbeat's independent path) is a type
+//! implementing [`Channel`] and a name in the outbox.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use super::http::{Url, post};
+use crate::ConnectorError;
+use crate::kafka::KafkaConfig;
+
+/// One event to deliver.
+#[derive(Clone, Debug)]
+pub struct Payload {
+    /// The event id: receivers deduplicate on it (the `Idempotency-Key`).
+    pub event_id: String,
+    /// The alert it belongs to (the Kafka key).
+    pub alert_id: String,
+    /// The event as JSON, with `idempotency_key` added.
+    pub body: String,
+}
+
+/// The future a delivery returns.
+pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// A destination of alert events.
+pub trait Channel: Send + Sync {
+    /// Its name in `alert_deliveries.channel`.
+    fn name(&self) -> &str;
+    /// Delivers one event; `Err` carries the reason, recorded with the row.
+    fn deliver<'a>(&'a self, payload: &'a Payload) -> Delivery<'a>;
+}
+
+/// POSTs each event as JSON to a URL.
+pub struct WebhookChannel {
+    name: String,
+    url: Url,
+    timeout: Duration,
+}
+
+impl WebhookChannel {
+    /// A webhook channel named `webhook:<name>`.
+    pub fn new(name: &str, url: &str, timeout: Duration) -> Result<Self, ConnectorError> {
+        let url = Url::parse(url).map_err(|reason| ConnectorError::InvalidSetting {
+            setting: "delivery.webhooks.url",
+            reason,
+        })?;
+        Ok(WebhookChannel {
+            name: format!("webhook:{name}"),
+            url,
+            timeout,
+        })
+    }
+}
+
+impl Channel for WebhookChannel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn deliver<'a>(&'a self, payload: &'a Payload) -> Delivery<'a> {
+        Box::pin(async move {
+            post(
+                &self.url,
+                &[("Idempotency-Key", payload.event_id.as_str())],
+                payload.body.as_bytes(),
+                self.timeout,
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+}
+
+/// Produces each event to the alerts topic, keyed by alert id.
+pub struct KafkaChannel {
+    producer: FutureProducer,
+    topic: String,
+    timeout: Duration,
+}
+
+impl KafkaChannel {
+    /// A producer for `kafka.alerts_topic`.
+    pub fn new(kafka: &KafkaConfig, timeout: Duration) -> Result<Self, ConnectorError> {
+        let producer = kafka
+            .producer_config()
+            // One event at a time, acknowledged before the next: no batching wait.
+            .set("linger.ms", "0")
+            .create()
+            .map_err(|e| ConnectorError::kafka("create alerts producer", e))?;
+        Ok(KafkaChannel {
+            producer,
+            topic: kafka.alerts_topic.clone(),
+            timeout,
+        })
+    }
+}
+
+impl Channel for KafkaChannel {
+    fn name(&self) -> &str {
+        super::KAFKA_CHANNEL
+    }
+
+    fn deliver<'a>(&'a self, payload: &'a Payload) -> Delivery<'a> {
+        Box::pin(async move {
+            let record = FutureRecord::to(&self.topic)
+                .key(payload.alert_id.as_str())
+                .payload(payload.body.as_str());
+            self.producer
+                .send(record, self.timeout)
+                .await
+                .map(|_| ())
+                .map_err(|(e, _)| format!("produce to `{}`: {e}", self.topic))
+        })
+    }
+}

@@ -1,0 +1,88 @@
+//! `[delivery]` in weir.toml: where alert events go, and how hard to try.
+
+use serde::{Deserialize, Serialize};
+
+/// `[delivery]` in weir.toml.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Publish every deliverable alert event to `kafka.alerts_topic` (keyed by alert id).
+    pub kafka: bool,
+    /// Webhooks: each gets every deliverable event as a JSON POST.
+    pub webhooks: Vec<WebhookConfig>,
+    /// How long one webhook request may take.
+    pub timeout_ms: u64,
+    /// First retry delay; doubled after each failure up to `max_backoff_ms`.
+    pub initial_backoff_ms: u64,
+    /// Longest retry delay.
+    pub max_backoff_ms: u64,
+    /// After this many failed attempts an event is recorded as undelivered
+    /// (state `failing`, with the error); it is still retried.
+    pub undelivered_after_attempts: i32,
+    /// Events handed to a channel per round.
+    pub batch: i64,
+    /// Polls for due deliveries at least this often (notifications wake it sooner).
+    pub poll_ms: u64,
+}
+
+/// `[[delivery.webhooks]]`: one receiver.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// A short name (the channel is `webhook:<name>`).
+    pub name: String,
+    /// `http://host:port/path` (plain HTTP; put TLS in front with a proxy).
+    pub url: String,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            kafka: true,
+            webhooks: Vec::new(),
+            timeout_ms: 5_000,
+            initial_backoff_ms: 500,
+            max_backoff_ms: 30_000,
+            undelivered_after_attempts: 5,
+            batch: 200,
+            poll_ms: 1_000,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// The channels every deliverable event gets an outbox row for.
+    pub fn channels(&self) -> Vec<String> {
+        let mut channels = Vec::new();
+        if self.kafka {
+            channels.push(KAFKA_CHANNEL.to_string());
+        }
+        channels.extend(self.webhooks.iter().map(|w| format!("webhook:{}", w.name)));
+        channels
+    }
+}
+
+/// The channel of the alerts topic.
+pub const KAFKA_CHANNEL: &str = "kafka";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_name_the_topic_and_each_webhook() {
+        let config = DeliveryConfig {
+            webhooks: vec![WebhookConfig {
+                name: "ops".into(),
+                url: "http://127.0.0.1:9/hook".into(),
+            }],
+            ..DeliveryConfig::default()
+        };
+        assert_eq!(config.channels(), ["kafka", "webhook:ops"]);
+        let none = DeliveryConfig {
+            kafka: false,
+            ..DeliveryConfig::default()
+        };
+        assert!(none.channels().is_empty());
+    }
+}

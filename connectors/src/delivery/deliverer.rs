@@ -1,0 +1,263 @@
+//! Drains the delivery outbox: for each channel, the undelivered events in
+//! event order, one at a time; a failure stops the channel's round and
+//! backs off exponentially (later events wait: receivers see them in
+//! order). After `undelivered_after_attempts` consecutive failures every
+//! waiting row of the channel is marked `failing` with the error; they stay
+//! queued and go out, in order, when the channel answers again.
+//!
+//! ```text
+//!  PostgreSQL ── NOTIFY weir_alert_deliveries (on the sink's commit) ─┐
+//!             └─ every poll_ms ───────────────────────────────────────┴─► round per channel:
+//!     BEGIN; SELECT … FROM alert_deliveries JOIN alert_events
+//!            WHERE channel = $1 AND state <> 'delivered' ORDER BY time FOR UPDATE SKIP LOCKED
+//!     deliver each ─► ok: state = 'delivered'   failed: attempts + 1, last_error, back off
+//!     COMMIT
+//! ```
+//!
+//! At least once: an event delivered just before a crash, whose row was
+//! not yet updated, is delivered again after the restart with the same
+//! `Idempotency-Key` (its event id). Rows locked with `SKIP LOCKED` let
+//! several deliverers (processes) share the outbox.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tracing::{info, warn};
+
+use super::channel::{Channel, Payload};
+use super::config::DeliveryConfig;
+use crate::postgres::{NOTIFY_CHANNEL, PostgresConfig};
+
+/// What happened to one delivery attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The channel took it.
+    Delivered,
+    /// The channel failed; it will be retried.
+    Failed,
+}
+
+/// Called per attempt: (channel, outcome, seconds from the event's storage to now).
+pub type Observer = Arc<dyn Fn(&str, Outcome, f64) + Send + Sync>;
+
+/// Drains the outbox to its channels.
+pub struct Deliverer {
+    postgres: PostgresConfig,
+    config: DeliveryConfig,
+    channels: Vec<Box<dyn Channel>>,
+    observe: Observer,
+}
+
+/// A channel's run of failures.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Deliverer {
+    /// A deliverer for `channels` over the outbox of `postgres.schema`.
+    pub fn new(
+        postgres: PostgresConfig,
+        config: DeliveryConfig,
+        channels: Vec<Box<dyn Channel>>,
+        observe: Observer,
+    ) -> Self {
+        Deliverer {
+            postgres,
+            config,
+            channels,
+            observe,
+        }
+    }
+
+    /// Runs for ever, reconnecting to PostgreSQL after failures.
+    pub async fn run(self) {
+        if self.channels.is_empty() {
+            return;
+        }
+        let mut pause = Duration::from_millis(100);
+        let mut down = false;
+        loop {
+            match self.session(&mut down).await {
+                Ok(()) => return,
+                Err(e) => {
+                    if !down {
+                        warn!(error = %e, "alert delivery paused: postgres unavailable");
+                        down = true;
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(self.config.max_backoff_ms));
+                }
+            }
+        }
+    }
+
+    async fn session(&self, down: &mut bool) -> Result<(), tokio_postgres::Error> {
+        let (mut client, mut connection) =
+            tokio_postgres::connect(&self.postgres.url, NoTls).await?;
+        let wake = Arc::new(Notify::new());
+        let woken = Arc::clone(&wake);
+        tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(_)) => woken.notify_one(),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            woken.notify_one(); // the session sees the closed client
+        });
+        client
+            .batch_execute(&format!(
+                "SET search_path TO {}; LISTEN {NOTIFY_CHANNEL}",
+                self.postgres.schema
+            ))
+            .await?;
+        if *down {
+            info!("alert delivery resumed: postgres available again");
+            *down = false;
+        }
+        let mut backoffs: BTreeMap<String, Backoff> = BTreeMap::new();
+        loop {
+            let now = Instant::now();
+            for channel in &self.channels {
+                let backoff = backoffs.entry(channel.name().to_string()).or_default();
+                if backoff.retry_at.is_some_and(|at| at > now) {
+                    continue;
+                }
+                self.round(&mut client, channel.as_ref(), backoff).await?;
+            }
+            if client.is_closed() {
+                // A closed connection surfaces as an error on the next query.
+                client.simple_query("SELECT 1").await?;
+            }
+            let next_retry = backoffs.values().filter_map(|b| b.retry_at).min();
+            let poll = Instant::now() + Duration::from_millis(self.config.poll_ms);
+            let until = next_retry.map_or(poll, |r| r.min(poll));
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep_until(until.into()) => {}
+            }
+        }
+    }
+
+    /// Delivers what is waiting for one channel, in order, until a failure.
+    async fn round(
+        &self,
+        client: &mut Client,
+        channel: &dyn Channel,
+        backoff: &mut Backoff,
+    ) -> Result<(), tokio_postgres::Error> {
+        let name = channel.name();
+        let mut client_tx = client.transaction().await?;
+        let tx = &mut client_tx;
+        let rows = tx
+            .query(
+                "SELECT d.event_id, e.alert_id, e.payload::text, \
+                 extract(epoch from now() - e.recorded_at)::float8 \
+                 FROM alert_deliveries d JOIN alert_events e USING (event_id) \
+                 WHERE d.channel = $1 AND d.state <> 'delivered' \
+                 ORDER BY e.time, e.event_id LIMIT $2 FOR UPDATE OF d SKIP LOCKED",
+                &[&name, &self.config.batch],
+            )
+            .await?;
+        for row in rows {
+            let event_id: String = row.get(0);
+            let alert_id: String = row.get(1);
+            let payload: String = row.get(2);
+            let body = with_key(&payload, &event_id);
+            let payload = Payload {
+                event_id,
+                alert_id,
+                body,
+            };
+            match channel.deliver(&payload).await {
+                Ok(()) => {
+                    tx.execute(
+                        "UPDATE alert_deliveries SET state = 'delivered', delivered_at = now(), \
+                         attempts = attempts + 1, last_error = NULL \
+                         WHERE event_id = $1 AND channel = $2",
+                        &[&payload.event_id, &name],
+                    )
+                    .await?;
+                    if backoff.failures > 0 {
+                        info!(channel = name, "alert channel delivering again");
+                    }
+                    *backoff = Backoff::default();
+                    (self.observe)(name, Outcome::Delivered, row.get::<_, f64>(3));
+                }
+                Err(reason) => {
+                    backoff.failures += 1;
+                    let delay = self
+                        .config
+                        .initial_backoff_ms
+                        .saturating_mul(1 << backoff.failures.min(20).saturating_sub(1))
+                        .min(self.config.max_backoff_ms);
+                    backoff.retry_at = Some(Instant::now() + Duration::from_millis(delay));
+                    let failing = i32::try_from(backoff.failures).unwrap_or(i32::MAX)
+                        >= self.config.undelivered_after_attempts;
+                    tx.execute(
+                        "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = $3, \
+                         next_attempt_at = now() + make_interval(secs => $4::float8 / 1000) \
+                         WHERE event_id = $1 AND channel = $2",
+                        &[&payload.event_id, &name, &reason, &(delay as f64)],
+                    )
+                    .await?;
+                    if failing {
+                        // Everything queued for the channel is undelivered for now.
+                        tx.execute(
+                            "UPDATE alert_deliveries SET state = 'failing', last_error = $2 \
+                             WHERE channel = $1 AND state = 'pending'",
+                            &[&name, &reason],
+                        )
+                        .await?;
+                    }
+                    if backoff.failures == 1
+                        || failing
+                            && backoff.failures
+                                == self.config.undelivered_after_attempts.unsigned_abs()
+                    {
+                        warn!(channel = name, error = %reason, failures = backoff.failures,
+                              retry_ms = delay, "alert delivery failed; retrying in order");
+                    }
+                    (self.observe)(name, Outcome::Failed, row.get::<_, f64>(3));
+                    break;
+                }
+            }
+        }
+        client_tx.commit().await
+    }
+}
+
+/// The stored event JSON with `idempotency_key` added at the top.
+fn with_key(payload: &str, event_id: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(payload) {
+        Ok(serde_json::Value::Object(mut object)) => {
+            object.insert(
+                "idempotency_key".into(),
+                serde_json::Value::String(event_id.to_string()),
+            );
+            serde_json::Value::Object(object).to_string()
+        }
+        _ => payload.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idempotency_key_is_added_to_the_event() {
+        let body = with_key(r#"{"event_id":"a|fired|0:1","ts_ms":5}"#, "a|fired|0:1");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        assert_eq!(v["idempotency_key"], "a|fired|0:1");
+        assert_eq!(v["ts_ms"], 5);
+    }
+}

@@ -1,0 +1,12 @@
+//! Alert delivery: the outbox in PostgreSQL (`alert_deliveries`) drained to
+//! channels (the alerts topic, webhooks), in event order per channel, at
+//! least once, with an idempotency key receivers can deduplicate on.
+
+mod channel;
+mod config;
+mod deliverer;
+mod http;
+
+pub use channel::{Channel, KafkaChannel, Payload, WebhookChannel};
+pub use config::{DeliveryConfig, KAFKA_CHANNEL, WebhookConfig};
+pub use deliverer::{Deliverer, Outcome};

@@ -1,0 +1,430 @@
+//! The alert API: alerts and their lifecycle from PostgreSQL; acks and
+//! silences written to the `alert-control` topic, which the dataflow reads
+//! (so a replay makes the same decisions), and to `silences` for listing.
+//!
+//! ```text
+//!  POST /api/alerts/{id}/ack ─┐
+//!  POST /api/silences ────────┼─► alert-control (Kafka) ─► dataflow (applies reference_delay_ms after)
+//!  DELETE /api/silences/{id} ─┘   + silences table
+//!  GET /api/alerts, /api/alerts/{id}, /api/silences ◄── PostgreSQL
+//! ```
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{Value, json};
+use warp::http::StatusCode;
+use weir_connectors::kafka::KafkaConfig;
+use weir_dataflow::records::{Ack, AlertKind, Control, Silence};
+
+use crate::db::{Db, query_error};
+use crate::error::ApiError;
+
+/// Writes control records.
+pub struct ControlProducer {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl ControlProducer {
+    /// A producer for `kafka.control_topic`.
+    pub fn new(kafka: &KafkaConfig) -> Result<ControlProducer, String> {
+        let producer = kafka
+            .producer_config()
+            // One record per request, acknowledged before the answer.
+            .set("linger.ms", "0")
+            .create()
+            .map_err(|e| format!("control producer: {e}"))?;
+        Ok(ControlProducer {
+            producer,
+            topic: kafka.control_topic.clone(),
+        })
+    }
+
+    async fn send(&self, key: &str, control: &Control) -> Result<(), ApiError> {
+        let payload = serde_json::to_string(control)
+            .map_err(|e| ApiError::unavailable(format!("encoding: {e}")))?;
+        self.producer
+            .send(
+                FutureRecord::to(&self.topic).key(key).payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| ApiError::unavailable(format!("kafka: {e}")))
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn bad_body(field: &str, detail: impl std::fmt::Display) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        error: "bad_body",
+        detail: format!("`{field}`: {detail}"),
+    }
+}
+
+fn json_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(bad_body("body", "expected a JSON object")),
+        Err(e) => Err(bad_body("body", format!("not JSON: {e}"))),
+    }
+}
+
+fn text_field(
+    map: &serde_json::Map<String, Value>,
+    name: &str,
+    required: bool,
+) -> Result<Option<String>, ApiError> {
+    match map.get(name) {
+        None | Some(Value::Null) if required => Err(bad_body(name, "required")),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() && required => {
+            Err(bad_body(name, "must not be empty"))
+        }
+        Some(Value::String(s)) if s.len() > 1_024 => Err(bad_body(name, "longer than 1024 bytes")),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(bad_body(name, "expected a string")),
+    }
+}
+
+/// A time field: epoch ms, or RFC 3339 text.
+fn time_field(map: &serde_json::Map<String, Value>, name: &str) -> Result<Option<i64>, ApiError> {
+    match map.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| bad_body(name, "expected integer epoch milliseconds")),
+        Some(Value::String(s)) => {
+            let parsed =
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| bad_body(name, format!("`{s}` is not RFC 3339: {e}")))?;
+            Ok(Some(
+                i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+            ))
+        }
+        Some(_) => Err(bad_body(
+            name,
+            "expected epoch milliseconds or RFC 3339 text",
+        )),
+    }
+}
+
+fn limit(params: &BTreeMap<String, String>) -> Result<i64, ApiError> {
+    match params.get("limit") {
+        None => Ok(100),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=1_000).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_parameter(
+                "limit",
+                format!("`{v}` is not a number from 1 to 1000"),
+            )),
+        },
+    }
+}
+
+/// `GET /api/alerts?state=&zone=&limit=`.
+pub async fn list(db: &Db, params: BTreeMap<String, String>) -> Result<Value, ApiError> {
+    crate::api::only(&params, &["state", "zone", "limit"])?;
+    let state = params.get("state").cloned();
+    if let Some(s) = &state
+        && s != "open"
+        && s != "resolved"
+    {
+        return Err(ApiError::bad_parameter(
+            "state",
+            format!("`{s}`: expected open or resolved"),
+        ));
+    }
+    let zone = params.get("zone").cloned();
+    let limit = limit(&params)?;
+    let client = db.client().await?;
+    let rows = client
+        .query(
+            "SELECT doc::text FROM alerts WHERE ($1::text IS NULL OR state = $1) \
+             AND ($2::text IS NULL OR zone = $2) ORDER BY fired_at DESC, alert_id LIMIT $3",
+            &[&state, &zone, &limit],
+        )
+        .await
+        .map_err(query_error)?;
+    Ok(Value::Array(
+        rows.iter()
+            .filter_map(|r| serde_json::from_str(r.get::<_, &str>(0)).ok())
+            .collect(),
+    ))
+}
+
+/// `GET /api/alerts/{id}`: the alert, its events and their deliveries.
+pub async fn one(db: &Db, id: &str) -> Result<Value, ApiError> {
+    let client = db.client().await?;
+    let alert = client
+        .query_opt("SELECT doc::text FROM alerts WHERE alert_id = $1", &[&id])
+        .await
+        .map_err(query_error)?
+        .ok_or_else(|| ApiError::not_found(format!("no alert `{id}`")))?;
+    let events = client
+        .query(
+            "SELECT e.event_id, e.event, (extract(epoch FROM e.time) * 1000)::bigint, e.deliver, e.reason, \
+             coalesce(json_agg(json_build_object('channel', d.channel, 'state', d.state, \
+             'attempts', d.attempts, 'last_error', d.last_error, \
+             'delivered_at', (extract(epoch FROM d.delivered_at) * 1000)::bigint)) \
+             FILTER (WHERE d.channel IS NOT NULL), '[]')::text \
+             FROM alert_events e LEFT JOIN alert_deliveries d USING (event_id) \
+             WHERE e.alert_id = $1 GROUP BY e.event_id ORDER BY e.time, e.event_id",
+            &[&id],
+        )
+        .await
+        .map_err(query_error)?;
+    let alert: Value = serde_json::from_str(alert.get::<_, &str>(0)).unwrap_or(Value::Null);
+    Ok(json!({
+        "alert": alert,
+        "events": events.iter().map(|r| json!({
+            "event_id": r.get::<_, String>(0), "event": r.get::<_, String>(1), "ts": r.get::<_, i64>(2),
+            "deliver": r.get::<_, bool>(3), "reason": r.get::<_, Option<String>>(4),
+            "deliveries": serde_json::from_str::<Value>(r.get::<_, &str>(5)).unwrap_or(Value::Null),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// `POST /api/alerts/{id}/ack` with `{"author", "comment"}`.
+pub async fn ack(
+    db: &Db,
+    control: Option<&ControlProducer>,
+    id: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let map = json_body(body)?;
+    let author = text_field(&map, "author", true)?.unwrap_or_default();
+    let comment = text_field(&map, "comment", false)?.unwrap_or_default();
+    let client = db.client().await?;
+    let row = client
+        .query_opt("SELECT state FROM alerts WHERE alert_id = $1", &[&id])
+        .await
+        .map_err(query_error)?
+        .ok_or_else(|| ApiError::not_found(format!("no alert `{id}`")))?;
+    if row.get::<_, &str>(0) != "open" {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            error: "not_open",
+            detail: format!("alert `{id}` is resolved: only open alerts can be acknowledged"),
+        });
+    }
+    let control = control.ok_or_else(|| ApiError::unavailable("no Kafka producer"))?;
+    let ack = Ack {
+        alert_id: id.to_string(),
+        author,
+        comment,
+    };
+    control
+        .send(&format!("ack:{id}"), &Control::Ack(ack.clone()))
+        .await?;
+    Ok(json!({"accepted": true, "ack": ack}))
+}
+
+fn silence_json(s: &Silence) -> Value {
+    json!(s)
+}
+
+/// `GET /api/silences?active=true|false`.
+pub async fn silences(db: &Db, params: BTreeMap<String, String>) -> Result<Value, ApiError> {
+    crate::api::only(&params, &["active", "limit"])?;
+    let active = match params.get("active").map(String::as_str) {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(v) => {
+            return Err(ApiError::bad_parameter(
+                "active",
+                format!("`{v}`: expected true or false"),
+            ));
+        }
+    };
+    let limit = limit(&params)?;
+    let client = db.client().await?;
+    let rows = client
+        .query(
+            "SELECT silence_id, sensor_id, zone, kind, (extract(epoch FROM starts_at) * 1000)::bigint, \
+             (extract(epoch FROM ends_at) * 1000)::bigint, author, comment FROM silences \
+             WHERE $1::bool IS NULL OR (ends_at > now()) = $1 ORDER BY starts_at DESC LIMIT $2",
+            &[&active, &limit],
+        )
+        .await
+        .map_err(query_error)?;
+    Ok(Value::Array(
+        rows.iter()
+            .map(|r| {
+                silence_json(&Silence {
+                    id: r.get(0),
+                    sensor_id: r.get(1),
+                    zone: r.get(2),
+                    kind: r.get::<_, Option<&str>>(3).and_then(AlertKind::parse),
+                    starts_ms: r.get(4),
+                    ends_ms: r.get(5),
+                    author: r.get(6),
+                    comment: r.get(7),
+                })
+            })
+            .collect(),
+    ))
+}
+
+async fn store_silence(db: &Db, s: &Silence) -> Result<(), ApiError> {
+    let client = db.client().await?;
+    client
+        .execute(
+            "INSERT INTO silences (silence_id, sensor_id, zone, kind, starts_at, ends_at, author, comment) \
+             VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1000), to_timestamp($6::float8 / 1000), $7, $8) \
+             ON CONFLICT (silence_id) DO UPDATE SET ends_at = EXCLUDED.ends_at, updated_at = now()",
+            &[
+                &s.id,
+                &s.sensor_id,
+                &s.zone,
+                &s.kind.map(AlertKind::name),
+                &(s.starts_ms as f64),
+                &(s.ends_ms as f64),
+                &s.author,
+                &s.comment,
+            ],
+        )
+        .await
+        .map_err(query_error)?;
+    Ok(())
+}
+
+/// `POST /api/silences` with matchers (`sensor_id`, `zone`, `kind`: at
+/// least one), `starts` (default now), `ends` or `duration_ms`, `author`,
+/// `comment`.
+pub async fn create_silence(
+    db: &Db,
+    control: Option<&ControlProducer>,
+    body: &[u8],
+) -> Result<(StatusCode, Value), ApiError> {
+    let map = json_body(body)?;
+    for key in map.keys() {
+        if ![
+            "sensor_id",
+            "zone",
+            "kind",
+            "starts",
+            "ends",
+            "duration_ms",
+            "author",
+            "comment",
+        ]
+        .contains(&key.as_str())
+        {
+            return Err(bad_body(key, "unknown field"));
+        }
+    }
+    let sensor_id = text_field(&map, "sensor_id", false)?;
+    let zone = text_field(&map, "zone", false)?;
+    let kind = match text_field(&map, "kind", false)? {
+        None => None,
+        Some(k) => Some(AlertKind::parse(&k).ok_or_else(|| {
+            bad_body(
+                "kind",
+                format!("`{k}`: expected zscore, threshold_high, threshold_low or zone"),
+            )
+        })?),
+    };
+    if sensor_id.is_none() && zone.is_none() && kind.is_none() {
+        return Err(bad_body(
+            "sensor_id",
+            "a silence needs at least one of sensor_id, zone, kind",
+        ));
+    }
+    let starts_ms = time_field(&map, "starts")?.unwrap_or_else(now_ms);
+    let ends_ms = match (time_field(&map, "ends")?, map.get("duration_ms")) {
+        (Some(_), Some(_)) => {
+            return Err(bad_body(
+                "duration_ms",
+                "give `ends` or `duration_ms`, not both",
+            ));
+        }
+        (Some(end), None) => end,
+        (None, Some(Value::Number(n))) => match n.as_i64() {
+            Some(d) if d > 0 => starts_ms.saturating_add(d),
+            _ => return Err(bad_body("duration_ms", "expected a positive integer")),
+        },
+        (None, Some(_)) => return Err(bad_body("duration_ms", "expected a positive integer")),
+        (None, None) => return Err(bad_body("ends", "required (or `duration_ms`)")),
+    };
+    if ends_ms <= starts_ms {
+        return Err(bad_body(
+            "ends",
+            format!("{ends_ms} is not after `starts` {starts_ms}"),
+        ));
+    }
+    let author = text_field(&map, "author", true)?.unwrap_or_default();
+    let comment = text_field(&map, "comment", false)?.unwrap_or_default();
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let silence = Silence {
+        id: format!("s-{:x}-{:04x}", now_ms(), random & 0xffff),
+        sensor_id,
+        zone,
+        kind,
+        starts_ms,
+        ends_ms,
+        author,
+        comment,
+    };
+    let control = control.ok_or_else(|| ApiError::unavailable("no Kafka producer"))?;
+    control
+        .send(
+            &format!("silence:{}", silence.id),
+            &Control::Silence(silence.clone()),
+        )
+        .await?;
+    store_silence(db, &silence).await?;
+    Ok((StatusCode::CREATED, silence_json(&silence)))
+}
+
+/// `DELETE /api/silences/{id}`: the silence ends now.
+pub async fn delete_silence(
+    db: &Db,
+    control: Option<&ControlProducer>,
+    id: &str,
+) -> Result<Value, ApiError> {
+    let client = db.client().await?;
+    let row = client
+        .query_opt(
+            "SELECT sensor_id, zone, kind, (extract(epoch FROM starts_at) * 1000)::bigint, \
+             (extract(epoch FROM ends_at) * 1000)::bigint, author, comment FROM silences WHERE silence_id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(query_error)?
+        .ok_or_else(|| ApiError::not_found(format!("no silence `{id}`")))?;
+    let now = now_ms();
+    let mut silence = Silence {
+        id: id.to_string(),
+        sensor_id: row.get(0),
+        zone: row.get(1),
+        kind: row.get::<_, Option<&str>>(2).and_then(AlertKind::parse),
+        starts_ms: row.get(3),
+        ends_ms: row.get(4),
+        author: row.get(5),
+        comment: row.get(6),
+    };
+    if silence.ends_ms > now {
+        // Ends now (a silence not started yet ends at its start: it never applies).
+        silence.ends_ms = now.max(silence.starts_ms);
+        let control = control.ok_or_else(|| ApiError::unavailable("no Kafka producer"))?;
+        control
+            .send(&format!("silence:{id}"), &Control::Silence(silence.clone()))
+            .await?;
+        store_silence(db, &silence).await?;
+    }
+    Ok(silence_json(&silence))
+}
