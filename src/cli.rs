@@ -235,6 +235,12 @@ pub struct SimulateArgs {
     /// Round (one reading per sensor) from which stuck sensors and the abnormal zone misbehave.
     #[arg(long, value_name = "ROUNDS")]
     pub fault_after_rounds: Option<u64>,
+    /// Rounds the stuck sensors misbehave in, e.g. `40-140,185-260` (overrides --fault-after-rounds for them).
+    #[arg(long, value_name = "WINDOWS")]
+    pub stuck_windows: Option<String>,
+    /// Rounds the abnormal zone misbehaves in, e.g. `50-60`.
+    #[arg(long, value_name = "WINDOWS")]
+    pub abnormal_windows: Option<String>,
     /// Probability that a record is garbage (malformed, NaN, wrong type, out of range).
     #[arg(long, value_name = "P")]
     pub garbage_rate: Option<f64>,

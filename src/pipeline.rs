@@ -236,6 +236,7 @@ fn store<'s>(
     let mut anomalies = builder.new_input(outputs.anomalies.clone(), Pipeline);
     let mut incidents = builder.new_input(outputs.incidents.clone(), Pipeline);
     let mut dead = builder.new_input(outputs.dead_letters.clone(), Pipeline);
+    let mut alerts = builder.new_input(outputs.alert_events.clone(), Pipeline);
     // The output carries no data: only its frontier (what is committed) matters.
     let (output, stream) = builder.new_output::<Vec<()>>();
     let writer = Rc::clone(writer_slot);
@@ -265,6 +266,7 @@ fn store<'s>(
             take!(anomalies, anomalies);
             take!(incidents, incidents);
             take!(dead, dead_letters);
+            take!(alerts, alert_events);
             let mut slot = writer.borrow_mut();
             let Some(writer) = slot.as_mut() else { return };
             // Committed batches release their epochs.

@@ -82,13 +82,13 @@ fn simulated_readings_round_trip_through_the_broker() -> TestResult {
     let output = run_weir(&["topics"], &env)?;
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "weir topics: {stderr}");
-    assert_eq!(stdout.matches("created").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("created").count(), 5, "{stdout}");
     assert!(stdout.contains("12 partitions"), "{stdout}");
     // Idempotent: a second run finds them all.
     let output = run_weir(&["topics"], &env)?;
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "second weir topics: {stderr}");
-    assert_eq!(stdout.matches("exists").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("exists").count(), 5, "{stdout}");
 
     let count = COUNT.to_string();
     let sensors = SENSORS.to_string();

@@ -83,11 +83,21 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    // Alert delivery from the outbox (process 0; others would only share it).
-    let deliverer = (args.process == 0 && !args.no_store)
-        .then(|| deliverer(config, &metrics))
-        .transpose()?
-        .map(|d| tokio::spawn(d.run()));
+    // Alert delivery from the outbox (process 0; others would only share
+    // it), once the schema it reads exists.
+    let deliverer = if args.process == 0 && !args.no_store {
+        let postgres = config.postgres.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut client = weir_connectors::postgres::connect(&postgres)?;
+            weir_connectors::postgres::migrate(&mut client, &postgres)?;
+            Ok(())
+        })
+        .await
+        .context("migrations")??;
+        Some(tokio::spawn(deliverer(config, &metrics)?.run()))
+    } else {
+        None
+    };
     let options = RunOptions {
         publisher: server.as_ref().map(|s| s.publisher.clone()),
         processes: args.processes,
@@ -195,26 +205,30 @@ fn deliverer(
 
 /// A bounded run waits (up to 30 s) for the outbox to drain before it ends.
 async fn drain_outbox(config: &Config) {
-    let Ok(client) = weir_connectors::postgres::connect(&config.postgres) else {
-        return;
-    };
-    let mut client = client;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let postgres = config.postgres.clone();
     let channels = config.delivery.channels();
-    while std::time::Instant::now() < deadline {
-        let waiting: i64 = tokio::task::block_in_place(|| {
-            client
+    let drained = tokio::task::spawn_blocking(move || {
+        let mut client = weir_connectors::postgres::connect(&postgres).ok()?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let waiting: i64 = client
                 .query_one(
                     "SELECT count(*) FROM alert_deliveries WHERE state <> 'delivered' AND channel = ANY($1)",
                     &[&channels],
                 )
                 .map(|r| r.get(0))
-                .unwrap_or(0)
-        });
-        if waiting == 0 {
-            return;
+                .ok()?;
+            if waiting == 0 {
+                return Some(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        None
+    })
+    .await;
+    if !matches!(drained, Ok(Some(()))) {
+        tracing::warn!(
+            "alert deliveries still waiting at the end of the run: see alert_deliveries"
+        );
     }
-    tracing::warn!("alert deliveries still waiting at the end of the run: see alert_deliveries");
 }

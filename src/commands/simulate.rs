@@ -78,6 +78,12 @@ fn apply_flags(sim: &mut SimulatorConfig, args: &SimulateArgs) -> anyhow::Result
     if let Some(v) = args.fault_after_rounds {
         sim.fault_after_rounds = v;
     }
+    if let Some(v) = &args.stuck_windows {
+        sim.stuck_windows = v.clone();
+    }
+    if let Some(v) = &args.abnormal_windows {
+        sim.abnormal_windows = v.clone();
+    }
     if let Some(v) = args.garbage_rate {
         sim.garbage_rate = v;
     }

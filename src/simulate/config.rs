@@ -31,6 +31,11 @@ pub struct SimulatorConfig {
     pub abnormal_zone: String,
     /// Round from which stuck sensors and the abnormal zone misbehave.
     pub fault_after_rounds: u64,
+    /// Rounds the stuck sensors misbehave in, as half-open ranges
+    /// (`40-140,185-260`); empty = from `fault_after_rounds` on.
+    pub stuck_windows: String,
+    /// Rounds the abnormal zone misbehaves in (as `stuck_windows`).
+    pub abnormal_windows: String,
     /// Probability that a record is garbage (malformed, out of range, NaN, wrong type).
     pub garbage_rate: f64,
     /// Probability that a reading arrives late (event time 2–90 min before its round).
@@ -54,6 +59,8 @@ impl Default for SimulatorConfig {
             stuck_sensors: 0,
             abnormal_zone: String::new(),
             fault_after_rounds: 60,
+            stuck_windows: String::new(),
+            abnormal_windows: String::new(),
             garbage_rate: 0.0,
             late_rate: 0.0,
             publish_registry: true,
@@ -167,6 +174,9 @@ impl SimulatorConfig {
         if self.stuck_sensors > self.sensors {
             return Err("simulator.stuck_sensors exceeds simulator.sensors".into());
         }
+        parse_windows(&self.stuck_windows).map_err(|e| format!("simulator.stuck_windows: {e}"))?;
+        parse_windows(&self.abnormal_windows)
+            .map_err(|e| format!("simulator.abnormal_windows: {e}"))?;
         probability("spike_rate", self.spike_rate)?;
         probability("garbage_rate", self.garbage_rate)?;
         probability("late_rate", self.late_rate)?;
@@ -176,9 +186,48 @@ impl SimulatorConfig {
     }
 }
 
+/// Round windows `a-b,c-d` (half-open, ascending, not overlapping).
+pub fn parse_windows(text: &str) -> Result<Vec<(u64, u64)>, String> {
+    let mut windows: Vec<(u64, u64)> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (from, to) = part
+            .split_once('-')
+            .ok_or_else(|| format!("`{part}` is not FROM-TO"))?;
+        let parse = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("`{v}` in `{part}` is not a round number"))
+        };
+        let (from, to) = (parse(from)?, parse(to)?);
+        if to <= from {
+            return Err(format!("`{part}`: the end must be after the start"));
+        }
+        if windows.last().is_some_and(|(_, end)| from < *end) {
+            return Err(format!(
+                "`{part}` overlaps or precedes the window before it"
+            ));
+        }
+        windows.push((from, to));
+    }
+    Ok(windows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_parse_in_order() {
+        assert_eq!(parse_windows(""), Ok(vec![]));
+        assert_eq!(
+            parse_windows("40-140, 185-260"),
+            Ok(vec![(40, 140), (185, 260)])
+        );
+        assert!(parse_windows("5").is_err_and(|e| e.contains("FROM-TO")));
+        assert!(parse_windows("9-3").is_err_and(|e| e.contains("after")));
+        assert!(parse_windows("1-10,5-20").is_err_and(|e| e.contains("overlaps")));
+        assert!(parse_windows("1-x").is_err_and(|e| e.contains("round number")));
+    }
 
     #[test]
     fn mix_parses_and_picks_by_share() -> Result<(), String> {

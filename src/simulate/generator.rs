@@ -93,6 +93,8 @@ pub struct Generator {
     round: u64,
     next_sensor: usize,
     produced: u64,
+    stuck_windows: Vec<(u64, u64)>,
+    abnormal_windows: Vec<(u64, u64)>,
 }
 
 impl Generator {
@@ -123,6 +125,8 @@ impl Generator {
             round: 0,
             next_sensor: 0,
             produced: 0,
+            stuck_windows: super::config::parse_windows(&config.stuck_windows)?,
+            abnormal_windows: super::config::parse_windows(&config.abnormal_windows)?,
         })
     }
 
@@ -142,7 +146,25 @@ impl Generator {
         let interval = self.config.interval_ms as i64;
         let round_ts =
             self.start_ms + self.round as i64 * interval + (i as i64 * interval) / n as i64;
-        let faulty_phase = self.round >= self.config.fault_after_rounds;
+        let in_windows = |windows: &[(u64, u64)], round: u64, after: u64| {
+            if windows.is_empty() {
+                round >= after
+            } else {
+                windows
+                    .iter()
+                    .any(|(from, to)| (*from..*to).contains(&round))
+            }
+        };
+        let stuck_phase = in_windows(
+            &self.stuck_windows,
+            self.round,
+            self.config.fault_after_rounds,
+        );
+        let abnormal_phase = in_windows(
+            &self.abnormal_windows,
+            self.round,
+            self.config.fault_after_rounds,
+        );
         let rng = &mut self.rng;
         let sim = &mut self.fleet.sensors[i];
 
@@ -161,10 +183,10 @@ impl Generator {
             .unwrap_or(sim.baseline * 3.0);
         let mut fault = Fault::None;
         let mut event_ts = round_ts;
-        if faulty_phase && sim.stuck {
+        if stuck_phase && sim.stuck {
             fault = Fault::Stuck;
             value = critical * 1.05;
-        } else if faulty_phase
+        } else if abnormal_phase
             && !self.config.abnormal_zone.is_empty()
             && sim.sensor.zone == self.config.abnormal_zone
         {

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod store;
+pub mod webhook;
 
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -87,7 +87,10 @@ impl Deliverer {
                 Ok(()) => return,
                 Err(e) => {
                     if !down {
-                        warn!(error = %e, "alert delivery paused: postgres unavailable");
+                        let detail = e
+                            .as_db_error()
+                            .map_or_else(|| e.to_string(), |d| d.message().to_string());
+                        warn!(error = %detail, "alert delivery paused: postgres unavailable");
                         down = true;
                     }
                     tokio::time::sleep(pause).await;

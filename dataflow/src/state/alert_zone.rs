@@ -535,12 +535,20 @@ impl AlertBook {
             for mut alert in silenced {
                 let still = self.silence_for(&alert, end, upto);
                 alert.silence_id = still.clone();
-                if still.is_none() {
-                    alert.status = Status::Active;
+                // A member of a zone alert stays covered by it.
+                let covered = alert.group_id.as_ref().is_some_and(|g| {
+                    self.zones
+                        .get(&alert.zone)
+                        .is_some_and(|z| z.open.contains_key(g))
+                });
+                match (&still, covered) {
+                    (Some(_), _) => {}
+                    (None, true) => alert.status = Status::Grouped,
+                    (None, false) => alert.status = Status::Active,
                 }
                 alert.updated_ms = end;
                 self.put(alert.clone());
-                if still.is_some() {
+                if alert.status != Status::Active {
                     continue;
                 }
                 out.push(AlertEvent {

@@ -1,0 +1,150 @@
+//! A webhook receiver for the alert tests: a real HTTP server on loopback
+//! that records every POST's `Idempotency-Key` header and JSON body, and
+//! answers 200. It can be started late, on a port chosen up front, to play
+//! a receiver that is down.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One delivery as received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// The `Idempotency-Key` header.
+    pub key: String,
+    /// The body.
+    pub body: serde_json::Value,
+    /// When it arrived (epoch ms).
+    pub at_ms: i64,
+}
+
+/// A receiver on a fixed loopback port.
+pub struct Receiver {
+    /// `127.0.0.1:port`.
+    pub address: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    stop: Arc<AtomicBool>,
+}
+
+/// A free loopback port (nothing listens on it once this returns).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+fn serve(mut stream: TcpStream, received: &Mutex<Vec<Received>>) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut length = 0usize;
+    let mut key = String::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-length" => length = value.trim().parse().unwrap_or(0),
+                "idempotency-key" => key = value.trim().to_string(),
+                _ => {}
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    if let Ok(mut all) = received.lock() {
+        all.push(Received {
+            key,
+            body,
+            at_ms: now_ms(),
+        });
+    }
+    stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+}
+
+impl Receiver {
+    /// Starts listening on `port` (127.0.0.1).
+    pub fn start(port: u16) -> std::io::Result<Receiver> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (all, halt) = (Arc::clone(&received), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !halt.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = serve(stream, &all);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Ok(Receiver {
+            address: format!("127.0.0.1:{port}"),
+            received,
+            stop,
+        })
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The delivery setting pointing weir at a receiver on `port`.
+pub fn webhook_env(port: u16) -> (String, String) {
+    (
+        "WEIR_DELIVERY__WEBHOOKS".into(),
+        format!(r#"[{{name = "test", url = "http://127.0.0.1:{port}/hook"}}]"#),
+    )
+}
+
+/// One HTTP/1.1 request to `address` (`Connection: close`): (status, body).
+pub fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
