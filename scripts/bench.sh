@@ -24,6 +24,11 @@
 #       in real time, and `weir bench latency` following 10 of 100 zones for
 #       SECONDS (default 60). HDR percentiles, the broker's share, and a plot
 #       in target/bench-latency/ENGINE-RATE/.
+#   scripts/bench.sh alerts [RATE] [SECONDS] [ENGINE]
+#       Alert latency: as `latency`, with the simulator spiking 0.2% of the
+#       readings above critical (each spike an alert; zone grouping off so
+#       every one is delivered), `weir bench alerts` receiving the webhook and
+#       following every zone on a WebSocket for SECONDS (default 60).
 #   scripts/bench.sh dataflow|memory|hot [ARGS]   → weir bench dataflow|memory|hot
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -142,10 +147,37 @@ latency() {
   log "logs in $DIR"
 }
 
+alerts() {
+  local rate=${1:-10000} seconds=${2:-60} engine=${3:-memory}
+  scripts/services.sh
+  build
+  own_broker 19096 "$engine"
+  RUN_PID='' SIM_PID=''
+  trap 'kill $BROKER_PID $RUN_PID $SIM_PID 2>/dev/null || true' EXIT
+  local hook_port=19097
+  port_open $hook_port && die "port $hook_port is taken"
+  export WEIR_KAFKA__BROKERS=127.0.0.1:19096 WEIR_POSTGRES__SCHEMA="bench_alerts_$(date +%s)" \
+    WEIR_SERVER__LISTEN=127.0.0.1:18091 WEIR_ALERTS__GROUP_THRESHOLD=1000000 \
+    WEIR_DELIVERY__WEBHOOKS="[{name = \"bench\", url = \"http://127.0.0.1:$hook_port/hook\"}]"
+  "$WEIR" topics >&2
+  "$WEIR" simulate --sensors 10000 --zones 100 --interval "$((10000 * 1000 / rate))ms" --rate realtime \
+    --spike-rate 0.002 --count $((rate * (seconds + 45))) >"$DIR/simulate.log" 2>&1 &
+  SIM_PID=$!
+  "$WEIR" run -w 2 --report-secs 10 >"$DIR/run.out" 2>"$DIR/run.log" &
+  RUN_PID=$!
+  wait_port "weir server" 18091 60 "$DIR/run.log"
+  sleep 10
+  "$WEIR" bench alerts --address 127.0.0.1:18091 --webhook "127.0.0.1:$hook_port" --seconds "$seconds" \
+    --label "Tansu $engine, $rate readings/s, spikes 0.2%, weir run -w 2 + PostgreSQL"
+  grep -E "WARN|ERROR" "$DIR/run.log" | head -5 >&2 || true
+  log "logs in $DIR"
+}
+
 case "$what" in
   sink) sink "$@" ;;
   ws) ws "$@" ;;
   latency) latency "$@" ;;
+  alerts) alerts "$@" ;;
   dataflow | memory | hot) build; "$WEIR" bench "$what" "$@" ;;
-  *) die "usage: scripts/bench.sh sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | dataflow|memory|hot [ARGS]" ;;
+  *) die "usage: scripts/bench.sh sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | alerts [RATE] [SECONDS] [memory|sqlite] | dataflow|memory|hot [ARGS]" ;;
 esac

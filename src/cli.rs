@@ -67,6 +67,8 @@ pub enum BenchCommand {
     Hot(HotBenchArgs),
     /// End-to-end latency on a running pipeline: producer timestamp to WebSocket receipt.
     Latency(LatencyBenchArgs),
+    /// Alert latency on a running pipeline: to a webhook receiver and a WebSocket subscriber.
+    Alerts(AlertsBenchArgs),
 }
 
 /// `weir bench dataflow`.
@@ -136,6 +138,26 @@ pub struct LatencyBenchArgs {
     #[arg(long, default_value = "target/bench-latency")]
     pub out: std::path::PathBuf,
     /// A label for the plot and report (e.g. the broker engine and rate).
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+/// `weir bench alerts`.
+#[derive(Debug, Args)]
+pub struct AlertsBenchArgs {
+    /// The server (`server.listen` of a running `weir run`).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub address: String,
+    /// Where to listen as the webhook receiver (point `delivery.webhooks` here).
+    #[arg(long, default_value = "127.0.0.1:9099")]
+    pub webhook: String,
+    /// Seconds to measure.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Seconds to watch before measuring (not counted).
+    #[arg(long, default_value_t = 5)]
+    pub warmup_secs: u64,
+    /// A label for the report.
     #[arg(long, default_value = "")]
     pub label: String,
 }

@@ -480,9 +480,11 @@ pub fn run_worker(
         info!(worker = index, durable = ?recovery.durable_offsets, start = ?recovery.start_offsets,
               suppress_before_ms = ?recovery.suppress_before_ms, "resuming from postgres");
     }
-    // A restart's alert rules start from the store, and skip what was alerted on.
+    // A restart that rewinds mid-stream: the alert rules start from the
+    // store, and skip what was alerted on. One that replays everything from
+    // the beginning rebuilds the alert state like the rest.
     let seed = match pg.as_mut() {
-        Some(pg) if !recovery.all_durable_offsets.is_empty() => AlertSeed::from_store(
+        Some(pg) if !recovery.replays_everything => AlertSeed::from_store(
             pg.alerts_to_seed()?,
             recovery.all_durable_offsets.clone(),
             &config.alerts,

@@ -117,6 +117,29 @@ fn consolidate(dir: &Path) -> Result<Consolidated, Box<dyn std::error::Error>> {
     Ok(out)
 }
 
+/// What one consolidated output has that the other lacks, per output (for messages).
+fn differences(a: &Consolidated, b: &Consolidated) -> String {
+    let mut out = String::new();
+    for output in a.keys().chain(b.keys()).collect::<BTreeSet<_>>() {
+        let (x, y) = (a.get(output), b.get(output));
+        let only = |p: Option<&BTreeMap<String, i64>>, q: Option<&BTreeMap<String, i64>>| {
+            p.into_iter()
+                .flatten()
+                .filter(|(k, d)| q.and_then(|q| q.get(*k)) != Some(*d))
+                .map(|(k, d)| format!("{d:+} {k}"))
+                .take(5)
+                .collect::<Vec<_>>()
+        };
+        let (left, right) = (only(x, y), only(y, x));
+        if !left.is_empty() || !right.is_empty() {
+            out.push_str(&format!(
+                "\n{output}: first only {left:#?}\nsecond only {right:#?}"
+            ));
+        }
+    }
+    out
+}
+
 fn records_of(consolidated: &Consolidated, output: &str) -> Vec<Value> {
     consolidated
         .get(output)
@@ -291,7 +314,11 @@ fn pipeline_matches_the_reference_and_every_cluster_shape_agrees() -> TestResult
     // Shape invariance: 1x2 and 2x1 give exactly the same consolidated outputs.
     let (dir, summaries) = run_pipeline(&env, "w2", &["-w", "2"])?;
     let two = consolidate(&dir)?;
-    assert!(one == two, "1x1 and 1x2 differ");
+    assert!(
+        one == two,
+        "1x1 and 1x2 differ: {}",
+        differences(&one, &two)
+    );
     // Each worker reports its partitions' offsets as complete, covering every record once,
     // and its dead letters by reason.
     assert_eq!(summaries.len(), 2);

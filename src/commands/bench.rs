@@ -31,6 +31,7 @@ pub fn run(config: &Config, command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ws(args) => super::bench_ws::run(args),
         BenchCommand::Hot(args) => hot(config, args),
         BenchCommand::Latency(args) => super::bench_latency::run(args),
+        BenchCommand::Alerts(args) => super::bench_alerts::run(args),
     }
 }
 

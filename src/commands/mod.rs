@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_alerts;
 pub mod bench_latency;
 pub mod bench_ws;
 pub mod capacity;

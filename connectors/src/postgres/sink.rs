@@ -49,6 +49,10 @@ pub struct Recovery {
     pub durable_offsets: BTreeMap<i32, i64>,
     /// The same for every partition of the topic (not only this worker's).
     pub all_durable_offsets: BTreeMap<i32, i64>,
+    /// Every partition is replayed from its beginning (no checkpoint lies
+    /// far enough back to rewind to): the replay rebuilds all state,
+    /// alert state included, from nothing.
+    pub replays_everything: bool,
     /// Window and incident rows starting before this (event time, ms) are not
     /// written: the replay may not hold all of their readings.
     pub suppress_before_ms: Option<i64>,
@@ -191,7 +195,10 @@ impl PgSink {
                 &[&self.topic, &rewind_ms],
             )
             .map_err(pg("read source offsets"))?;
-        let mut recovery = Recovery::default();
+        let mut recovery = Recovery {
+            replays_everything: true,
+            ..Recovery::default()
+        };
         for row in rows {
             let partition: i32 = row.get(0);
             let next: i64 = row.get(1);
@@ -203,6 +210,9 @@ impl PgSink {
                     Some(recovery.suppress_before_ms.map_or(bound, |b| b.max(bound)));
             }
             recovery.all_durable_offsets.insert(partition, next);
+            if rewind_to.is_some() {
+                recovery.replays_everything = false;
+            }
             if partitions.contains(&partition) {
                 recovery.durable_offsets.insert(partition, next);
                 recovery
