@@ -199,6 +199,16 @@ pub(crate) fn complete_times<V>(
         .collect()
 }
 
+/// What a store operator writes: the data (readings, views, anomalies,
+/// dead letters) in lingering batches, or the alert events at once on a
+/// connection of their own (an alert should not wait behind a big batch
+/// of readings: its delivery starts from its commit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StorePart {
+    Data,
+    Alerts,
+}
+
 /// The worker's PostgreSQL writer; it hands back each checkpoint once its offsets are durable.
 pub(crate) type Writer = PgWriter<(Time, weir_connectors::kafka::Checkpoint)>;
 
@@ -207,8 +217,10 @@ pub(crate) type Writer = PgWriter<(Time, weir_connectors::kafka::Checkpoint)>;
 /// transaction commits. Its output holds a capability for each time until
 /// that time's outputs are committed, so a probe on it (on every worker)
 /// says which epochs are durable everywhere.
+#[allow(clippy::too_many_arguments)]
 fn store<'s>(
     outputs: &Outputs<'s>,
+    part: StorePart,
     sink: PgSink,
     writer_slot: &Rc<RefCell<Option<Writer>>>,
     failure: &Rc<RefCell<Option<ConnectorError>>>,
@@ -217,26 +229,44 @@ fn store<'s>(
     metrics: std::sync::Arc<weir_server::Metrics>,
 ) -> anyhow::Result<Stream<'s, Time, Vec<()>>> {
     let scope = outputs.readings.scope();
-    let mut builder = OperatorBuilder::new("StorePostgres".to_owned(), scope);
+    let name = match part {
+        StorePart::Data => "StorePostgres",
+        StorePart::Alerts => "StoreAlerts",
+    };
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
     let address = builder.operator_info().address;
     let activator = scope.activator_for(Rc::clone(&address));
     let waker = scope.worker().sync_activator_for(address.to_vec());
     let writer = PgWriter::spawn(
         sink,
-        format!("pg-writer-{}", scope.index()),
+        format!(
+            "{}-{}",
+            if part == StorePart::Data {
+                "pg-writer"
+            } else {
+                "pg-alerts"
+            },
+            scope.index()
+        ),
         Box::new(move || {
             let _ = waker.activate();
         }),
     )
     .context("starting the postgres writer thread")?;
     *writer_slot.borrow_mut() = Some(writer);
-    let mut readings = builder.new_input(outputs.readings.clone(), Pipeline);
-    let mut windows = builder.new_input(outputs.windows.clone(), Pipeline);
-    let mut latest = builder.new_input(outputs.latest.clone(), Pipeline);
-    let mut anomalies = builder.new_input(outputs.anomalies.clone(), Pipeline);
-    let mut incidents = builder.new_input(outputs.incidents.clone(), Pipeline);
-    let mut dead = builder.new_input(outputs.dead_letters.clone(), Pipeline);
-    let mut alerts = builder.new_input(outputs.alert_events.clone(), Pipeline);
+    let data = part == StorePart::Data;
+    macro_rules! input {
+        ($on:expr, $stream:expr) => {
+            $on.then(|| builder.new_input($stream.clone(), Pipeline))
+        };
+    }
+    let mut readings = input!(data, outputs.readings);
+    let mut windows = input!(data, outputs.windows);
+    let mut latest = input!(data, outputs.latest);
+    let mut anomalies = input!(data, outputs.anomalies);
+    let mut incidents = input!(data, outputs.incidents);
+    let mut dead = input!(data, outputs.dead_letters);
+    let mut alerts = input!(!data, outputs.alert_events);
     // The output carries no data: only its frontier (what is committed) matters.
     let (output, stream) = builder.new_output::<Vec<()>>();
     let writer = Rc::clone(writer_slot);
@@ -251,13 +281,15 @@ fn store<'s>(
             let _ = &output; // kept for the operator's lifetime
             macro_rules! take {
                 ($input:ident, $field:ident) => {
-                    $input.for_each(|cap, data| {
-                        let Some(&time) = cap.least() else { return };
-                        let entry = stash
-                            .entry(time)
-                            .or_insert_with(|| (cap.delayed(&time, 0), Batch::default()));
-                        entry.1.$field.extend(data.drain(..));
-                    });
+                    if let Some(handle) = $input.as_mut() {
+                        handle.for_each(|cap, data| {
+                            let Some(&time) = cap.least() else { return };
+                            let entry = stash
+                                .entry(time)
+                                .or_insert_with(|| (cap.delayed(&time, 0), Batch::default()));
+                            entry.1.$field.extend(data.drain(..));
+                        });
+                    }
                 };
             }
             take!(readings, readings);
@@ -464,6 +496,11 @@ pub fn run_worker(
     }));
     // The store, and where to resume from what it holds.
     let mut pg = match options.store {
+        true => Some(PgSink::open(&config.postgres, &kafka.readings_topic)?),
+        false => None,
+    };
+    // Alert events commit on a connection of their own (see `StorePart`).
+    let mut alert_pg = match options.store {
         true => {
             let mut sink = PgSink::open(&config.postgres, &kafka.readings_topic)?;
             sink.set_channels(config.delivery.channels());
@@ -497,8 +534,9 @@ pub fn run_worker(
         seed: std::sync::Arc::new(seed),
     };
     let failure: Rc<RefCell<Option<ConnectorError>>> = Rc::default();
-    // The sink moves to its writer thread when the dataflow is built.
+    // The sinks move to their writer threads when the dataflow is built.
     let writer: Rc<RefCell<Option<Writer>>> = Rc::default();
+    let alert_writer: Rc<RefCell<Option<Writer>>> = Rc::default();
 
     let mut readings_in: InputHandle<Time, _> = InputHandle::new();
     let mut registry_in: InputHandle<Time, _> = InputHandle::new();
@@ -515,24 +553,37 @@ pub fn run_worker(
         if publisher.is_some() || cluster {
             crate::publish::publish(&outputs, publisher, cluster);
         }
-        let stored = match pg.take() {
-            Some(sink) => {
+        let stored = match (pg.take(), alert_pg.take()) {
+            (Some(sink), Some(alert_sink)) => {
+                // Offsets are durable once both have committed an epoch.
                 let probe = ProbeHandle::new();
                 let linger = Duration::from_millis(config.postgres.batch_linger_ms);
                 let metrics = std::sync::Arc::clone(&options.metrics);
                 store(
                     &outputs,
+                    StorePart::Data,
                     sink,
                     &writer,
                     &failure,
                     linger,
+                    config.postgres.batch_max_rows,
+                    std::sync::Arc::clone(&metrics),
+                )?
+                .probe_with(&probe);
+                store(
+                    &outputs,
+                    StorePart::Alerts,
+                    alert_sink,
+                    &alert_writer,
+                    &failure,
+                    Duration::ZERO,
                     config.postgres.batch_max_rows,
                     metrics,
                 )?
                 .probe_with(&probe);
                 Some(probe)
             }
-            None => None,
+            _ => None,
         };
         Ok((attach(outputs, &sink, &options.metrics), stored))
     })?;
@@ -703,7 +754,16 @@ pub fn run_worker(
             break;
         }
         worker.step_or_park(Some(Duration::from_millis(if read == 0 { 5 } else { 0 })));
-        let writer_failed = writer.borrow().as_ref().and_then(Writer::take_failure);
+        let writer_failed = writer
+            .borrow()
+            .as_ref()
+            .and_then(Writer::take_failure)
+            .or_else(|| {
+                alert_writer
+                    .borrow()
+                    .as_ref()
+                    .and_then(Writer::take_failure)
+            });
         if let Some(e) = failure.borrow_mut().take().or(writer_failed) {
             return Err(e).context("storing outputs");
         }
@@ -743,6 +803,9 @@ pub fn run_worker(
         }
     }
     // What is queued for PostgreSQL is written before the run ends.
+    if let Some(mut alert_writer) = alert_writer.borrow_mut().take() {
+        alert_writer.finish().context("storing alert events")?;
+    }
     if let Some(mut writer) = writer.borrow_mut().take() {
         writer.finish().context("storing outputs")?;
         for (time, checkpoint) in writer.offsets_committed() {
