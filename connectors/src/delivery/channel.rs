@@ -32,6 +32,12 @@ pub trait Channel: Send + Sync {
     fn name(&self) -> &str;
     /// Delivers one event; `Err` carries the reason, recorded with the row.
     fn deliver<'a>(&'a self, payload: &'a Payload) -> Delivery<'a>;
+    /// Whether a round may start all its deliveries at once (the channel
+    /// keeps their order itself, as a Kafka producer does per partition);
+    /// otherwise each waits for the one before.
+    fn pipelined(&self) -> bool {
+        false
+    }
 }
 
 /// POSTs each event as JSON to a URL.
@@ -87,7 +93,7 @@ impl KafkaChannel {
     pub fn new(kafka: &KafkaConfig, timeout: Duration) -> Result<Self, ConnectorError> {
         let producer = kafka
             .producer_config()
-            // One event at a time, acknowledged before the next: no batching wait.
+            // A round's events go at once; no batching wait beyond that.
             .set("linger.ms", "0")
             .create()
             .map_err(|e| ConnectorError::kafka("create alerts producer", e))?;
@@ -102,6 +108,11 @@ impl KafkaChannel {
 impl Channel for KafkaChannel {
     fn name(&self) -> &str {
         super::KAFKA_CHANNEL
+    }
+
+    fn pipelined(&self) -> bool {
+        // Keyed by alert id, idempotent: one alert's events stay in order.
+        true
     }
 
     fn deliver<'a>(&'a self, payload: &'a Payload) -> Delivery<'a> {

@@ -75,11 +75,33 @@ impl Deliverer {
         }
     }
 
-    /// Runs for ever, reconnecting to PostgreSQL after failures.
+    /// Runs for ever: one task per channel (a slow channel never holds
+    /// another up), each reconnecting to PostgreSQL after failures.
     pub async fn run(self) {
-        if self.channels.is_empty() {
-            return;
+        let Deliverer {
+            postgres,
+            config,
+            channels,
+            observe,
+        } = self;
+        let tasks: Vec<_> = channels
+            .into_iter()
+            .map(|channel| {
+                let one = Deliverer {
+                    postgres: postgres.clone(),
+                    config: config.clone(),
+                    channels: vec![channel],
+                    observe: Arc::clone(&observe),
+                };
+                tokio::spawn(one.run_channel())
+            })
+            .collect();
+        for task in tasks {
+            let _ = task.await;
         }
+    }
+
+    async fn run_channel(self) {
         let mut pause = Duration::from_millis(100);
         let mut down = false;
         loop {
@@ -170,17 +192,34 @@ impl Deliverer {
                 &[&name, &self.config.batch],
             )
             .await?;
-        for row in rows {
-            let event_id: String = row.get(0);
-            let alert_id: String = row.get(1);
-            let payload: String = row.get(2);
-            let body = with_key(&payload, &event_id);
-            let payload = Payload {
-                event_id,
-                alert_id,
-                body,
+        let payloads: Vec<(Payload, f64)> = rows
+            .iter()
+            .map(|row| {
+                let event_id: String = row.get(0);
+                let body = with_key(row.get::<_, &str>(2), &event_id);
+                (
+                    Payload {
+                        event_id,
+                        alert_id: row.get(1),
+                        body,
+                    },
+                    row.get::<_, f64>(3),
+                )
+            })
+            .collect();
+        // Pipelined channels take the whole round at once (results in order).
+        let mut early: Vec<Result<(), String>> = if channel.pipelined() {
+            futures_util::future::join_all(payloads.iter().map(|(p, _)| channel.deliver(p))).await
+        } else {
+            Vec::new()
+        };
+        early.reverse();
+        for (payload, age) in &payloads {
+            let result = match early.pop() {
+                Some(result) => result,
+                None => channel.deliver(payload).await,
             };
-            match channel.deliver(&payload).await {
+            match result {
                 Ok(()) => {
                     tx.execute(
                         "UPDATE alert_deliveries SET state = 'delivered', delivered_at = now(), \
@@ -193,7 +232,7 @@ impl Deliverer {
                         info!(channel = name, "alert channel delivering again");
                     }
                     *backoff = Backoff::default();
-                    (self.observe)(name, Outcome::Delivered, row.get::<_, f64>(3));
+                    (self.observe)(name, Outcome::Delivered, *age);
                 }
                 Err(reason) => {
                     backoff.failures += 1;
@@ -229,7 +268,10 @@ impl Deliverer {
                         warn!(channel = name, error = %reason, failures = backoff.failures,
                               retry_ms = delay, "alert delivery failed; retrying in order");
                     }
-                    (self.observe)(name, Outcome::Failed, row.get::<_, f64>(3));
+                    (self.observe)(name, Outcome::Failed, *age);
+                    // Later events wait (a pipelined channel's later
+                    // successes are delivered again: receivers deduplicate
+                    // on the key).
                     break;
                 }
             }
