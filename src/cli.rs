@@ -32,6 +32,8 @@ pub enum Command {
     Migrate,
     /// Produce simulated sensor readings (and the sensor registry) to Kafka.
     Simulate(SimulateArgs),
+    /// Run the ingest gateways alone (HTTP, MQTT, gRPC into Kafka), to scale them apart from compute.
+    Ingest(IngestArgs),
     /// Print a capacity plan: events and storage per day, rates, partitions and workers.
     Capacity(CapacityArgs),
     /// Measure: the dataflow's throughput, or its memory over hours of event time.
@@ -210,12 +212,26 @@ pub struct RunArgs {
     /// Do not start the server (dashboard, REST API, WebSocket, metrics).
     #[arg(long)]
     pub no_server: bool,
+    /// Start the ingest gateways too (as `[ingest] enabled = true`).
+    #[arg(long, conflicts_with = "no_ingest")]
+    pub ingest: bool,
+    /// Do not start the ingest gateways (whatever `[ingest] enabled` says).
+    #[arg(long)]
+    pub no_ingest: bool,
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long, value_name = "SECS")]
     pub duration_secs: Option<u64>,
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub report_secs: u64,
+}
+
+/// `weir ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long, value_name = "SECS")]
+    pub duration_secs: Option<u64>,
 }
 
 /// `weir simulate`: every flag overrides `[simulator]` in the config.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use weir_connectors::delivery::DeliveryConfig;
+use weir_connectors::ingest::IngestConfig;
 use weir_connectors::kafka::KafkaConfig;
 use weir_connectors::postgres::PostgresConfig;
 use weir_dataflow::DataflowConfig;
@@ -39,6 +40,8 @@ pub struct Config {
     pub alerts: AlertPolicy,
     /// Where alert events are delivered (the alerts topic, webhooks).
     pub delivery: DeliveryConfig,
+    /// The ingest gateways (HTTP, MQTT, gRPC) and their disk buffer.
+    pub ingest: IngestConfig,
 }
 
 impl Config {

@@ -58,6 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Run(args) => commands::run::run(&config, &args).await,
             Command::Topics => commands::topics::run(&config).await,
             Command::Simulate(args) => commands::simulate::run(config, &args).await,
+            Command::Ingest(args) => commands::ingest::run(&config, &args).await,
             Command::Capacity(_) | Command::Bench(_) | Command::Migrate | Command::Lag(_) => Ok(()),
         }
     })

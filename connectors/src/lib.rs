@@ -8,6 +8,7 @@
 
 pub mod delivery;
 pub mod error;
+pub mod ingest;
 pub mod kafka;
 pub mod postgres;
 pub mod preflight;

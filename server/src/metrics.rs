@@ -51,7 +51,7 @@ impl Histogram {
 }
 
 /// Every metric weir exports.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Metrics {
     /// Records read from the readings topic.
     pub records_read: AtomicU64,
@@ -78,9 +78,18 @@ pub struct Metrics {
     deliveries: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// From an alert event's storage to its delivery.
     pub alert_delivery_seconds: Histogram,
+    /// More text appended to the exposition (the ingest gateways').
+    extra: Mutex<Option<std::sync::Arc<dyn Fn() -> String + Send + Sync>>>,
 }
 
 impl Metrics {
+    /// Appends another component's metrics to `/metrics`.
+    pub fn set_extra(&self, render: std::sync::Arc<dyn Fn() -> String + Send + Sync>) {
+        if let Ok(mut slot) = self.extra.lock() {
+            *slot = Some(render);
+        }
+    }
+
     /// Counts one alert delivery attempt.
     pub fn alert_delivery(
         &self,
@@ -206,7 +215,18 @@ impl Metrics {
             "WebSocket clients disconnected for falling behind.",
             load(&self.ws_slow_disconnects),
         );
+        if let Ok(extra) = self.extra.lock()
+            && let Some(render) = extra.as_ref()
+        {
+            out.push_str(&render());
+        }
         out
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bench_alerts;
 pub mod bench_latency;
 pub mod bench_ws;
 pub mod capacity;
+pub mod ingest;
 pub mod lag;
 pub mod migrate;
 pub mod run;

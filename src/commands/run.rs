@@ -83,6 +83,18 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    // The ingest gateways, when enabled (process 0 of a cluster).
+    let ingest_on = (config.ingest.enabled || args.ingest) && !args.no_ingest && args.process == 0;
+    let ingest = if ingest_on {
+        let postgres = config.ingest.auth.from_postgres.then_some(&config.postgres);
+        let running = weir_connectors::ingest::start(&config.ingest, &config.kafka, postgres)
+            .await
+            .context("starting the ingest gateways")?;
+        metrics.set_extra(std::sync::Arc::clone(&running.metrics));
+        Some(running)
+    } else {
+        None
+    };
     // Alert delivery from the outbox (process 0; others would only share
     // it), once the schema it reads exists.
     let deliverer = if args.process == 0 && !args.no_store {
@@ -162,6 +174,9 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
             per_second = format!("{:.0}", records as f64 / busy),
             "run finished"
         );
+    }
+    if let Some(ingest) = ingest {
+        ingest.shutdown().await;
     }
     if let Some(task) = deliverer {
         if args.until_end {

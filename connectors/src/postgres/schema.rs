@@ -114,6 +114,15 @@ CREATE TABLE silences (
     created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());
 "#,
     ),
+    (
+        4,
+        r#"
+CREATE TABLE ingest_tokens (
+    token_sha256 text PRIMARY KEY, device text NOT NULL, sensors text[] NOT NULL DEFAULT '{}',
+    created_at timestamptz NOT NULL DEFAULT now());
+COMMENT ON TABLE ingest_tokens IS 'Device tokens of the ingest gateways: SHA-256 hex of the secret, the device, the sensor ids (or prefixes ending in *) it may send; read with ingest.auth.from_postgres';
+"#,
+    ),
 ];
 
 const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NULL, \
@@ -455,6 +464,6 @@ mod tests {
             .map_err(|e| e.clone())
             .and_then(|c| status(c).map_err(|e| e.to_string()))
             .map(|s| s.versions);
-        assert_eq!(versions, Ok(vec![1, 2, 3]));
+        assert_eq!(versions, Ok(vec![1, 2, 3, 4]));
     }
 }

@@ -1,0 +1,280 @@
+//! Drains the disk buffer to Kafka in order, on a thread of its own.
+//!
+//! ```text
+//!  BufferReader (seq order) ─► idempotent producer (key = sensor id, infinite message timeout)
+//!                                   │ delivery reports (any order across partitions)
+//!  cursor ◄─ contiguous prefix of delivered seqs ◄┘
+//! ```
+//!
+//! The producer never gives up on a record (`message.timeout.ms = 0`):
+//! while the broker is away, records wait in librdkafka's queue (at most
+//! `buffer.in_flight`) and then in the buffer, and go out in order when it
+//! returns; with idempotence nothing is written twice and one sensor's
+//! records (one key, one partition) stay in order. Exactly once into Kafka
+//! within a run; a crash of weir re-sends what was delivered after the
+//! last cursor write (at most ~100 ms of records), so across weir crashes
+//! it is at least once.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use tracing::{error, info, warn};
+
+use super::buffer::{Buffer, Record, Topic};
+use crate::ConnectorError;
+use crate::kafka::KafkaConfig;
+
+/// Delivery reports, by seq.
+struct Reports {
+    tx: std::sync::Mutex<Sender<(u64, Result<(), String>)>>,
+}
+
+impl ClientContext for Reports {}
+
+impl ProducerContext for Reports {
+    type DeliveryOpaque = Box<u64>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: Self::DeliveryOpaque) {
+        let outcome = match result {
+            Ok(_) => Ok(()),
+            Err((e, _)) => Err(e.to_string()),
+        };
+        if let Ok(tx) = self.tx.lock() {
+            let _ = tx.send((*seq, outcome));
+        }
+    }
+}
+
+/// Counters the drainer keeps (for metrics).
+#[derive(Debug, Default)]
+pub struct DrainStats {
+    /// Records delivered to Kafka.
+    pub drained: AtomicU64,
+    /// Delivery failures (each retried).
+    pub failures: AtomicU64,
+}
+
+/// Starts the drainer thread; it runs until `stop` is set and everything
+/// buffered before that has been delivered (or the broker stays away).
+pub fn start(
+    buffer: &Buffer,
+    kafka: &KafkaConfig,
+    in_flight: usize,
+    stats: Arc<DrainStats>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, ConnectorError> {
+    let (tx, reports) = channel();
+    let producer: ThreadedProducer<Reports> = kafka
+        .producer_config()
+        // Never give up on a record: an outage is waited out, in order.
+        .set("message.timeout.ms", "0")
+        // Room for the in-flight window.
+        .set(
+            "queue.buffering.max.messages",
+            (in_flight.max(1_000) * 2).to_string(),
+        )
+        .create_with_context(Reports {
+            tx: std::sync::Mutex::new(tx),
+        })
+        .map_err(|e| ConnectorError::kafka("create the ingest producer", e))?;
+    let mut reader = buffer
+        .reader()
+        .map_err(|e| ConnectorError::InvalidSetting {
+            setting: "ingest.buffer.dir",
+            reason: e.to_string(),
+        })?;
+    let readings = kafka.readings_topic.clone();
+    let dlq = kafka.dlq_topic.clone();
+    let buffer = buffer.clone();
+    std::thread::Builder::new()
+        .name("ingest-drain".into())
+        .spawn(move || {
+            let mut drain = Drain {
+                producer,
+                reports,
+                readings,
+                dlq,
+                in_flight: BTreeSet::new(),
+                held: std::collections::BTreeMap::new(),
+                max_in_flight: in_flight.max(1),
+                stats,
+                broker_down: false,
+            };
+            drain.run(&mut reader, &buffer, &stop);
+        })
+        .map_err(|e| ConnectorError::InvalidSetting {
+            setting: "ingest",
+            reason: format!("starting the drainer: {e}"),
+        })
+}
+
+struct Drain {
+    producer: ThreadedProducer<Reports>,
+    reports: Receiver<(u64, Result<(), String>)>,
+    readings: String,
+    dlq: String,
+    /// Seqs sent and not yet reported.
+    in_flight: BTreeSet<u64>,
+    /// Records whose delivery failed, to send again.
+    held: std::collections::BTreeMap<u64, Record>,
+    max_in_flight: usize,
+    stats: Arc<DrainStats>,
+    broker_down: bool,
+}
+
+impl Drain {
+    fn run(
+        &mut self,
+        reader: &mut super::buffer::BufferReader,
+        buffer: &Buffer,
+        stop: &AtomicBool,
+    ) {
+        // Records sent but not yet delivered, kept for a resend on failure.
+        let mut sent: std::collections::BTreeMap<u64, Record> = std::collections::BTreeMap::new();
+        let mut stopping_since: Option<std::time::Instant> = None;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                let since = *stopping_since.get_or_insert_with(std::time::Instant::now);
+                let drained = self.in_flight.is_empty() && buffer.pending().1 == 0;
+                // What is not delivered by then stays in the buffer for the next run.
+                if drained || since.elapsed() > Duration::from_secs(10) {
+                    break;
+                }
+            }
+            // Resend failures first, in seq order.
+            let retry: Vec<u64> = self.held.keys().copied().collect();
+            for seq in retry {
+                let Some(record) = self.held.remove(&seq) else {
+                    continue;
+                };
+                if self.send(seq, &record) {
+                    self.in_flight.insert(seq);
+                    sent.insert(seq, record);
+                } else {
+                    self.held.insert(seq, record);
+                    break;
+                }
+            }
+            // Fill the window.
+            let mut idle = true;
+            while self.in_flight.len() < self.max_in_flight && self.held.is_empty() {
+                match reader.next(Duration::from_millis(if idle { 20 } else { 0 })) {
+                    Ok(Some((seq, record))) => {
+                        idle = false;
+                        if self.send(seq, &record) {
+                            self.in_flight.insert(seq);
+                            sent.insert(seq, record);
+                        } else {
+                            self.held.insert(seq, record);
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        error!(error = %e, "ingest buffer: read failed; retrying");
+                        std::thread::sleep(Duration::from_millis(500));
+                        break;
+                    }
+                }
+            }
+            // Delivery reports: advance the cursor over the contiguous prefix.
+            let wait = if idle {
+                Duration::from_millis(5)
+            } else {
+                Duration::ZERO
+            };
+            let mut first = self.reports.recv_timeout(wait).ok();
+            while let Some((seq, outcome)) = first.take().or_else(|| self.reports.try_recv().ok()) {
+                self.in_flight.remove(&seq);
+                match outcome {
+                    Ok(()) => {
+                        sent.remove(&seq);
+                        self.stats.drained.fetch_add(1, Ordering::Relaxed);
+                        if self.broker_down {
+                            info!("ingest: Kafka takes records again; draining the buffer");
+                            self.broker_down = false;
+                        }
+                    }
+                    Err(reason) => {
+                        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                        error!(seq, %reason, "ingest: Kafka refused a buffered record; sending it again");
+                        if let Some(record) = sent.remove(&seq) {
+                            self.held.insert(seq, record);
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            }
+            let lowest_open = self
+                .in_flight
+                .iter()
+                .next()
+                .copied()
+                .into_iter()
+                .chain(self.held.keys().next().copied())
+                .min();
+            let delivered_below = lowest_open.unwrap_or(reader.next_seq());
+            if delivered_below > reader.drained_seq()
+                && let Err(e) = reader.drained(delivered_below - 1)
+            {
+                warn!(error = %e, "ingest buffer: cursor not written; retrying");
+            }
+            if !self.in_flight.is_empty() && idle && !self.broker_down {
+                // Many records waiting long: the broker is slow or away.
+                if self.producer.in_flight_count() as usize >= self.max_in_flight {
+                    warn!(
+                        waiting = self.in_flight.len(),
+                        "ingest: Kafka is not acknowledging; readings wait in the disk buffer"
+                    );
+                    self.broker_down = true;
+                }
+            }
+        }
+        let _ = reader.persist();
+        info!("ingest drainer stopped");
+    }
+
+    /// Hands one record to the producer; false when its queue is full.
+    fn send(&self, seq: u64, record: &Record) -> bool {
+        let topic = match record.topic {
+            Topic::Readings => &self.readings,
+            Topic::DeadLetters => &self.dlq,
+        };
+        let mut headers = OwnedHeaders::new().insert(Header {
+            key: weir_dataflow::CONTENT_TYPE_HEADER,
+            value: Some(record.content_type.as_bytes()),
+        });
+        for (name, value) in &record.headers {
+            headers = headers.insert(Header {
+                key: name,
+                value: Some(value.as_slice()),
+            });
+        }
+        let base = BaseRecord::with_opaque_to(topic, Box::new(seq))
+            .key(&record.key)
+            .payload(&record.payload)
+            .timestamp(record.timestamp_ms)
+            .headers(headers);
+        match self.producer.send(base) {
+            Ok(()) => true,
+            Err((e, _)) => {
+                if !matches!(
+                    e,
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull
+                    )
+                ) {
+                    error!(seq, error = %e, "ingest: producing a buffered record failed; retrying");
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                false
+            }
+        }
+    }
+}

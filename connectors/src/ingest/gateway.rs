@@ -1,0 +1,267 @@
+//! The front door every gateway shares: validate a payload as a reading,
+//! check the rate limits, append to the disk buffer, count.
+//!
+//! ```text
+//!  payload ─ validate (weir's decoder: v1/v2 JSON, protobuf) ─┬─► Valid { sensor id, bytes, content type }
+//!                                                             └─► Rejection { field, reason, detail }
+//!  Valid… ─ admit: per-device buckets, gateway bucket ─► buffer.append (synced) ─► accepted
+//!                   └─ RateLimited(retry after)        └─ BufferFull(retry after)
+//! ```
+//!
+//! A reading is forwarded exactly as it arrived (its own encoding and
+//! schema version), keyed by its sensor id, stamped with the time it was
+//! accepted: the dataflow decodes it again, so old and new firmware stay
+//! side by side.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use weir_dataflow::{Format, decode};
+
+use super::buffer::{Buffer, BufferError, Record, Topic};
+use super::limit::Limits;
+use super::metrics::IngestMetrics;
+
+/// A reading that passed validation.
+#[derive(Clone, Debug)]
+pub struct Valid {
+    /// Its sensor id (the Kafka key).
+    pub sensor_id: String,
+    /// The payload as received.
+    pub payload: Vec<u8>,
+    /// `application/json` or `application/x-protobuf`.
+    pub content_type: &'static str,
+}
+
+/// Why a reading was not accepted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rejection {
+    /// Its position in the request (0 for a single reading).
+    pub index: usize,
+    /// The offending field (`$` = the whole payload).
+    pub field: String,
+    /// A bounded code (`malformed_json`, `not_finite`, `forbidden`, …).
+    pub reason: String,
+    /// What exactly.
+    pub detail: String,
+}
+
+/// Why a whole request was refused (nothing of it is kept).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Refusal {
+    /// Over a rate limit: retry after this long.
+    RateLimited(Duration),
+    /// The disk buffer is full (Kafka is slow or away): retry after this long.
+    BufferFull(Duration),
+    /// The buffer cannot write.
+    Unavailable(String),
+}
+
+impl Refusal {
+    /// Whole seconds a client should wait (`Retry-After`).
+    pub fn retry_after_secs(&self) -> u64 {
+        match self {
+            Refusal::RateLimited(wait) | Refusal::BufferFull(wait) => {
+                wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+            }
+            Refusal::Unavailable(_) => 5,
+        }
+        .max(1)
+    }
+}
+
+/// Validates one payload (`content_type` as sent; `None` = sniff).
+pub fn validate(
+    payload: &[u8],
+    content_type: Option<&str>,
+    index: usize,
+) -> Result<Valid, Rejection> {
+    match decode(payload, content_type) {
+        Ok(reading) => Ok(Valid {
+            sensor_id: reading.sensor_id.as_str().to_string(),
+            payload: payload.to_vec(),
+            content_type: match reading.format {
+                Format::Protobuf => "application/x-protobuf",
+                Format::JsonV1 | Format::JsonV2 => "application/json",
+            },
+        }),
+        Err(e) => Err(Rejection {
+            index,
+            field: e.field().to_string(),
+            reason: e.reason().code().to_string(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// One gateway's front door (cheap to clone).
+#[derive(Clone)]
+pub struct Gateway {
+    name: &'static str,
+    buffer: Buffer,
+    limits: Arc<Limits>,
+    metrics: Arc<IngestMetrics>,
+}
+
+impl Gateway {
+    /// A gateway named `name` (`http`, `mqtt`, `grpc`: the metrics label).
+    pub fn new(
+        name: &'static str,
+        buffer: Buffer,
+        limits: Arc<Limits>,
+        metrics: Arc<IngestMetrics>,
+    ) -> Gateway {
+        Gateway {
+            name,
+            buffer,
+            limits,
+            metrics,
+        }
+    }
+
+    /// Counts rejected readings.
+    pub fn rejected(&self, rejections: &[Rejection]) {
+        for r in rejections {
+            self.metrics.rejected(self.name, &r.reason);
+        }
+    }
+
+    /// Takes `readings` of `device` (rate limits, then the buffer): all or none.
+    pub async fn admit(&self, device: &str, readings: Vec<Valid>) -> Result<usize, Refusal> {
+        let n = readings.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        if let Err(wait) = self.limits.admit(device, n) {
+            self.metrics.refused(self.name, "rate_limited", n);
+            return Err(Refusal::RateLimited(wait));
+        }
+        let at = now_ms();
+        let records = readings
+            .into_iter()
+            .map(|v| Record {
+                topic: Topic::Readings,
+                key: v.sensor_id.into_bytes(),
+                timestamp_ms: at,
+                content_type: v.content_type.to_string(),
+                headers: Vec::new(),
+                payload: v.payload,
+            })
+            .collect();
+        match self.buffer.append(records).await {
+            Ok(()) => {
+                self.metrics.accepted(self.name, n);
+                Ok(n)
+            }
+            Err(BufferError::Full { .. }) => {
+                self.metrics.refused(self.name, "buffer_full", n);
+                Err(Refusal::BufferFull(Duration::from_secs(5)))
+            }
+            Err(BufferError::Io(e)) => {
+                self.metrics.refused(self.name, "buffer_error", n);
+                Err(Refusal::Unavailable(e))
+            }
+        }
+    }
+
+    /// Takes an MQTT batch: valid readings (rate-limited per sensor: `counts`)
+    /// and dead letters (key, payload, source, why), in one append.
+    pub async fn admit_mqtt(
+        &self,
+        readings: Vec<Valid>,
+        counts: &std::collections::BTreeMap<String, usize>,
+        dead: Vec<(String, Vec<u8>, String, Rejection)>,
+    ) -> Result<(), Refusal> {
+        let n = readings.len();
+        if let Err(wait) = self.limits.admit_many(counts) {
+            self.metrics.refused(self.name, "rate_limited", n);
+            return Err(Refusal::RateLimited(wait));
+        }
+        let at = now_ms();
+        let mut records: Vec<Record> = readings
+            .into_iter()
+            .map(|v| Record {
+                topic: Topic::Readings,
+                key: v.sensor_id.into_bytes(),
+                timestamp_ms: at,
+                content_type: v.content_type.to_string(),
+                headers: Vec::new(),
+                payload: v.payload,
+            })
+            .collect();
+        for (key, payload, source, rejection) in &dead {
+            records.push(dead_letter(key, payload.clone(), source, rejection, at));
+        }
+        match self.buffer.append(records).await {
+            Ok(()) => {
+                self.metrics.accepted(self.name, n);
+                for (_, _, _, r) in &dead {
+                    self.metrics.rejected(self.name, &r.reason);
+                }
+                Ok(())
+            }
+            Err(BufferError::Full { .. }) => {
+                self.metrics
+                    .refused(self.name, "buffer_full", n + dead.len());
+                Err(Refusal::BufferFull(Duration::from_secs(5)))
+            }
+            Err(BufferError::Io(e)) => {
+                self.metrics
+                    .refused(self.name, "buffer_error", n + dead.len());
+                Err(Refusal::Unavailable(e))
+            }
+        }
+    }
+
+    /// Dead-letters a payload that is not a reading (MQTT has no one to tell):
+    /// it goes to the dead-letter topic with its reason, through the buffer.
+    pub async fn dead_letter(
+        &self,
+        key: &str,
+        payload: Vec<u8>,
+        source: &str,
+        rejection: &Rejection,
+    ) -> Result<(), Refusal> {
+        self.metrics.rejected(self.name, &rejection.reason);
+        let record = dead_letter(key, payload, source, rejection, now_ms());
+        self.buffer.append(vec![record]).await.map_err(|e| match e {
+            BufferError::Full { .. } => Refusal::BufferFull(Duration::from_secs(5)),
+            BufferError::Io(e) => Refusal::Unavailable(e),
+        })
+    }
+}
+
+/// A dead-letter record: the payload as received, the reason in headers.
+fn dead_letter(
+    key: &str,
+    payload: Vec<u8>,
+    source: &str,
+    rejection: &Rejection,
+    at: i64,
+) -> Record {
+    Record {
+        topic: Topic::DeadLetters,
+        key: key.as_bytes().to_vec(),
+        timestamp_ms: at,
+        content_type: "application/octet-stream".into(),
+        headers: vec![
+            (
+                "x-weir-reason".into(),
+                rejection.reason.clone().into_bytes(),
+            ),
+            (
+                "x-weir-detail".into(),
+                rejection.detail.clone().into_bytes(),
+            ),
+            ("x-weir-source".into(), source.as_bytes().to_vec()),
+        ],
+        payload,
+    }
+}
