@@ -1,6 +1,9 @@
 //! Helpers shared by the end-to-end tests: the binary, unique names, the broker.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod corpus;
+pub mod ingest;
+pub mod kafka;
 pub mod store;
 pub mod webhook;
 
