@@ -16,7 +16,7 @@ TANSU_VERSION=0.6.0
 build_tools() {
   # What the workspace's build needs: a C toolchain for librdkafka (bundled,
   # built from source) and zlib; python3 runs librdkafka's configure.
-  apt_install gcc g++ make pkg-config zlib1g-dev python3 ca-certificates
+  apt_install gcc g++ make pkg-config zlib1g-dev python3 ca-certificates curl
   command -v cargo >/dev/null || [ -x "$(cargo_bin)/cargo" ] ||
     die "cargo not found: install the Rust toolchain (rustup) first"
 }
@@ -57,10 +57,11 @@ browser() {
 }
 
 mosquitto_broker() {
-  # mosquitto_pub/mosquitto_sub are used by the MQTT tests.
-  apt_install mosquitto-clients
+  # mosquitto_pub/mosquitto_sub are used by the MQTT tests, and the ingest
+  # tests start Mosquittos of their own (the binary must be there even when
+  # a system broker already runs).
+  apt_install mosquitto mosquitto-clients
   if ! port_open 1883; then
-    command -v mosquitto >/dev/null || apt_install mosquitto
     local dir="$WEIR_STATE_DIR/mosquitto"
     mkdir -p "$dir"
     cat >"$dir/mosquitto.conf" <<CONF
@@ -70,6 +71,11 @@ allow_anonymous true
 persistence true
 persistence_location $dir/
 log_dest file $dir/mosquitto.log
+# weir's bridge acknowledges a QoS 1 message once it is in its disk buffer:
+# queue without limit for its session (the default, 1,000, drops messages
+# under a burst) and let 100 be in flight (the default is 20).
+max_queued_messages 0
+max_inflight_messages 100
 CONF
     # mosquitto drops root privileges to its own user: let it write its state.
     id mosquitto >/dev/null 2>&1 && as_root chown -R mosquitto "$dir"

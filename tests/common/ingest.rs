@@ -246,3 +246,71 @@ pub fn post(
         .unwrap_or(0);
     Ok((status, body.to_string(), head.to_string()))
 }
+
+/// A Mosquitto of the test's own (free port, in-memory sessions), configured
+/// as weir's bridge needs it: unbounded queues for offline or busy
+/// sessions, a wide in-flight window (the system broker's defaults, 1,000
+/// queued and 20 in flight, drop QoS 1 messages under a burst).
+pub struct OwnMosquitto {
+    child: Option<std::process::Child>,
+    dir: PathBuf,
+    /// `127.0.0.1:port`.
+    pub address: String,
+}
+
+impl OwnMosquitto {
+    /// Starts it and waits until it accepts connections.
+    pub fn start(name: &str) -> Result<OwnMosquitto, Error> {
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(unique(name));
+        std::fs::create_dir_all(&dir)?;
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                 max_queued_messages 0\nmax_inflight_messages 100\nlog_dest file {}\n",
+                dir.join("mosquitto.log").display()
+            ),
+        )?;
+        let child = std::process::Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting mosquitto (Debian package mosquitto): {e}"))?;
+        let address = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&address).is_err() {
+            if Instant::now() > deadline {
+                return Err("mosquitto did not start within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(OwnMosquitto {
+            child: Some(child),
+            dir,
+            address,
+        })
+    }
+
+    /// Its port.
+    pub fn port(&self) -> String {
+        self.address
+            .rsplit(':')
+            .next()
+            .unwrap_or("1883")
+            .to_string()
+    }
+}
+
+impl Drop for OwnMosquitto {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -61,7 +61,10 @@ pub fn start(config: &MqttConfig, gateway: Gateway) -> Result<(), String> {
         // Readings are at most 64 KiB; room for the MQTT framing.
         .set_max_packet_size(1 << 20, 1 << 20);
     let (client, eventloop) = AsyncClient::new(options, config.in_flight.max(10));
-    let (tx, rx) = mpsc::channel::<Publish>(config.in_flight.max(10));
+    // Unbounded, so the event loop never waits on the forwarder (which
+    // waits on the event loop to send its acks): the broker's in-flight
+    // window bounds it, as nothing is acknowledged before it is buffered.
+    let (tx, rx) = mpsc::unbounded_channel::<Publish>();
     tokio::spawn(poll(
         eventloop,
         client.clone(),
@@ -84,7 +87,7 @@ async fn poll(
     mut eventloop: EventLoop,
     client: AsyncClient,
     filter: String,
-    tx: mpsc::Sender<Publish>,
+    tx: mpsc::UnboundedSender<Publish>,
 ) {
     let mut down = false;
     loop {
@@ -104,7 +107,7 @@ async fn poll(
                 });
             }
             Ok(Event::Incoming(Incoming::Publish(publish))) => {
-                if tx.send(publish).await.is_err() {
+                if tx.send(publish).is_err() {
                     return;
                 }
             }
@@ -126,7 +129,7 @@ async fn forward(
     gateway: Gateway,
     filter: String,
     batch: usize,
-    mut rx: mpsc::Receiver<Publish>,
+    mut rx: mpsc::UnboundedReceiver<Publish>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut publishes = vec![first];
