@@ -29,6 +29,11 @@
 #       readings above critical (each spike an alert; zone grouping off so
 #       every one is delivered), `weir bench alerts` receiving the webhook and
 #       following every zone on a WebSocket for SECONDS (default 60).
+#   scripts/bench.sh ingest [SECONDS] [ENGINE] [FSYNC]
+#       HTTP batch ingest into Kafka: a broker of its own (ENGINE, default
+#       memory: a producer-only run), `weir ingest` (its disk buffer synced
+#       per FSYNC, default always), and `weir bench ingest` posting batches of
+#       1,000 readings on 8 keep-alive connections for SECONDS (default 30).
 #   scripts/bench.sh dataflow|memory|hot [ARGS]   → weir bench dataflow|memory|hot
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -173,11 +178,50 @@ alerts() {
   log "logs in $DIR"
 }
 
+ingest() {
+  local seconds=${1:-30} engine=${2:-memory} fsync=${3:-always}
+  scripts/services.sh
+  build
+  own_broker 19098 "$engine"
+  RUN_PID=''
+  trap 'kill $BROKER_PID $RUN_PID 2>/dev/null || true' EXIT
+  local http_port=18092
+  port_open $http_port && die "port $http_port is taken"
+  cat >"$DIR/weir.toml" <<TOML
+[kafka]
+brokers = "127.0.0.1:19098"
+[ingest.http]
+listen = "127.0.0.1:$http_port"
+[ingest.mqtt]
+enabled = false
+[ingest.grpc]
+enabled = false
+[ingest.buffer]
+dir = "$DIR/buffer"
+fsync = "$fsync"
+[ingest.rate]
+gateway_burst = 10000000.0
+gateway_per_sec = 10000000.0
+device_burst = 10000000.0
+device_per_sec = 10000000.0
+[ingest.auth]
+tokens = [{ token = "bench-token", device = "bench", sensors = ["load-*"] }]
+TOML
+  "$WEIR" --config "$DIR/weir.toml" topics >&2
+  "$WEIR" --config "$DIR/weir.toml" ingest >"$DIR/ingest.out" 2>"$DIR/ingest.log" &
+  RUN_PID=$!
+  wait_port "weir ingest" $http_port 60 "$DIR/ingest.log"
+  "$WEIR" bench ingest --address "127.0.0.1:$http_port" --token bench-token --seconds "$seconds"
+  grep -E "WARN|ERROR" "$DIR/ingest.log" | head -5 >&2 || true
+  log "broker: Tansu $engine; buffer fsync: $fsync; logs in $DIR"
+}
+
 case "$what" in
   sink) sink "$@" ;;
   ws) ws "$@" ;;
   latency) latency "$@" ;;
   alerts) alerts "$@" ;;
+  ingest) ingest "$@" ;;
   dataflow | memory | hot) build; "$WEIR" bench "$what" "$@" ;;
-  *) die "usage: scripts/bench.sh sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | alerts [RATE] [SECONDS] [memory|sqlite] | dataflow|memory|hot [ARGS]" ;;
+  *) die "usage: scripts/bench.sh sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | alerts [RATE] [SECONDS] [memory|sqlite] | ingest [SECONDS] [memory|sqlite] [always|interval|never] | dataflow|memory|hot [ARGS]" ;;
 esac

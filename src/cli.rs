@@ -71,6 +71,8 @@ pub enum BenchCommand {
     Latency(LatencyBenchArgs),
     /// Alert latency on a running pipeline: to a webhook receiver and a WebSocket subscriber.
     Alerts(AlertsBenchArgs),
+    /// HTTP batch ingest throughput on a running gateway (`weir ingest`).
+    Ingest(IngestBenchArgs),
 }
 
 /// `weir bench dataflow`.
@@ -142,6 +144,29 @@ pub struct LatencyBenchArgs {
     /// A label for the plot and report (e.g. the broker engine and rate).
     #[arg(long, default_value = "")]
     pub label: String,
+}
+
+/// `weir bench ingest`.
+#[derive(Debug, Args)]
+pub struct IngestBenchArgs {
+    /// The HTTP gateway (`ingest.http.listen`).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub address: String,
+    /// A device token the gateway accepts (for `load-*` sensors).
+    #[arg(long, default_value = "bench-token")]
+    pub token: String,
+    /// Keep-alive connections sending at once.
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+    /// Readings per batch.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+    /// Sensors per connection.
+    #[arg(long, default_value_t = 100)]
+    pub sensors: usize,
+    /// Seconds to send.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
 }
 
 /// `weir bench alerts`.

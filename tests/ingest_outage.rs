@@ -29,7 +29,7 @@ fn load(
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let auth = format!("Bearer {TOKEN}");
-        let mut next_ts = vec![T0; SENSORS];
+        let mut next_ts = [T0; SENSORS];
         let mut turn = 0usize;
         while !stop.load(Ordering::Relaxed) {
             let sensor = turn % SENSORS;

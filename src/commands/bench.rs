@@ -32,6 +32,7 @@ pub fn run(config: &Config, command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Hot(args) => hot(config, args),
         BenchCommand::Latency(args) => super::bench_latency::run(args),
         BenchCommand::Alerts(args) => super::bench_alerts::run(args),
+        BenchCommand::Ingest(args) => super::bench_ingest::run(args),
     }
 }
 

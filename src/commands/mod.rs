@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_alerts;
+pub mod bench_ingest;
 pub mod bench_latency;
 pub mod bench_ws;
 pub mod capacity;

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use rdkafka::ClientContext;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use tracing::{error, info, warn};
 
 use super::buffer::{Buffer, Record, Topic};
@@ -138,6 +138,7 @@ impl Drain {
         // Records sent but not yet delivered, kept for a resend on failure.
         let mut sent: std::collections::BTreeMap<u64, Record> = std::collections::BTreeMap::new();
         let mut stopping_since: Option<std::time::Instant> = None;
+        let mut last_report = std::time::Instant::now();
         loop {
             if stop.load(Ordering::Relaxed) {
                 let since = *stopping_since.get_or_insert_with(std::time::Instant::now);
@@ -190,6 +191,7 @@ impl Drain {
                 Duration::ZERO
             };
             let mut first = self.reports.recv_timeout(wait).ok();
+            let reported = first.is_some();
             while let Some((seq, outcome)) = first.take().or_else(|| self.reports.try_recv().ok()) {
                 self.in_flight.remove(&seq);
                 match outcome {
@@ -225,15 +227,19 @@ impl Drain {
             {
                 warn!(error = %e, "ingest buffer: cursor not written; retrying");
             }
-            if !self.in_flight.is_empty() && idle && !self.broker_down {
-                // Many records waiting long: the broker is slow or away.
-                if self.producer.in_flight_count() as usize >= self.max_in_flight {
-                    warn!(
-                        waiting = self.in_flight.len(),
-                        "ingest: Kafka is not acknowledging; readings wait in the disk buffer"
-                    );
-                    self.broker_down = true;
-                }
+            if reported {
+                last_report = std::time::Instant::now();
+            }
+            // Records in flight and no report for a while: the broker is away.
+            if !self.in_flight.is_empty()
+                && !self.broker_down
+                && last_report.elapsed() > Duration::from_secs(5)
+            {
+                warn!(
+                    waiting = self.in_flight.len(),
+                    "ingest: Kafka is not acknowledging; readings wait in the disk buffer"
+                );
+                self.broker_down = true;
             }
         }
         let _ = reader.persist();
