@@ -20,6 +20,16 @@ $weir simulate --sensors 200 --zones 8 --interval 1s --rate realtime \
 simulator=$!
 trap 'kill $simulator 2>/dev/null || true' EXIT
 
-log "pipeline: weir run (Ctrl-C to stop)"
-log "dashboard: http://127.0.0.1:8080/  (REST: /api/zones, /api/openapi.json; metrics: /metrics)"
-$weir run -w 2
+# The ingest gateways too, with a demo device token.
+cat >"$WEIR_STATE_DIR/demo.toml" <<TOML
+[ingest.buffer]
+dir = "$WEIR_STATE_DIR/ingest-buffer"
+[ingest.auth]
+tokens = [{ token = "demo-token", device = "demo" }]
+TOML
+log "pipeline: weir run with the ingest gateways (Ctrl-C to stop)"
+log "dashboard: http://127.0.0.1:8080/  (REST: /api/zones, /api/alerts, /api/openapi.json; metrics: /metrics)"
+log "send a reading: curl -H 'Authorization: Bearer demo-token' -H 'Content-Type: application/json' \\"
+log "  -d '{\"sensorId\":\"tmp-00001\",\"timestamp\":'\$(date +%s%3N)',\"value\":21.5}' http://127.0.0.1:8081/ingest"
+log "  or: mosquitto_pub -t sensors/tmp-00001/readings -m '{\"sensorId\":\"tmp-00001\",\"timestamp\":...,\"value\":21.5}'"
+$weir --config "$WEIR_STATE_DIR/demo.toml" run -w 2 --ingest

@@ -168,6 +168,10 @@ impl Drain {
                 match reader.next(Duration::from_millis(if idle { 20 } else { 0 })) {
                     Ok(Some((seq, record))) => {
                         idle = false;
+                        if self.in_flight.is_empty() {
+                            // Waiting for reports starts now, not at the last one.
+                            last_report = std::time::Instant::now();
+                        }
                         if self.send(seq, &record) {
                             self.in_flight.insert(seq);
                             sent.insert(seq, record);
