@@ -150,6 +150,24 @@ fn silences_hold_alerts_and_a_dead_webhook_loses_nothing() -> Result<(), Error> 
     );
     let down_since = Instant::now();
 
+    // Someone takes it: an ack through the API (404 for an unknown alert).
+    let zone_alert: String = db
+        .query_one(
+            "SELECT alert_id FROM alerts WHERE zone = 'zone-02' AND scope = 'zone'",
+            &[],
+        )?
+        .get(0);
+    let path = |id: &str| format!("/api/alerts/{}/ack", id.replace(':', "%3A"));
+    let (status, body) = request(
+        &api,
+        "POST",
+        &path(&zone_alert),
+        r#"{"author":"ops","comment":"on it"}"#,
+    )?;
+    assert_eq!(status, 202, "{body}");
+    let (status, _) = request(&api, "POST", &path("no:such:alert"), r#"{"author":"ops"}"#)?;
+    assert_eq!(status, 404);
+
     // weir dies mid-delivery and comes back.
     std::thread::sleep(Duration::from_secs(4));
     run.kill()?;
@@ -214,5 +232,19 @@ fn silences_hold_alerts_and_a_dead_webhook_loses_nothing() -> Result<(), Error> 
         resolved, 1,
         "the zone alert resolved, once, after the restart too"
     );
+    let acked: Option<String> = db
+        .query_one(
+            "SELECT acked_by FROM alerts WHERE alert_id = $1",
+            &[&zone_alert],
+        )?
+        .get(0);
+    assert_eq!(acked.as_deref(), Some("ops"), "the ack was applied");
+    let ack_events: i64 = db
+        .query_one(
+            "SELECT count(*) FROM alert_events WHERE alert_id = $1 AND event = 'acked' AND deliver",
+            &[&zone_alert],
+        )?
+        .get(0);
+    assert_eq!(ack_events, 1, "one acked event, delivered");
     Ok(())
 }

@@ -119,19 +119,6 @@ fn time_field(map: &serde_json::Map<String, Value>, name: &str) -> Result<Option
     }
 }
 
-fn limit(params: &BTreeMap<String, String>) -> Result<i64, ApiError> {
-    match params.get("limit") {
-        None => Ok(100),
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if (1..=1_000).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_parameter(
-                "limit",
-                format!("`{v}` is not a number from 1 to 1000"),
-            )),
-        },
-    }
-}
-
 /// `GET /api/alerts?state=&zone=&limit=`.
 pub async fn list(db: &Db, params: BTreeMap<String, String>) -> Result<Value, ApiError> {
     crate::api::only(&params, &["state", "zone", "limit"])?;
@@ -146,7 +133,7 @@ pub async fn list(db: &Db, params: BTreeMap<String, String>) -> Result<Value, Ap
         ));
     }
     let zone = params.get("zone").cloned();
-    let limit = limit(&params)?;
+    let limit = crate::api::limit(&params)?;
     let client = db.client().await?;
     let rows = client
         .query(
@@ -248,7 +235,7 @@ pub async fn silences(db: &Db, params: BTreeMap<String, String>) -> Result<Value
             ));
         }
     };
-    let limit = limit(&params)?;
+    let limit = crate::api::limit(&params)?;
     let client = db.client().await?;
     let rows = client
         .query(

@@ -85,7 +85,8 @@ pub fn only(params: &BTreeMap<String, String>, allowed: &[&str]) -> Result<(), A
     }
 }
 
-fn limit(params: &BTreeMap<String, String>) -> Result<i64, ApiError> {
+/// The `limit` parameter: 1 to 1000, default 100.
+pub fn limit(params: &BTreeMap<String, String>) -> Result<i64, ApiError> {
     match params.get("limit") {
         None => Ok(100),
         Some(v) => match v.parse::<i64>() {

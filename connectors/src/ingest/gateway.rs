@@ -155,17 +155,23 @@ impl Gateway {
                 payload: v.payload,
             })
             .collect();
+        self.append(records, n).await.map(|()| n)
+    }
+
+    /// Appends; counts `n` readings accepted, or every record refused.
+    async fn append(&self, records: Vec<Record>, n: usize) -> Result<(), Refusal> {
+        let total = records.len();
         match self.buffer.append(records).await {
             Ok(()) => {
                 self.metrics.accepted(self.name, n);
-                Ok(n)
+                Ok(())
             }
             Err(BufferError::Full { .. }) => {
-                self.metrics.refused(self.name, "buffer_full", n);
+                self.metrics.refused(self.name, "buffer_full", total);
                 Err(Refusal::BufferFull(Duration::from_secs(5)))
             }
             Err(BufferError::Io(e)) => {
-                self.metrics.refused(self.name, "buffer_error", n);
+                self.metrics.refused(self.name, "buffer_error", total);
                 Err(Refusal::Unavailable(e))
             }
         }
@@ -199,25 +205,11 @@ impl Gateway {
         for (key, payload, source, rejection) in &dead {
             records.push(dead_letter(key, payload.clone(), source, rejection, at));
         }
-        match self.buffer.append(records).await {
-            Ok(()) => {
-                self.metrics.accepted(self.name, n);
-                for (_, _, _, r) in &dead {
-                    self.metrics.rejected(self.name, &r.reason);
-                }
-                Ok(())
-            }
-            Err(BufferError::Full { .. }) => {
-                self.metrics
-                    .refused(self.name, "buffer_full", n + dead.len());
-                Err(Refusal::BufferFull(Duration::from_secs(5)))
-            }
-            Err(BufferError::Io(e)) => {
-                self.metrics
-                    .refused(self.name, "buffer_error", n + dead.len());
-                Err(Refusal::Unavailable(e))
-            }
+        self.append(records, n).await?;
+        for (_, _, _, r) in &dead {
+            self.metrics.rejected(self.name, &r.reason);
         }
+        Ok(())
     }
 
     /// Dead-letters a payload that is not a reading (MQTT has no one to tell):

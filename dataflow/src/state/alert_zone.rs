@@ -242,17 +242,7 @@ impl AlertBook {
         }
         // A zone alert is open: this one is covered by it.
         if let Some(group) = zone.group.clone() {
-            alert.status = Status::Inhibited;
-            alert.group_id = Some(group.clone());
-            self.put(alert.clone());
-            out.push(event(
-                alert,
-                AlertEventKind::Inhibited,
-                t,
-                false,
-                Some(format!("covered by zone alert {group}")),
-                cause,
-            ));
+            self.inhibit(alert, &group, t, cause, out);
             self.join_group(&group, &t.sensor_id, t, cause, out);
             return;
         }
@@ -332,17 +322,7 @@ impl AlertBook {
                     cause,
                 ));
             }
-            alert.status = Status::Inhibited;
-            alert.group_id = Some(group_id.clone());
-            self.put(alert.clone());
-            out.push(event(
-                alert,
-                AlertEventKind::Inhibited,
-                t,
-                false,
-                Some(format!("covered by zone alert {group_id}")),
-                cause,
-            ));
+            self.inhibit(alert, &group_id, t, cause, out);
             return;
         }
         match self.silence_for(&alert, t.ts_ms, clock) {
@@ -364,6 +344,28 @@ impl AlertBook {
                 out.push(event(alert, AlertEventKind::Fired, t, true, None, cause));
             }
         }
+    }
+
+    /// A new sensor alert covered by the open zone alert `group`: recorded, not sent.
+    fn inhibit(
+        &mut self,
+        mut alert: Alert,
+        group: &str,
+        t: &AlertTransition,
+        cause: &str,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        alert.status = Status::Inhibited;
+        alert.group_id = Some(group.to_string());
+        self.put(alert.clone());
+        out.push(event(
+            alert,
+            AlertEventKind::Inhibited,
+            t,
+            false,
+            Some(format!("covered by zone alert {group}")),
+            cause,
+        ));
     }
 
     fn join_group(
