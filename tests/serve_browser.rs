@@ -1,7 +1,9 @@
 //! The dashboard in a real browser (issue #5, criterion 3): headless
 //! Chromium (Debian's `chromium`, driven over its DevTools protocol) loads
 //! the dashboard from a running pipeline, sees live values change within
-//! 3 s, and saves screenshots under the test's output directory.
+//! 3 s, and saves screenshots under the test's output directory. It also
+//! acknowledges a stuck sensor's alert with the alert panel's Ack button and
+//! sees the acknowledgement stored and shown.
 
 mod common;
 
@@ -198,6 +200,12 @@ async fn the_dashboard_shows_live_values_in_a_browser() -> Result<(), Error> {
             "realtime",
             "--count",
             "4800",
+            // One sensor stuck above critical from round 5: an open alert
+            // for the alert panel's Ack button.
+            "--stuck-sensors",
+            "1",
+            "--fault-after-rounds",
+            "5",
         ],
     )?;
     let mut run = fixture.spawn("run", &["run", "-w", "2", "--report-secs", "2"])?;
@@ -301,5 +309,68 @@ async fn drive(address: &str) -> Result<(), Error> {
         "{overview}"
     );
     page.screenshot(&out.join("overview.png")).await?;
+    ack_from_the_alert_panel(&mut page, address, &out).await
+}
+
+/// The stuck sensor's alert is listed in the alert panel; its Ack button
+/// acknowledges it through the API, the `alert-control` topic and the
+/// pipeline, and the row then shows who acked it.
+async fn ack_from_the_alert_panel(
+    page: &mut Page,
+    address: &str,
+    out: &std::path::Path,
+) -> Result<(), Error> {
+    let panel = "document.querySelector('#alert-list')?.innerText ?? ''";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let alert_id = loop {
+        let id = page
+            .eval(
+                "document.querySelector('#alert-list [data-alert] .ack-btn')\
+                 ?.closest('[data-alert]')?.dataset.alert ?? ''",
+            )
+            .await?;
+        if let Some(id) = id.as_str().filter(|s| !s.is_empty()) {
+            break id.to_string();
+        }
+        if Instant::now() > deadline {
+            let text = page.eval(panel).await?;
+            return Err(format!("no open alert with an Ack button after 60 s: {text}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let row = format!(
+        "[...document.querySelectorAll('#alert-list [data-alert]')].find(e => e.dataset.alert === {})",
+        serde_json::to_string(&alert_id)?
+    );
+    let clicked = page
+        .eval(&format!("(() => {{ const b = {row}?.querySelector('.ack-btn'); if (!b) return false; b.click(); return true; }})()"))
+        .await?;
+    assert_eq!(clicked, Value::Bool(true), "the Ack button of {alert_id}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored: Value =
+            serde_json::from_str(&http_get(address, &format!("/api/alerts/{alert_id}"))?)?;
+        let text = page.eval(&format!("{row}?.innerText ?? ''")).await?;
+        let shown = text.as_str().unwrap_or_default();
+        if stored["alert"]["acked_by"] == "dashboard" && shown.contains("acked by") {
+            assert!(shown.contains("dashboard"), "{shown}");
+            assert!(
+                stored["events"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|e| e["event"] == "acked")),
+                "{stored}"
+            );
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the ack of {alert_id} did not show within 60 s: stored {}, row {shown:?}",
+                stored["alert"]
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    page.screenshot(&out.join("alerts.png")).await?;
     Ok(())
 }

@@ -14,6 +14,7 @@
  *   #overview                          root of the zone overview
  *   [data-sensor="<id>"] .value        sensor card and its current value
  *   #alerts                            the alert panel
+ *   #alert-list [data-alert="<id>"]    an alert row (.ack-btn: its Ack button)
  */
 'use strict';
 (function () {
@@ -39,6 +40,10 @@
     prefillMaxSensors: 120,
     prefillConcurrency: 3,
     clockSkewMs: 5 * 60e3,     // history anchors at the last reading when it is this far from now
+    resolvedAlertMs: 10 * 60e3, // a resolved alert stays listed this long (wall time)
+    maxResolvedAlerts: 100,    // resolved alerts kept (open ones are never dropped)
+    maxAlertRows: 100,         // alert rows shown (the rest is counted)
+    ackAuthor: 'dashboard',
   };
 
   const RANGES = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 86400e3, '30d': 30 * 86400e3 };
@@ -137,6 +142,8 @@
     return t === null ? k.replace('_', ' ') : `${k.replace('_', ' ')} ${dir}${fmtNum(t)}`;
   }
   function sevOf(x) { return x === 'critical' ? 'critical' : x === 'warning' ? 'warning' : 'ok'; }
+  const ALERT_KIND = { zscore: 'z-score', threshold_high: 'threshold high', threshold_low: 'threshold low', zone: 'zone-wide' };
+  const alertKind = (k) => ALERT_KIND[k] || str(k).replace(/_/g, ' ') || '–';
 
   // ───────────────────────────────────────────────────── live series ──
 
@@ -195,6 +202,7 @@
     series: new Map(),       // id -> Series
     anomalies: [],           // newest first, at most CFG.maxAlerts
     incidents: new Map(),    // key -> Incident (+ _placeholder for REST-only knowledge)
+    alerts: new Map(),       // alert_id -> Alert (+ _resolvedAt: wall ms it was seen resolved)
     restZones: new Map(),    // zone -> /api/zones row
     fullSync: false,         // a snapshot covering all zones has been applied
     scope: null,             // zones covered by the last snapshot (null = all)
@@ -317,6 +325,54 @@
     return out.sort((a, b) => (num(b.start) || 0) - (num(a.start) || 0));
   }
 
+  function putAlert(raw, now) {
+    if (!raw || typeof raw !== 'object' || typeof raw.alert_id !== 'string' || !raw.alert_id) return;
+    const rec = Object.assign({}, raw);
+    rec.zone = str(rec.zone);
+    if (rec.state === 'resolved') {
+      const prev = S.alerts.get(rec.alert_id);
+      rec._resolvedAt = prev && num(prev._resolvedAt) !== null ? prev._resolvedAt : now;
+    }
+    S.alerts.set(rec.alert_id, rec);
+    S.dirty.alerts = true;
+  }
+  /** Applies one lifecycle event of an `update`. */
+  function applyAlertEvent(e, now) {
+    if (!e || typeof e !== 'object' || e.event === 'suppressed') return;
+    putAlert(e.alert, now);
+  }
+  /** Drops resolved alerts after CFG.resolvedAlertMs (and beyond CFG.maxResolvedAlerts). */
+  function pruneAlerts(now) {
+    const resolved = [];
+    for (const [id, a] of S.alerts) {
+      if (a.state !== 'resolved') continue;
+      const at = num(a._resolvedAt) ?? now;
+      if (now - at > CFG.resolvedAlertMs) { S.alerts.delete(id); S.dirty.alerts = true; }
+      else resolved.push([id, at]);
+    }
+    if (resolved.length > CFG.maxResolvedAlerts) {
+      resolved.sort((a, b) => a[1] - b[1]);
+      for (const [id] of resolved.slice(0, resolved.length - CFG.maxResolvedAlerts)) S.alerts.delete(id);
+      S.dirty.alerts = true;
+    }
+  }
+  const LEVEL_RANK = { page: 1, notify: 0 };
+  const alertResolvedAt = (a) => num(a.resolved_ms) ?? num(a._resolvedAt) ?? 0;
+  /** Open first (page, then critical, then newest), then resolved (newest first). */
+  function alertOrder(a, b) {
+    const ao = a.state !== 'resolved', bo = b.state !== 'resolved';
+    if (ao !== bo) return ao ? -1 : 1;
+    let d;
+    if (ao) {
+      d = (LEVEL_RANK[b.level] || 0) - (LEVEL_RANK[a.level] || 0)
+        || STATE_RANK[sevOf(b.severity)] - STATE_RANK[sevOf(a.severity)]
+        || (num(b.fired_ms) || 0) - (num(a.fired_ms) || 0);
+    } else {
+      d = alertResolvedAt(b) - alertResolvedAt(a);
+    }
+    return d || natural(a.alert_id, b.alert_id);
+  }
+
   function applySnapshot(m) {
     const now = Date.now();
     const zones = Array.isArray(m.zones) && m.zones.length ? m.zones.map(str) : null;
@@ -335,6 +391,9 @@
     for (const [k, x] of S.incidents) if (inScope(x.zone)) S.incidents.delete(k);
     for (const i of arr(m.incidents)) putIncident(i);
     addAnomalies(m.anomalies);
+    // Open alerts of the subscribed zones are replaced; resolved ones stay until they expire.
+    for (const [id, a] of S.alerts) if (a.state !== 'resolved' && inScope(a.zone)) S.alerts.delete(id);
+    for (const a of arr(m.alerts)) putAlert(a, now);
     S.scope = zones;
     if (!zones) S.fullSync = true;
     Alerts.first = true; // rows that arrive with a snapshot are not highlighted as new
@@ -349,6 +408,7 @@
     Metrics.updates(list.length);
     addAnomalies(m.anomalies);
     for (const i of arr(m.incidents)) putIncident(i);
+    for (const e of arr(m.alerts)) applyAlertEvent(e, now);
   }
 
   /** Per-zone counts: live sensors where known, else the REST summary. */
@@ -430,10 +490,17 @@
       this.error = error; this.detail = detail || ''; this.status = status || 0;
     }
   }
-  async function api(path, signal) {
+  /** GET (or, with opts {method, body}, a JSON request) returning the parsed JSON body. */
+  async function api(path, signal, opts) {
     let res;
+    const init = { signal, headers: { Accept: 'application/json' }, cache: 'no-store' };
+    if (opts && opts.method) init.method = opts.method;
+    if (opts && opts.body !== undefined) {
+      init.body = JSON.stringify(opts.body);
+      init.headers['Content-Type'] = 'application/json';
+    }
     try {
-      res = await fetch(path, { signal, headers: { Accept: 'application/json' }, cache: 'no-store' });
+      res = await fetch(path, init);
     } catch (e) {
       if (e && e.name === 'AbortError') throw e;
       throw new ApiError('network error', 'the server could not be reached', 0);
@@ -457,7 +524,7 @@
       if (this.busy || (!force && !this.needed())) return;
       this.busy = true;
       try {
-        await Promise.all([this.zones(), force ? null : this.anomalies()]);
+        await Promise.all([this.zones(), this.alerts(), force ? null : this.anomalies()]);
       } finally { this.busy = false; }
     },
     async zones() {
@@ -483,6 +550,32 @@
       const newest = S.anomalies.length ? num(S.anomalies[0].ts) : null;
       const since = newest !== null ? newest - 60e3 : Date.now() - 30 * 60e3;
       try { addAnomalies(await api(`/api/anomalies?since=${Math.floor(since)}`)); } catch (_) { return; }
+      schedule();
+    },
+    /** Open alerts of the zones the socket does not cover (an older server has none: ignored). */
+    async alerts() {
+      const limit = 1000;
+      let rows;
+      try { rows = await api(`/api/alerts?state=open&limit=${limit}`); } catch (_) { return; }
+      if (!Array.isArray(rows)) return;
+      const live = (z) => Conn.synced && (S.scope === null || S.scope.includes(z));
+      const now = Date.now();
+      const seen = new Set();
+      for (const a of rows) {
+        if (!a || typeof a !== 'object' || typeof a.alert_id !== 'string' || live(str(a.zone))) continue;
+        seen.add(a.alert_id);
+        const known = S.alerts.get(a.alert_id);
+        if (known && known.state === 'resolved') continue; // resolved is final (a new firing has a new id)
+        putAlert(a, now);
+      }
+      if (rows.length < limit) {
+        // No longer open: it resolved while only REST was watching its zone.
+        for (const [id, a] of S.alerts) {
+          if (a.state === 'resolved' || seen.has(id) || live(a.zone)) continue;
+          putAlert(Object.assign({}, a, { state: 'resolved' }), now);
+        }
+      }
+      S.dirty.alerts = true;
       schedule();
     },
   };
@@ -971,6 +1064,17 @@
 
   // ───────────────────────────────────────────────────────────── alerts ──
 
+  /** Makes `nodes` the children of `parent`, in order, moving as little as possible. */
+  function placeChildren(parent, nodes) {
+    let prev = null;
+    for (const node of nodes) {
+      const want = prev ? prev.nextSibling : parent.firstChild;
+      if (want !== node) parent.insertBefore(node, want);
+      prev = node;
+    }
+    while (prev && prev.nextSibling) prev.nextSibling.remove();
+  }
+
   const Alerts = {
     init() {
       this.el = document.getElementById('alerts');
@@ -979,11 +1083,18 @@
       this.incCount = document.getElementById('incident-count');
       this.anCount = document.getElementById('anomaly-count');
       this.scopeNote = document.getElementById('alerts-scope');
+      this.alList = document.getElementById('alert-list');
+      this.alCount = document.getElementById('alert-count');
       this.rows = new Map();
+      this.alRows = new Map();   // alert_id -> { rec, sig, el, age }
+      this.acks = new Map();     // alert_id -> { busy, ok, err } of an Ack sent from here
       this.anEmpty = h('div', { class: 'empty-row' }, 'No recent anomaly');
+      this.alEmpty = h('div', { class: 'empty-row' }, 'No open alert');
+      this.alMore = h('div', { class: 'alert-more' });
       this.first = true;
     },
     render(now) {
+      if (this.alList) this.renderAlarms(now);
       const open = openIncidents();
       setText(this.incCount, open.length);
       this.incCount.className = `count${open.length ? ' is-critical' : ''}`;
@@ -1006,15 +1117,128 @@
       }
       this.rows = keep;
       if (!nodes.length) nodes.push(this.anEmpty);
-      let prev = null;
-      for (const node of nodes) {
-        const want = prev ? prev.nextSibling : this.anList.firstChild;
-        if (want !== node) this.anList.insertBefore(node, want);
-        prev = node;
-      }
-      while (prev && prev.nextSibling) prev.nextSibling.remove();
+      placeChildren(this.anList, nodes);
       this.first = false;
       setText(this.scopeNote, Conn.synced && S.scope ? 'other zones: REST, every 10 s' : Conn.synced ? '' : 'offline: REST, every 10 s');
+    },
+    renderAlarms(now) {
+      const list = Array.from(S.alerts.values()).sort(alertOrder);
+      const open = list.filter((a) => a.state !== 'resolved');
+      setText(this.alCount, open.length);
+      const crit = open.some((a) => sevOf(a.severity) === 'critical');
+      this.alCount.className = `count${open.length ? (crit ? ' is-critical' : ' is-warning') : ''}`;
+      this.el.classList.toggle('has-page', open.some((a) => a.level === 'page' && (str(a.status) || 'active') === 'active' && !str(a.acked_by)));
+      // Keyed like the anomalies; a row is rebuilt when its alert or its ack state changes.
+      const keep = new Map();
+      const nodes = [];
+      for (const a of list.slice(0, CFG.maxAlertRows)) {
+        const id = a.alert_id;
+        const ack = this.acks.get(id) || null;
+        const sig = ack ? `${ack.busy ? 1 : 0}|${ack.ok ? 1 : 0}|${ack.err}` : '';
+        let r = this.alRows.get(id);
+        if (!r || r.rec !== a || r.sig !== sig) {
+          const fresh = !this.first && !r && a.state !== 'resolved';
+          r = Object.assign({ rec: a, sig }, this.alertRow(a, ack, fresh));
+        }
+        setText(r.age, this.alertAge(a, now));
+        keep.set(id, r);
+        nodes.push(r.el);
+      }
+      this.alRows = keep;
+      for (const id of Array.from(this.acks.keys())) if (!S.alerts.has(id)) this.acks.delete(id);
+      if (!nodes.length) nodes.push(this.alEmpty);
+      if (list.length > CFG.maxAlertRows) {
+        const rest = list.slice(CFG.maxAlertRows);
+        const restOpen = rest.filter((a) => a.state !== 'resolved').length;
+        setText(this.alMore, `+${rest.length} more` + (restOpen ? ` (${restOpen} open)` : ''));
+        nodes.push(this.alMore);
+      }
+      placeChildren(this.alList, nodes);
+    },
+    alertAge(a, now) {
+      if (a.state === 'resolved') return `resolved ${fmtAgo(alertResolvedAt(a) || null, now)}`;
+      const f = num(a.fired_ms);
+      return f === null ? '' : fmtDur(now - f);
+    },
+    alertRow(a, ack, fresh) {
+      const sev = sevOf(a.severity);
+      const open = a.state !== 'resolved';
+      const status = str(a.status) || 'active';
+      const zone = str(a.zone);
+      const members = arr(a.members).map(str);
+      const isZone = a.scope === 'zone' || typeof a.sensor_id !== 'string' || !a.sensor_id;
+      const page = a.level === 'page';
+      const acked = str(a.acked_by);
+      const who = isZone
+        ? h('a', { class: 'alert-who zone', href: `#/zone/${enc(zone)}`, title: members.join(', ') || null },
+          `zone ${zone || '–'} (${members.length} sensor${members.length === 1 ? '' : 's'})`)
+        : h('a', { class: 'alert-who', href: `#/sensor/${enc(a.sensor_id)}`, title: a.sensor_id }, a.sensor_id);
+      const fired = num(a.fired_ms);
+      const age = h('span', {
+        class: 'alert-time',
+        title: open ? `fired ${fmtDateTime(fired)}` : `fired ${fmtDateTime(fired)}, resolved ${fmtDateTime(num(a.resolved_ms))}`,
+      });
+      let action = null, err = null;
+      if (open && !acked) {
+        if (ack && ack.ok) {
+          action = h('span', { class: 'ack-sent', title: 'The acknowledgement was accepted; “acked by” shows once the pipeline applies it' }, '✓ ack sent');
+        } else {
+          const busy = !!(ack && ack.busy);
+          action = h('button', {
+            type: 'button', class: 'ack-btn', disabled: busy, 'aria-busy': busy ? 'true' : null,
+            title: `Acknowledge as “${CFG.ackAuthor}”`,
+            onclick: (ev) => { ev.preventDefault(); ev.currentTarget.disabled = true; this.ack(a.alert_id); },
+          }, busy ? 'Acking…' : 'Ack');
+        }
+        if (ack && ack.err && !ack.busy) err = h('div', { class: 'alert-err', role: 'alert' }, `Ack failed: ${ack.err}`);
+      }
+      const stTitle = status === 'silenced' && a.silence_id ? `silence ${str(a.silence_id)}`
+        : status === 'grouped' && a.group_id ? `grouped into ${str(a.group_id)}` : null;
+      const cls = ['alert', 'alarm', open ? sev : 'resolved', page ? 'page' : 'notify'];
+      if (open && status !== 'active') cls.push('is-quiet');
+      if (acked) cls.push('is-acked');
+      if (fresh) cls.push('fresh');
+      const el = h('div', { class: cls.join(' '), dataset: { alert: a.alert_id } },
+        h('div', { class: 'alert-top' },
+          open ? h('span', { class: `sev-tag ${sev}` }, sev === 'critical' ? 'CRIT' : sev === 'warning' ? 'WARN' : 'INFO')
+            : h('span', { class: 'sev-tag resolved' }, 'RESOLVED'),
+          h('span', { class: `lvl-tag ${page ? 'page' : 'notify'}`, title: page ? 'pages the on-call' : 'notification only' }, page ? 'PAGE' : 'notify'),
+          who,
+          age),
+        h('div', { class: 'alert-meta' },
+          isZone ? null : h('span', { class: 'alert-zone' }, zone || '–'),
+          h('span', { class: 'alert-thr' }, alertKind(a.kind)),
+          num(a.value) !== null ? h('span', null, 'value ', h('b', null, fmtNum(a.value))) : null,
+          (num(a.occurrences) || 0) > 1 ? h('span', { title: 'occurrences' }, '×', h('b', null, fmtInt(a.occurrences))) : null,
+          status !== 'active' ? h('span', { class: `st-tag st-${status.replace(/[^a-z_-]/gi, '')}`, title: stTitle }, status) : null,
+          acked ? h('span', { class: 'alert-ack' }, 'acked by ', h('b', null, acked)) : null,
+          action),
+        err,
+        isZone && members.length ? h('div', { class: 'alert-members' },
+          members.slice(0, 8).join(' · ') + (members.length > 8 ? ` +${members.length - 8}` : '')) : null);
+      return { el, age };
+    },
+    /** POST /api/alerts/{id}/ack; the row shows progress, then "ack sent" or the error. */
+    async ack(id) {
+      const cur = this.acks.get(id);
+      if (cur && cur.busy) return;
+      this.acks.set(id, { busy: true, ok: false, err: '' });
+      S.dirty.alerts = true;
+      schedule();
+      let next;
+      try {
+        await api(`/api/alerts/${enc(id)}/ack`, undefined, {
+          method: 'POST',
+          body: { author: CFG.ackAuthor, comment: 'acknowledged from the dashboard' },
+        });
+        next = { busy: false, ok: true, err: '' };
+      } catch (e) {
+        next = { busy: false, ok: false, err: str(e && (e.detail || e.message)) || 'request failed' };
+      }
+      if (S.alerts.has(id)) this.acks.set(id, next);
+      else this.acks.delete(id);
+      S.dirty.alerts = true;
+      schedule();
     },
     incidentRow(i, now) {
       const z = str(i.zone);
@@ -1699,6 +1923,7 @@
 
   function tick() {
     Metrics.roll(Date.now());
+    pruneAlerts(Date.now());
     S.dirty.tick = true;
     schedule();
   }
