@@ -51,21 +51,9 @@ sink() {
   local count=${1:-1000000} engine=${2:-sqlite}
   scripts/services.sh
   build
-  local dir port=19092 tansu
-  tansu=$(command -v tansu || echo "$(cargo_bin)/tansu")
-  dir=$(mktemp -d /tmp/weir-bench-sink.XXXXXX)
-  mkdir -p "$dir/data"
-  port_open $port && die "port $port is taken: stop whatever listens there"
-  local storage="memory://tansu/"
-  [ "$engine" = sqlite ] && storage="sqlite://data/tansu.db"
-  log "broker: Tansu $storage on 127.0.0.1:$port ($dir)"
-  (cd "$dir" && exec "$tansu" broker --listener-url tcp://127.0.0.1:$port \
-    --advertised-listener-url tcp://127.0.0.1:$port --storage-engine "$storage" \
-    >"$dir/tansu.log" 2>&1) &
-  BROKER_PID=$!
+  local port=19092
+  own_broker $port "$engine"
   trap 'kill $BROKER_PID 2>/dev/null || true' EXIT
-  wait_port Tansu $port 60 "$dir/tansu.log"
-  [ "$engine" = sqlite ] && python3 scripts/tansu_index.py "$dir/data/tansu.db"
 
   local schema="bench_sink_$(date +%s)"
   export WEIR_KAFKA__BROKERS=127.0.0.1:$port WEIR_POSTGRES__SCHEMA=$schema
@@ -78,12 +66,12 @@ sink() {
     --rate max --seed 1 --start-ms "$start_ms" >&2
   t1=$(date +%s.%N)
   log "produced $count readings in $(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }") s"
-  "$WEIR" run --until-end -w 2 --report-secs 5 2>"$dir/run.log" >"$dir/summaries.jsonl"
-  grep -E "run finished|WARN|ERROR" "$dir/run.log" >&2 || true
+  "$WEIR" run --until-end -w 2 --report-secs 5 2>"$DIR/run.log" >"$DIR/summaries.jsonl"
+  grep -E "run finished|WARN|ERROR" "$DIR/run.log" >&2 || true
   local stored
   stored=$(psql -X -qAt "postgres://weir:weir@127.0.0.1:5432/weir" \
     -c "SELECT count(*) FROM $schema.readings")
-  log "stored $stored readings (schema $schema; logs in $dir)"
+  log "stored $stored readings (schema $schema; logs in $DIR)"
   kill $BROKER_PID 2>/dev/null || true
 }
 
@@ -98,8 +86,22 @@ own_broker() { # own_broker PORT [ENGINE]: a fresh Tansu of its own on PORT (set
     --advertised-listener-url tcp://127.0.0.1:$port --storage-engine "$storage" \
     >"$DIR/tansu.log" 2>&1) &
   BROKER_PID=$!
+  log "broker: Tansu $storage on 127.0.0.1:$port ($DIR)"
   wait_port Tansu "$port" 60 "$DIR/tansu.log"
   if [ "$engine" = sqlite ]; then python3 scripts/tansu_index.py "$DIR/data/tansu.db"; fi
+}
+
+live_run() { # live_run SERVER_PORT RATE COUNT [SIMULATE ARGS]: the simulator in real time (10,000 sensors, 100 zones) and `weir run -w 2 $WEIR_RUN_ARGS`, in the background (sets SIM_PID, RUN_PID)
+  local port=$1 rate=$2 count=$3
+  shift 3
+  # Real time: 10,000 sensors, each every 10,000/RATE seconds, stamped when sent.
+  "$WEIR" simulate --sensors 10000 --zones 100 --interval "$((10000 * 1000 / rate))ms" --rate realtime \
+    --count "$count" "$@" >"$DIR/simulate.log" 2>&1 &
+  SIM_PID=$!
+  # shellcheck disable=SC2086 # WEIR_RUN_ARGS: extra flags for the run (e.g. --no-store)
+  "$WEIR" run -w 2 --report-secs 10 ${WEIR_RUN_ARGS:-} >"$DIR/run.out" 2>"$DIR/run.log" &
+  RUN_PID=$!
+  wait_port "weir server" "$port" 60 "$DIR/run.log"
 }
 
 ws() {
@@ -113,13 +115,7 @@ ws() {
   export WEIR_KAFKA__BROKERS=127.0.0.1:19094 WEIR_POSTGRES__SCHEMA="bench_ws_$(date +%s)" \
     WEIR_SERVER__LISTEN=127.0.0.1:18089
   "$WEIR" topics >&2
-  # Real time: 10,000 sensors, each every 10,000/RATE seconds, stamped now.
-  "$WEIR" simulate --sensors 10000 --zones 100 --interval "$((10000 * 1000 / rate))ms" --rate realtime \
-    --count $((rate * (seconds + 40))) >"$DIR/simulate.log" 2>&1 &
-  SIM_PID=$!
-  "$WEIR" run -w 2 --report-secs 10 >"$DIR/run.out" 2>"$DIR/run.log" &
-  RUN_PID=$!
-  wait_port "weir server" 18089 60 "$DIR/run.log"
+  live_run 18089 "$rate" $((rate * (seconds + 40)))
   sleep 15 # let the pipeline reach its steady state
   "$WEIR" bench ws --address 127.0.0.1:18089 --clients "$clients" --seconds "$seconds" --zones 100 \
     --server-pid "$RUN_PID"
@@ -137,14 +133,7 @@ latency() {
   export WEIR_KAFKA__BROKERS=127.0.0.1:19095 WEIR_POSTGRES__SCHEMA="bench_latency_$(date +%s)" \
     WEIR_SERVER__LISTEN=127.0.0.1:18090
   "$WEIR" topics >&2
-  # Real time: 10,000 sensors, each every 10,000/RATE seconds, stamped when sent.
-  "$WEIR" simulate --sensors 10000 --zones 100 --interval "$((10000 * 1000 / rate))ms" --rate realtime \
-    --count $((rate * (seconds + 40))) >"$DIR/simulate.log" 2>&1 &
-  SIM_PID=$!
-  # shellcheck disable=SC2086 # WEIR_RUN_ARGS: extra flags for the run (e.g. --no-store)
-  "$WEIR" run -w 2 --report-secs 10 ${WEIR_RUN_ARGS:-} >"$DIR/run.out" 2>"$DIR/run.log" &
-  RUN_PID=$!
-  wait_port "weir server" 18090 60 "$DIR/run.log"
+  live_run 18090 "$rate" $((rate * (seconds + 40)))
   sleep 10 # the registry, the first rounds and the statistics settle
   "$WEIR" bench latency --address 127.0.0.1:18090 --seconds "$seconds" --warmup-secs 5 --zones 10 \
     --out "target/bench-latency/$engine-$rate${WEIR_RUN_ARGS:+-${WEIR_RUN_ARGS// /}}" --label "Tansu $engine, $rate readings/s, weir run -w 2 ${WEIR_RUN_ARGS:-+ PostgreSQL}"
@@ -165,12 +154,7 @@ alerts() {
     WEIR_SERVER__LISTEN=127.0.0.1:18091 WEIR_ALERTS__GROUP_THRESHOLD=1000000 \
     WEIR_DELIVERY__WEBHOOKS="[{name = \"bench\", url = \"http://127.0.0.1:$hook_port/hook\"}]"
   "$WEIR" topics >&2
-  "$WEIR" simulate --sensors 10000 --zones 100 --interval "$((10000 * 1000 / rate))ms" --rate realtime \
-    --spike-rate 0.002 --count $((rate * (seconds + 45))) >"$DIR/simulate.log" 2>&1 &
-  SIM_PID=$!
-  "$WEIR" run -w 2 --report-secs 10 >"$DIR/run.out" 2>"$DIR/run.log" &
-  RUN_PID=$!
-  wait_port "weir server" 18091 60 "$DIR/run.log"
+  live_run 18091 "$rate" $((rate * (seconds + 45))) --spike-rate 0.002
   sleep 10
   "$WEIR" bench alerts --address 127.0.0.1:18091 --webhook "127.0.0.1:$hook_port" --seconds "$seconds" \
     --label "Tansu $engine, $rate readings/s, spikes 0.2%, weir run -w 2 + PostgreSQL"

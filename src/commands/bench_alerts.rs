@@ -8,26 +8,15 @@
 //! every zone on `--address`.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio_tungstenite::connect_async;
-use tokio_tungstenite::tungstenite::Message;
 
+use super::bench_kit::{histogram, label_suffix, next_text, now_ms, read_headers};
 use crate::cli::AlertsBenchArgs;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn histogram() -> anyhow::Result<Histogram<u64>> {
-    Histogram::new_with_bounds(1, 3_600_000, 3).map_err(|e| anyhow!("histogram: {e}"))
-}
 
 /// Runs the benchmark.
 pub fn run(args: &AlertsBenchArgs) -> anyhow::Result<()> {
@@ -59,23 +48,9 @@ async fn receive_hooks(
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut reader = BufReader::new(read);
-            let mut line = String::new();
-            let mut length = 0usize;
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                let header = line.trim_end();
-                if header.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
+            let Ok(Some(length)) = read_headers(&mut reader).await else {
+                return;
+            };
             let mut body = vec![0; length];
             if reader.read_exact(&mut body).await.is_err() {
                 return;
@@ -121,15 +96,8 @@ async fn bench(args: &AlertsBenchArgs) -> anyhow::Result<()> {
         if until.is_some_and(|u| Instant::now() >= u) {
             break;
         }
-        let text = match tokio::time::timeout(Duration::from_millis(200), socket.next()).await {
-            Err(_) => continue,
-            Ok(Some(Ok(Message::Text(text)))) => text,
-            Ok(Some(Ok(Message::Close(frame)))) => {
-                return Err(anyhow!("the server closed the socket: {frame:?}"));
-            }
-            Ok(None) => return Err(anyhow!("the server closed the socket")),
-            Ok(Some(Err(e))) => return Err(e).context("reading the socket"),
-            Ok(Some(Ok(_))) => continue,
+        let Some(text) = next_text(&mut socket).await? else {
+            continue;
         };
         let received = now_ms();
         if until.is_none() {
@@ -154,11 +122,7 @@ async fn bench(args: &AlertsBenchArgs) -> anyhow::Result<()> {
         .lock()
         .map_err(|_| anyhow!("webhook histogram poisoned"))?
         .clone();
-    let label = if args.label.is_empty() {
-        String::new()
-    } else {
-        format!(" [{}]", args.label)
-    };
+    let label = label_suffix(&args.label);
     println!("alert latency{label}, from the anomalous reading's production:");
     for (what, h) in [("WebSocket push", &pushed), ("webhook delivery", &hooks)] {
         if h.is_empty() {

@@ -14,6 +14,7 @@ use anyhow::{Context, anyhow};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use super::bench_kit::{read_headers, scrape};
 use crate::cli::IngestBenchArgs;
 
 /// Runs the benchmark.
@@ -55,50 +56,22 @@ impl Connection {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| anyhow!("not an HTTP answer: {line:?}"))?;
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).await?;
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
+        let length = read_headers(&mut self.reader)
+            .await?
+            .ok_or_else(|| anyhow!("the gateway closed the connection mid-answer"))?;
         let mut rest = vec![0; length];
         self.reader.read_exact(&mut rest).await?;
         Ok(status)
     }
 }
 
-async fn metric(address: &str, name: &str) -> anyhow::Result<f64> {
-    let mut connection = Connection::open(address).await?;
-    connection
-        .writer
-        .write_all(
-            format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await?;
-    let mut text = String::new();
-    connection.reader.read_to_string(&mut text).await?;
-    Ok(text
-        .lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0))
-}
-
 async fn bench(args: &IngestBenchArgs) -> anyhow::Result<()> {
     let accepted = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let drained_before = metric(&args.address, "weir_ingest_drained_total").await?;
+    let drained_before = scrape(&args.address)
+        .await?
+        .counter("weir_ingest_drained_total");
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.connections {
@@ -160,7 +133,10 @@ async fn bench(args: &IngestBenchArgs) -> anyhow::Result<()> {
     // Until the drainer has delivered them all to Kafka.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let drained = metric(&args.address, "weir_ingest_drained_total").await? - drained_before;
+        let drained = scrape(&args.address)
+            .await?
+            .counter("weir_ingest_drained_total")
+            - drained_before;
         if drained >= accepted as f64 || Instant::now() > deadline {
             let total = started.elapsed().as_secs_f64();
             println!(

@@ -7,24 +7,16 @@
 //! Writes `latency.hgrm` (percentile table) and `latency.svg` (percentile
 //! distribution and latency over time) to `--out`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::connect_async;
-use tokio_tungstenite::tungstenite::Message;
 
+use super::bench_kit::{Scrape, histogram, label_suffix, next_text, now_ms, scrape};
 use crate::cli::LatencyBenchArgs;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// Runs the benchmark.
 pub fn run(args: &LatencyBenchArgs) -> anyhow::Result<()> {
@@ -54,8 +46,8 @@ async fn bench(args: &LatencyBenchArgs) -> anyhow::Result<()> {
     let (mut socket, _) = connect_async(&url)
         .await
         .with_context(|| format!("connecting to {url}"))?;
-    let mut total = new_histogram()?;
-    let mut second = new_histogram()?;
+    let mut total = histogram()?;
+    let mut second = histogram()?;
     let mut seconds: Vec<Second> = Vec::new();
     let mut last_ingest: HashMap<String, i64> = HashMap::new();
     let warmup_until = Instant::now() + Duration::from_secs(args.warmup_secs);
@@ -73,16 +65,8 @@ async fn bench(args: &LatencyBenchArgs) -> anyhow::Result<()> {
         if measuring && measuring_since.elapsed() >= Duration::from_secs(args.seconds) {
             break;
         }
-        let next = tokio::time::timeout(Duration::from_millis(200), socket.next()).await;
-        let text = match next {
-            Err(_) => continue, // nothing for 200 ms: check the clock
-            Ok(Some(Ok(Message::Text(text)))) => text,
-            Ok(Some(Ok(Message::Close(frame)))) => {
-                return Err(anyhow!("the server closed the socket: {frame:?}"));
-            }
-            Ok(None) => return Err(anyhow!("the server closed the socket")),
-            Ok(Some(Err(e))) => return Err(e).context("reading the socket"),
-            Ok(Some(Ok(_))) => continue,
+        let Some(text) = next_text(&mut socket).await? else {
+            continue; // nothing for 200 ms: check the clock
         };
         let received = now_ms();
         let Ok(message) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
@@ -132,11 +116,7 @@ async fn bench(args: &LatencyBenchArgs) -> anyhow::Result<()> {
     let broker = after.delta("weir_source_delay_seconds", &before);
     let to_hub = after.delta("weir_end_to_end_latency_seconds", &before);
 
-    let label = if args.label.is_empty() {
-        String::new()
-    } else {
-        format!(" [{}]", args.label)
-    };
+    let label = label_suffix(&args.label);
     println!(
         "latency{label}: {} readings over {elapsed:.0} s ({messages} messages); pipeline read {read_rate:.0} readings/s",
         total.len()
@@ -174,67 +154,6 @@ async fn bench(args: &LatencyBenchArgs) -> anyhow::Result<()> {
 
 fn zone(z: u32) -> String {
     format!("zone-{z:02}")
-}
-
-fn new_histogram() -> anyhow::Result<Histogram<u64>> {
-    // 1 ms to 1 hour at 3 significant digits.
-    Histogram::new_with_bounds(1, 3_600_000, 3).map_err(|e| anyhow!("histogram: {e}"))
-}
-
-/// One `/metrics` scrape: counters and histogram buckets by name.
-#[derive(Debug, Default)]
-struct Scrape {
-    values: BTreeMap<String, f64>,
-}
-
-impl Scrape {
-    fn counter(&self, name: &str) -> f64 {
-        self.values.get(name).copied().unwrap_or(0.0)
-    }
-
-    /// Bucket counts of histogram `name` since `before`, by upper bound (s).
-    fn delta(&self, name: &str, before: &Scrape) -> Vec<(f64, f64)> {
-        let prefix = format!("{name}_bucket{{le=\"");
-        let mut buckets: Vec<(f64, f64)> = self
-            .values
-            .iter()
-            .filter_map(|(key, value)| {
-                let bound = key.strip_prefix(&prefix)?.strip_suffix("\"}")?;
-                let bound = if bound == "+Inf" {
-                    f64::INFINITY
-                } else {
-                    bound.parse().ok()?
-                };
-                Some((bound, value - before.counter(key)))
-            })
-            .collect();
-        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        buckets
-    }
-}
-
-async fn scrape(address: &str) -> anyhow::Result<Scrape> {
-    let mut stream = tokio::net::TcpStream::connect(address)
-        .await
-        .with_context(|| format!("connecting to {address} for /metrics"))?;
-    stream
-        .write_all(format!("GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
-        .await
-        .context("requesting /metrics")?;
-    let mut body = String::new();
-    stream
-        .read_to_string(&mut body)
-        .await
-        .context("reading /metrics")?;
-    let mut scrape = Scrape::default();
-    for line in body.lines().filter(|l| l.starts_with("weir_")) {
-        if let Some((key, value)) = line.rsplit_once(' ')
-            && let Ok(value) = value.parse::<f64>()
-        {
-            scrape.values.insert(key.to_string(), value);
-        }
-    }
-    Ok(scrape)
 }
 
 /// A quantile from cumulative buckets, interpolated linearly within its
@@ -439,7 +358,7 @@ mod tests {
 
     #[test]
     fn the_plot_and_table_hold_the_percentiles() -> anyhow::Result<()> {
-        let mut h = new_histogram()?;
+        let mut h = histogram()?;
         for v in 1..=1_000u64 {
             h.record(v)?;
         }

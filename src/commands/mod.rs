@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_alerts;
 pub mod bench_ingest;
+mod bench_kit;
 pub mod bench_latency;
 pub mod bench_ws;
 pub mod capacity;
