@@ -15,6 +15,15 @@ pub struct Device {
     pub sensors: Vec<String>,
 }
 
+/// The rate-limit key of a sender: its device, or its address without auth.
+pub fn rate_key(device: Option<&Device>, remote: Option<std::net::SocketAddr>) -> String {
+    match (device, remote) {
+        (Some(d), _) => format!("device:{}", d.name),
+        (None, Some(addr)) => format!("addr:{}", addr.ip()),
+        (None, None) => "anonymous".into(),
+    }
+}
+
 impl Device {
     /// Whether it may send readings of `sensor`.
     pub fn allows(&self, sensor: &str) -> bool {

@@ -380,11 +380,6 @@ impl Buffer {
         )
     }
 
-    /// The configured cap.
-    pub fn max_bytes(&self) -> u64 {
-        self.max_bytes
-    }
-
     /// A reader from the persisted cursor (the drainer's).
     pub fn reader(&self) -> std::io::Result<BufferReader> {
         let cursor = read_cursor(&self.shared.dir)?;

@@ -15,7 +15,7 @@
 //! last cursor write (at most ~100 ms of records), so across weir crashes
 //! it is at least once.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -100,8 +100,8 @@ pub fn start(
                 reports,
                 readings,
                 dlq,
-                in_flight: BTreeSet::new(),
-                held: std::collections::BTreeMap::new(),
+                in_flight: BTreeMap::new(),
+                held: BTreeMap::new(),
                 max_in_flight: in_flight.max(1),
                 stats,
                 broker_down: false,
@@ -119,10 +119,10 @@ struct Drain {
     reports: Receiver<(u64, Result<(), String>)>,
     readings: String,
     dlq: String,
-    /// Seqs sent and not yet reported.
-    in_flight: BTreeSet<u64>,
+    /// Records sent and not yet reported, kept for a resend on failure.
+    in_flight: BTreeMap<u64, Record>,
     /// Records whose delivery failed, to send again.
-    held: std::collections::BTreeMap<u64, Record>,
+    held: BTreeMap<u64, Record>,
     max_in_flight: usize,
     stats: Arc<DrainStats>,
     broker_down: bool,
@@ -135,8 +135,6 @@ impl Drain {
         buffer: &Buffer,
         stop: &AtomicBool,
     ) {
-        // Records sent but not yet delivered, kept for a resend on failure.
-        let mut sent: std::collections::BTreeMap<u64, Record> = std::collections::BTreeMap::new();
         let mut stopping_since: Option<std::time::Instant> = None;
         let mut last_report = std::time::Instant::now();
         loop {
@@ -149,16 +147,8 @@ impl Drain {
                 }
             }
             // Resend failures first, in seq order.
-            let retry: Vec<u64> = self.held.keys().copied().collect();
-            for seq in retry {
-                let Some(record) = self.held.remove(&seq) else {
-                    continue;
-                };
-                if self.send(seq, &record) {
-                    self.in_flight.insert(seq);
-                    sent.insert(seq, record);
-                } else {
-                    self.held.insert(seq, record);
+            while let Some((seq, record)) = self.held.pop_first() {
+                if !self.offer(seq, record) {
                     break;
                 }
             }
@@ -172,11 +162,7 @@ impl Drain {
                             // Waiting for reports starts now, not at the last one.
                             last_report = std::time::Instant::now();
                         }
-                        if self.send(seq, &record) {
-                            self.in_flight.insert(seq);
-                            sent.insert(seq, record);
-                        } else {
-                            self.held.insert(seq, record);
+                        if !self.offer(seq, record) {
                             break;
                         }
                     }
@@ -196,11 +182,11 @@ impl Drain {
             };
             let mut first = self.reports.recv_timeout(wait).ok();
             let reported = first.is_some();
+            let mut failed = false;
             while let Some((seq, outcome)) = first.take().or_else(|| self.reports.try_recv().ok()) {
-                self.in_flight.remove(&seq);
+                let record = self.in_flight.remove(&seq);
                 match outcome {
                     Ok(()) => {
-                        sent.remove(&seq);
                         self.stats.drained.fetch_add(1, Ordering::Relaxed);
                         if self.broker_down {
                             info!("ingest: Kafka takes records again; draining the buffer");
@@ -210,16 +196,20 @@ impl Drain {
                     Err(reason) => {
                         self.stats.failures.fetch_add(1, Ordering::Relaxed);
                         error!(seq, %reason, "ingest: Kafka refused a buffered record; sending it again");
-                        if let Some(record) = sent.remove(&seq) {
+                        if let Some(record) = record {
                             self.held.insert(seq, record);
                         }
-                        std::thread::sleep(Duration::from_millis(200));
+                        failed = true;
                     }
                 }
             }
+            if failed {
+                // Back off once per round of refusals, before resending them.
+                std::thread::sleep(Duration::from_millis(200));
+            }
             let lowest_open = self
                 .in_flight
-                .iter()
+                .keys()
                 .next()
                 .copied()
                 .into_iter()
@@ -248,6 +238,18 @@ impl Drain {
         }
         let _ = reader.persist();
         info!("ingest drainer stopped");
+    }
+
+    /// Sends `record`: in flight when the producer took it, else held for
+    /// a resend. Whether it was taken.
+    fn offer(&mut self, seq: u64, record: Record) -> bool {
+        let taken = self.send(seq, &record);
+        if taken {
+            self.in_flight.insert(seq, record);
+        } else {
+            self.held.insert(seq, record);
+        }
+        taken
     }
 
     /// Hands one record to the producer; false when its queue is full.

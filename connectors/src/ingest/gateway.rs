@@ -59,6 +59,15 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Its error code, the same on every gateway.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::RateLimited(_) => "rate_limited",
+            Refusal::BufferFull(_) => "buffer_full",
+            Refusal::Unavailable(_) => "unavailable",
+        }
+    }
+
     /// Whole seconds a client should wait (`Retry-After`).
     pub fn retry_after_secs(&self) -> u64 {
         match self {
@@ -146,14 +155,7 @@ impl Gateway {
         let at = now_ms();
         let records = readings
             .into_iter()
-            .map(|v| Record {
-                topic: Topic::Readings,
-                key: v.sensor_id.into_bytes(),
-                timestamp_ms: at,
-                content_type: v.content_type.to_string(),
-                headers: Vec::new(),
-                payload: v.payload,
-            })
+            .map(|v| reading_record(v, at))
             .collect();
         self.append(records, n).await.map(|()| n)
     }
@@ -193,40 +195,30 @@ impl Gateway {
         let at = now_ms();
         let mut records: Vec<Record> = readings
             .into_iter()
-            .map(|v| Record {
-                topic: Topic::Readings,
-                key: v.sensor_id.into_bytes(),
-                timestamp_ms: at,
-                content_type: v.content_type.to_string(),
-                headers: Vec::new(),
-                payload: v.payload,
-            })
+            .map(|v| reading_record(v, at))
             .collect();
-        for (key, payload, source, rejection) in &dead {
-            records.push(dead_letter(key, payload.clone(), source, rejection, at));
+        let mut reasons = Vec::with_capacity(dead.len());
+        for (key, payload, source, rejection) in dead {
+            records.push(dead_letter(&key, payload, &source, &rejection, at));
+            reasons.push(rejection.reason);
         }
         self.append(records, n).await?;
-        for (_, _, _, r) in &dead {
-            self.metrics.rejected(self.name, &r.reason);
+        for reason in &reasons {
+            self.metrics.rejected(self.name, reason);
         }
         Ok(())
     }
+}
 
-    /// Dead-letters a payload that is not a reading (MQTT has no one to tell):
-    /// it goes to the dead-letter topic with its reason, through the buffer.
-    pub async fn dead_letter(
-        &self,
-        key: &str,
-        payload: Vec<u8>,
-        source: &str,
-        rejection: &Rejection,
-    ) -> Result<(), Refusal> {
-        self.metrics.rejected(self.name, &rejection.reason);
-        let record = dead_letter(key, payload, source, rejection, now_ms());
-        self.buffer.append(vec![record]).await.map_err(|e| match e {
-            BufferError::Full { .. } => Refusal::BufferFull(Duration::from_secs(5)),
-            BufferError::Io(e) => Refusal::Unavailable(e),
-        })
+/// A valid reading's record, stamped `at`.
+fn reading_record(v: Valid, at: i64) -> Record {
+    Record {
+        topic: Topic::Readings,
+        key: v.sensor_id.into_bytes(),
+        timestamp_ms: at,
+        content_type: v.content_type.to_string(),
+        headers: Vec::new(),
+        payload: v.payload,
     }
 }
 

@@ -12,7 +12,6 @@
 //! it again. A call without a valid token fails with `UNAUTHENTICATED`; a
 //! reading for a sensor the token may not write, `PERMISSION_DENIED`.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 
 use futures_util::stream::FuturesOrdered;
@@ -21,7 +20,7 @@ use prost::Message;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::auth::{Auth, AuthError, Device};
+use super::auth::{Auth, AuthError, Device, rate_key};
 use super::gateway::{Gateway, Refusal, Rejection, Valid, validate};
 use crate::ingest::proto::ingest::Ack;
 use crate::ingest::proto::ingest::ingest_server::{Ingest, IngestServer};
@@ -44,14 +43,6 @@ fn device(auth: &Auth, metadata: &tonic::metadata::MetadataMap) -> Result<Option
     })
 }
 
-fn key(device: Option<&Device>, remote: Option<SocketAddr>) -> String {
-    match (device, remote) {
-        (Some(d), _) => format!("device:{}", d.name),
-        (None, Some(addr)) => format!("addr:{}", addr.ip()),
-        (None, None) => "anonymous".into(),
-    }
-}
-
 fn rejected(index: u64, r: &Rejection) -> Ack {
     Ack {
         index,
@@ -64,21 +55,15 @@ fn rejected(index: u64, r: &Rejection) -> Ack {
 }
 
 fn refused(index: u64, refusal: &Refusal) -> Ack {
-    let (reason, detail) = match refusal {
-        Refusal::RateLimited(_) => (
-            "rate_limited",
-            "over the rate limit of this gateway or device".to_string(),
-        ),
-        Refusal::BufferFull(_) => (
-            "buffer_full",
-            "the ingest buffer is full; send it again later".to_string(),
-        ),
-        Refusal::Unavailable(e) => ("unavailable", e.clone()),
+    let detail = match refusal {
+        Refusal::RateLimited(_) => "over the rate limit of this gateway or device".to_string(),
+        Refusal::BufferFull(_) => "the ingest buffer is full; send it again later".to_string(),
+        Refusal::Unavailable(e) => e.clone(),
     };
     Ack {
         index,
         accepted: false,
-        reason: reason.into(),
+        reason: refusal.code().into(),
         field: String::new(),
         detail,
         retry_after_secs: u32::try_from(refusal.retry_after_secs()).unwrap_or(u32::MAX),
@@ -136,7 +121,7 @@ async fn take(gateway: Gateway, who: String, valid: Result<Valid, Ack>, index: u
 impl Ingest for Service {
     async fn send(&self, request: Request<SensorReading>) -> Result<Response<Ack>, Status> {
         let device = device(&self.auth, request.metadata())?;
-        let who = key(device.as_ref(), request.remote_addr());
+        let who = rate_key(device.as_ref(), request.remote_addr());
         let reading = request.into_inner();
         let checked = check(device.as_ref(), &reading, 0);
         if let Err(ack) = &checked
@@ -156,7 +141,7 @@ impl Ingest for Service {
         request: Request<Streaming<SensorReading>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
         let device = device(&self.auth, request.metadata())?;
-        let who = key(device.as_ref(), request.remote_addr());
+        let who = rate_key(device.as_ref(), request.remote_addr());
         let mut incoming = request.into_inner();
         let (tx, rx) = mpsc::channel::<Result<Ack, Status>>(256);
         let gateway = self.gateway.clone();

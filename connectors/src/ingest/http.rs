@@ -18,15 +18,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::{Buf, Filter, Reply};
 
-use super::auth::{Auth, AuthError, Device};
+use super::auth::{Auth, AuthError, rate_key};
 use super::config::HttpConfig;
 use super::gateway::{Gateway, Refusal, Rejection, Valid, validate};
 
@@ -57,21 +56,19 @@ impl Fail {
 }
 
 fn refused(refusal: &Refusal) -> Response {
-    let (status, code, detail) = match refusal {
+    let (status, detail) = match refusal {
         Refusal::RateLimited(_) => (
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
             "over the rate limit of this gateway or device".to_string(),
         ),
         Refusal::BufferFull(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "buffer_full",
             "the ingest buffer is full (Kafka is slow or unreachable); nothing was kept"
                 .to_string(),
         ),
-        Refusal::Unavailable(e) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.clone()),
+        Refusal::Unavailable(e) => (StatusCode::SERVICE_UNAVAILABLE, e.clone()),
     };
-    let mut response = error(status, code, detail);
+    let mut response = error(status, refusal.code(), detail);
     if let Ok(value) = refusal.retry_after_secs().to_string().parse() {
         response.headers_mut().insert("retry-after", value);
     }
@@ -281,7 +278,7 @@ async fn ingest(
         );
     }
     ctx.gateway.rejected(&rejected);
-    let who = device_key(device.as_ref(), remote);
+    let who = rate_key(device.as_ref(), remote);
     let accepted = match ctx.gateway.admit(&who, valid).await {
         Ok(n) => n,
         Err(refusal) => return refused(&refusal),
@@ -311,15 +308,6 @@ async fn ingest(
         "rejected": rejected,
     });
     warp::reply::with_status(warp::reply::json(&body), StatusCode::BAD_REQUEST).into_response()
-}
-
-/// The rate-limit key: the device, or the sender's address without auth.
-fn device_key(device: Option<&Device>, remote: Option<SocketAddr>) -> String {
-    match (device, remote) {
-        (Some(d), _) => format!("device:{}", d.name),
-        (None, Some(addr)) => format!("addr:{}", addr.ip()),
-        (None, None) => "anonymous".into(),
-    }
 }
 
 fn boxed<F>(filter: F) -> BoxedFilter<(Response,)>
@@ -422,9 +410,4 @@ pub fn routes(ctx: Arc<HttpContext>) -> BoxedFilter<(Response,)> {
 /// Serves the routes on `listener` until the runtime stops.
 pub fn serve(listener: tokio::net::TcpListener, ctx: Arc<HttpContext>) {
     tokio::spawn(warp::serve(routes(ctx)).incoming(listener).run());
-}
-
-/// The JSON of a response body, for tests.
-pub fn body_json(bytes: &Bytes) -> Value {
-    serde_json::from_slice(bytes).unwrap_or(Value::Null)
 }
