@@ -500,13 +500,13 @@ pub fn run_worker(
         false => None,
     };
     // Alert events commit on a connection of their own (see `StorePart`).
-    let mut alert_pg = match options.store {
-        true => {
-            let mut sink = PgSink::open(&config.postgres, &kafka.readings_topic)?;
+    let mut alert_pg = match &pg {
+        Some(pg) => {
+            let mut sink = pg.sibling()?;
             sink.set_channels(config.delivery.channels());
             Some(sink)
         }
-        false => None,
+        None => None,
     };
     let rewind = rewind_ms(dataflow);
     let recovery = match pg.as_mut() {

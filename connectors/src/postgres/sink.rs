@@ -140,6 +140,20 @@ impl PgSink {
         })
     }
 
+    /// Another connection to the same, already migrated store, for writes
+    /// that must not wait behind this one's (no partitions, no channels).
+    pub fn sibling(&self) -> Result<Self, ConnectorError> {
+        Ok(PgSink {
+            config: self.config.clone(),
+            client: connect(&self.config)?,
+            layout: self.layout,
+            partitions: BTreeSet::new(),
+            topic: self.topic.clone(),
+            suppress_before_ms: None,
+            channels: Vec::new(),
+        })
+    }
+
     /// Sets the delivery channels (see `alert_deliveries`).
     pub fn set_channels(&mut self, channels: Vec<String>) {
         self.channels = channels;
