@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
@@ -21,6 +21,7 @@ use weir_dataflow::records::{Ack, AlertKind, Control, Silence};
 
 use crate::db::{Db, query_error};
 use crate::error::ApiError;
+use crate::hub::now_ms;
 
 /// Writes control records.
 pub struct ControlProducer {
@@ -55,12 +56,6 @@ impl ControlProducer {
             .map(|_| ())
             .map_err(|(e, _)| ApiError::unavailable(format!("kafka: {e}")))
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn bad_body(field: &str, detail: impl std::fmt::Display) -> ApiError {
@@ -217,8 +212,22 @@ pub async fn ack(
     Ok(json!({"accepted": true, "ack": ack}))
 }
 
-fn silence_json(s: &Silence) -> Value {
-    json!(s)
+/// The columns `silence_from_row` reads.
+const SILENCE_COLUMNS: &str = "silence_id, sensor_id, zone, kind, \
+     (extract(epoch FROM starts_at) * 1000)::bigint, \
+     (extract(epoch FROM ends_at) * 1000)::bigint, author, comment";
+
+fn silence_from_row(r: &tokio_postgres::Row) -> Silence {
+    Silence {
+        id: r.get(0),
+        sensor_id: r.get(1),
+        zone: r.get(2),
+        kind: r.get::<_, Option<&str>>(3).and_then(AlertKind::parse),
+        starts_ms: r.get(4),
+        ends_ms: r.get(5),
+        author: r.get(6),
+        comment: r.get(7),
+    }
 }
 
 /// `GET /api/silences?active=true|false`.
@@ -239,28 +248,16 @@ pub async fn silences(db: &Db, params: BTreeMap<String, String>) -> Result<Value
     let client = db.client().await?;
     let rows = client
         .query(
-            "SELECT silence_id, sensor_id, zone, kind, (extract(epoch FROM starts_at) * 1000)::bigint, \
-             (extract(epoch FROM ends_at) * 1000)::bigint, author, comment FROM silences \
-             WHERE $1::bool IS NULL OR (ends_at > now()) = $1 ORDER BY starts_at DESC LIMIT $2",
+            &format!(
+                "SELECT {SILENCE_COLUMNS} FROM silences \
+                 WHERE $1::bool IS NULL OR (ends_at > now()) = $1 ORDER BY starts_at DESC LIMIT $2"
+            ),
             &[&active, &limit],
         )
         .await
         .map_err(query_error)?;
     Ok(Value::Array(
-        rows.iter()
-            .map(|r| {
-                silence_json(&Silence {
-                    id: r.get(0),
-                    sensor_id: r.get(1),
-                    zone: r.get(2),
-                    kind: r.get::<_, Option<&str>>(3).and_then(AlertKind::parse),
-                    starts_ms: r.get(4),
-                    ends_ms: r.get(5),
-                    author: r.get(6),
-                    comment: r.get(7),
-                })
-            })
-            .collect(),
+        rows.iter().map(|r| json!(silence_from_row(r))).collect(),
     ))
 }
 
@@ -374,7 +371,7 @@ pub async fn create_silence(
         )
         .await?;
     store_silence(db, &silence).await?;
-    Ok((StatusCode::CREATED, silence_json(&silence)))
+    Ok((StatusCode::CREATED, json!(silence)))
 }
 
 /// `DELETE /api/silences/{id}`: the silence ends now.
@@ -386,24 +383,14 @@ pub async fn delete_silence(
     let client = db.client().await?;
     let row = client
         .query_opt(
-            "SELECT sensor_id, zone, kind, (extract(epoch FROM starts_at) * 1000)::bigint, \
-             (extract(epoch FROM ends_at) * 1000)::bigint, author, comment FROM silences WHERE silence_id = $1",
+            &format!("SELECT {SILENCE_COLUMNS} FROM silences WHERE silence_id = $1"),
             &[&id],
         )
         .await
         .map_err(query_error)?
         .ok_or_else(|| ApiError::not_found(format!("no silence `{id}`")))?;
     let now = now_ms();
-    let mut silence = Silence {
-        id: id.to_string(),
-        sensor_id: row.get(0),
-        zone: row.get(1),
-        kind: row.get::<_, Option<&str>>(2).and_then(AlertKind::parse),
-        starts_ms: row.get(3),
-        ends_ms: row.get(4),
-        author: row.get(5),
-        comment: row.get(6),
-    };
+    let mut silence = silence_from_row(&row);
     if silence.ends_ms > now {
         // Ends now (a silence not started yet ends at its start: it never applies).
         silence.ends_ms = now.max(silence.starts_ms);
@@ -413,5 +400,5 @@ pub async fn delete_silence(
             .await?;
         store_silence(db, &silence).await?;
     }
-    Ok(silence_json(&silence))
+    Ok(json!(silence))
 }

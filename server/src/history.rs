@@ -12,7 +12,7 @@
 //! | 5m / 1h    | any (point limit applies)              | `sensor_5m` / `sensor_1h` |
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -21,6 +21,7 @@ use crate::config::ServerConfig;
 use crate::db::{Db, query_error};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::hub::now_ms;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -62,12 +63,6 @@ pub struct Request {
     pub to: i64,
     /// Requested resolution.
     pub resolution: Resolution,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The epoch-milliseconds parameter `name`, if given; a 400 naming it if malformed.

@@ -198,7 +198,8 @@ pub struct Hub {
     deltas: broadcast::Sender<Arc<Delta>>,
 }
 
-fn now_ms() -> i64 {
+/// Wall-clock time in ms since the epoch.
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -203,9 +203,7 @@ fn deliverer(
         channels.push(Box::new(KafkaChannel::new(&config.kafka, timeout)?));
     }
     for hook in &config.delivery.webhooks {
-        channels.push(Box::new(WebhookChannel::new(
-            &hook.name, &hook.url, timeout,
-        )?));
+        channels.push(Box::new(WebhookChannel::new(hook, timeout)?));
     }
     let metrics = Arc::clone(metrics);
     Ok(Deliverer::new(

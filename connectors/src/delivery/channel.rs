@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use super::config::WebhookConfig;
 use super::http::{Url, post};
 use crate::ConnectorError;
 use crate::kafka::KafkaConfig;
@@ -48,14 +49,14 @@ pub struct WebhookChannel {
 }
 
 impl WebhookChannel {
-    /// A webhook channel named `webhook:<name>`.
-    pub fn new(name: &str, url: &str, timeout: Duration) -> Result<Self, ConnectorError> {
-        let url = Url::parse(url).map_err(|reason| ConnectorError::InvalidSetting {
+    /// The channel of `hook` (named by [`WebhookConfig::channel_name`]).
+    pub fn new(hook: &WebhookConfig, timeout: Duration) -> Result<Self, ConnectorError> {
+        let url = Url::parse(&hook.url).map_err(|reason| ConnectorError::InvalidSetting {
             setting: "delivery.webhooks.url",
             reason,
         })?;
         Ok(WebhookChannel {
-            name: format!("webhook:{name}"),
+            name: hook.channel_name(),
             url,
             timeout,
         })

@@ -35,6 +35,13 @@ pub struct WebhookConfig {
     pub url: String,
 }
 
+impl WebhookConfig {
+    /// Its channel: `webhook:<name>` (outbox rows and the channel's name).
+    pub fn channel_name(&self) -> String {
+        format!("webhook:{}", self.name)
+    }
+}
+
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
@@ -57,7 +64,7 @@ impl DeliveryConfig {
         if self.kafka {
             channels.push(KAFKA_CHANNEL.to_string());
         }
-        channels.extend(self.webhooks.iter().map(|w| format!("webhook:{}", w.name)));
+        channels.extend(self.webhooks.iter().map(WebhookConfig::channel_name));
         channels
     }
 }
