@@ -175,10 +175,13 @@ impl SensorAlerts {
         policy: &AlertPolicy,
     ) -> Vec<AlertTransition> {
         let raised = seen.anomaly.and_then(kind_of);
-        let cooldown = policy.cooldown_ms(seen.zone);
+        let cooldown = || policy.cooldown_ms(seen.zone);
         let mut out = Vec::new();
         for kind in AlertKind::ALL {
             let severity = raised.filter(|(k, _)| *k == kind).map(|(_, s)| s);
+            if severity.is_none() && !self.keys.contains_key(&kind) {
+                continue; // a normal reading of a key with no state: nothing to do
+            }
             let state = self.keys.entry(kind).or_default();
             let mut emit = |change, open: &Open| {
                 out.push(AlertTransition {
@@ -229,7 +232,7 @@ impl SensorAlerts {
                         severity,
                         escalated: false,
                     };
-                    state.cooldown_until_ms = seen.ts_ms.saturating_add(cooldown);
+                    state.cooldown_until_ms = seen.ts_ms.saturating_add(cooldown());
                     state.suppressed = false;
                     emit(AlertChange::Fired, &open);
                     state.open = Some(open);
@@ -243,7 +246,7 @@ impl SensorAlerts {
                     emit(AlertChange::Resolved, open);
                     state.cooldown_until_ms = state
                         .cooldown_until_ms
-                        .max(seen.ts_ms.saturating_add(cooldown));
+                        .max(seen.ts_ms.saturating_add(cooldown()));
                     state.suppressed = false;
                     state.open = None;
                 }
