@@ -21,13 +21,6 @@ use super::sink::time;
 /// The channel the deliverer listens on.
 pub const NOTIFY_CHANNEL: &str = "weir_alert_deliveries";
 
-fn name<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// Writes a batch's alert events, the alerts' latest states and the
 /// outbox rows for `channels`.
 pub fn write_alert_events(
@@ -107,14 +100,14 @@ pub fn write_alert_events(
          silence_id = EXCLUDED.silence_id, doc = EXCLUDED.doc, stored_at = now()",
         &[
             &alerts.iter().map(|a| a.alert_id.as_str()).collect::<Vec<&str>>(),
-            &alerts.iter().map(|a| name(&a.scope)).collect::<Vec<String>>(),
+            &alerts.iter().map(|a| a.scope.name()).collect::<Vec<&str>>(),
             &alerts.iter().map(|a| a.sensor_id.as_deref()).collect::<Vec<Option<&str>>>(),
             &alerts.iter().map(|a| a.zone.as_str()).collect::<Vec<&str>>(),
             &alerts.iter().map(|a| a.kind.name()).collect::<Vec<&str>>(),
-            &alerts.iter().map(|a| name(&a.state)).collect::<Vec<String>>(),
-            &alerts.iter().map(|a| name(&a.level)).collect::<Vec<String>>(),
-            &alerts.iter().map(|a| name(&a.severity)).collect::<Vec<String>>(),
-            &alerts.iter().map(|a| name(&a.status)).collect::<Vec<String>>(),
+            &alerts.iter().map(|a| a.state.name()).collect::<Vec<&str>>(),
+            &alerts.iter().map(|a| a.level.name()).collect::<Vec<&str>>(),
+            &alerts.iter().map(|a| a.severity.name()).collect::<Vec<&str>>(),
+            &alerts.iter().map(|a| a.status.name()).collect::<Vec<&str>>(),
             &alerts.iter().map(|a| time(a.fired_ms)).collect::<Vec<SystemTime>>(),
             &alerts.iter().map(|a| time(a.updated_ms)).collect::<Vec<SystemTime>>(),
             &alerts.iter().map(|a| a.resolved_ms.map(time)).collect::<Vec<Option<SystemTime>>>(),

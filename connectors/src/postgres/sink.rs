@@ -29,8 +29,8 @@ use postgres::types::Type;
 use postgres::{Client, Transaction};
 use tracing::{error, info, warn};
 use weir_dataflow::records::{
-    Anomaly, DeadLetter, LatestState, RegistryRecord, StoredReading, Update, WindowAggregate,
-    WindowSize, ZoneIncident,
+    Anomaly, DeadLetter, LatestState, RegistryRecord, Severity, StoredReading, Update,
+    WindowAggregate, WindowSize, ZoneIncident,
 };
 
 use super::PostgresConfig;
@@ -490,9 +490,9 @@ fn write_latest(
     let values: Vec<f64> = rows.iter().map(|l| l.value).collect();
     let means: Vec<Option<f64>> = rows.iter().map(|l| l.mean).collect();
     let sds: Vec<Option<f64>> = rows.iter().map(|l| l.stddev).collect();
-    let severities: Vec<Option<String>> = rows
+    let severities: Vec<Option<&str>> = rows
         .iter()
-        .map(|l| l.severity.map(|s| format!("{s:?}").to_lowercase()))
+        .map(|l| l.severity.map(Severity::name))
         .collect();
     tx.execute(
         "INSERT INTO sensor_latest (sensor_id, zone, time, value, mean, stddev, severity) \
@@ -537,10 +537,10 @@ fn write_anomalies(
             &rows.iter().map(|a| a.stddev).collect::<Vec<Option<f64>>>(),
             &rows.iter().map(|a| i64::try_from(a.samples).unwrap_or(i64::MAX)).collect::<Vec<i64>>(),
             &rows.iter().map(|a| a.z).collect::<Vec<Option<f64>>>(),
-            &rows.iter().map(|a| a.z_severity.map(|s| lower(&s))).collect::<Vec<Option<String>>>(),
+            &rows.iter().map(|a| a.z_severity.map(Severity::name)).collect::<Vec<Option<&str>>>(),
             &rows.iter().map(|a| a.threshold.map(|(k, _)| lower(&k))).collect::<Vec<Option<String>>>(),
             &rows.iter().map(|a| a.threshold.map(|(_, l)| l)).collect::<Vec<Option<f64>>>(),
-            &rows.iter().map(|a| lower(&a.severity)).collect::<Vec<String>>(),
+            &rows.iter().map(|a| a.severity.name()).collect::<Vec<&str>>(),
         ],
     )?;
     Ok(())

@@ -103,6 +103,16 @@ pub enum AlertScope {
     Zone,
 }
 
+impl AlertScope {
+    /// The label used in storage and payloads.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertScope::Sensor => "sensor",
+            AlertScope::Zone => "zone",
+        }
+    }
+}
+
 /// Open or over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,6 +123,16 @@ pub enum AlertState {
     Resolved,
 }
 
+impl AlertState {
+    /// The label used in storage and payloads.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertState::Open => "open",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
 /// Urgency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -121,6 +141,16 @@ pub enum Level {
     Notify,
     /// Wake someone up.
     Page,
+}
+
+impl Level {
+    /// The label used in storage and payloads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Notify => "notify",
+            Level::Page => "page",
+        }
+    }
 }
 
 /// How the alert's notifications are treated.
@@ -135,6 +165,18 @@ pub enum Status {
     Inhibited,
     /// Delivered, then folded into a zone alert: its further changes are not delivered.
     Grouped,
+}
+
+impl Status {
+    /// The label used in storage, payloads and reasons.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Silenced => "silenced",
+            Status::Inhibited => "inhibited",
+            Status::Grouped => "grouped",
+        }
+    }
 }
 
 /// An acknowledgement.

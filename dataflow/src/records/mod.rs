@@ -224,6 +224,16 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// The label used in storage and payloads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// A registry threshold that a value crossed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

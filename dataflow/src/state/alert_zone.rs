@@ -191,7 +191,7 @@ impl AlertBook {
                 alert.occurrences = t.occurrences;
                 alert.value = Some(t.value);
                 let deliver = alert.status == Status::Active;
-                let reason = (!deliver).then(|| format!("{} alert", status_name(alert.status)));
+                let reason = (!deliver).then(|| format!("{} alert", alert.status.name()));
                 let group = alert.group_id.clone();
                 if let Some(zone) = self.zones.get_mut(&t.zone) {
                     zone.open.remove(&t.alert_id);
@@ -393,7 +393,7 @@ impl AlertBook {
         group.severity = group.severity.max(t.severity);
         group.updated_ms = t.ts_ms;
         let deliver = group.status == Status::Active;
-        let reason = (!deliver).then(|| format!("{} alert", status_name(group.status)));
+        let reason = (!deliver).then(|| format!("{} alert", group.status.name()));
         self.put(group.clone());
         out.push(event(
             group,
@@ -433,7 +433,7 @@ impl AlertBook {
         let reason = match (acked, group.status) {
             (Some(by), _) => Some(format!("acknowledged by {by}")),
             (None, Status::Active) => None,
-            (None, status) => Some(format!("{} alert", status_name(status))),
+            (None, status) => Some(format!("{} alert", status.name())),
         };
         let deliver = reason.is_none();
         self.put(group.clone());
@@ -475,7 +475,7 @@ impl AlertBook {
         group.resolved_ms = Some(t.ts_ms);
         group.updated_ms = t.ts_ms;
         let deliver = group.status == Status::Active;
-        let reason = (!deliver).then(|| format!("{} alert", status_name(group.status)));
+        let reason = (!deliver).then(|| format!("{} alert", group.status.name()));
         out.push(event(
             group,
             AlertEventKind::Resolved,
@@ -578,15 +578,6 @@ impl AlertBook {
             self.zones.len(),
             self.zones.values().map(|z| z.open.len()).sum(),
         )
-    }
-}
-
-fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Active => "active",
-        Status::Silenced => "silenced",
-        Status::Inhibited => "inhibited",
-        Status::Grouped => "grouped",
     }
 }
 
