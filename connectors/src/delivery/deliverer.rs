@@ -19,7 +19,6 @@
 //! `Idempotency-Key` (its event id). Rows locked with `SKIP LOCKED` let
 //! several deliverers (processes) share the outbox.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +48,14 @@ pub struct Deliverer {
     postgres: PostgresConfig,
     config: DeliveryConfig,
     channels: Vec<Box<dyn Channel>>,
+    observe: Observer,
+}
+
+/// One channel's share of the deliverer: its own task and connection.
+struct ChannelWorker {
+    postgres: PostgresConfig,
+    config: DeliveryConfig,
+    channel: Box<dyn Channel>,
     observe: Observer,
 }
 
@@ -87,21 +94,23 @@ impl Deliverer {
         let tasks: Vec<_> = channels
             .into_iter()
             .map(|channel| {
-                let one = Deliverer {
+                let worker = ChannelWorker {
                     postgres: postgres.clone(),
                     config: config.clone(),
-                    channels: vec![channel],
+                    channel,
                     observe: Arc::clone(&observe),
                 };
-                tokio::spawn(one.run_channel())
+                tokio::spawn(worker.run())
             })
             .collect();
         for task in tasks {
             let _ = task.await;
         }
     }
+}
 
-    async fn run_channel(self) {
+impl ChannelWorker {
+    async fn run(self) {
         let mut pause = Duration::from_millis(100);
         let mut down = false;
         loop {
@@ -148,23 +157,17 @@ impl Deliverer {
             info!("alert delivery resumed: postgres available again");
             *down = false;
         }
-        let mut backoffs: BTreeMap<String, Backoff> = BTreeMap::new();
+        let mut backoff = Backoff::default();
         loop {
-            let now = Instant::now();
-            for channel in &self.channels {
-                let backoff = backoffs.entry(channel.name().to_string()).or_default();
-                if backoff.retry_at.is_some_and(|at| at > now) {
-                    continue;
-                }
-                self.round(&mut client, channel.as_ref(), backoff).await?;
+            if backoff.retry_at.is_none_or(|at| at <= Instant::now()) {
+                self.round(&mut client, &mut backoff).await?;
             }
             if client.is_closed() {
                 // A closed connection surfaces as an error on the next query.
                 client.simple_query("SELECT 1").await?;
             }
-            let next_retry = backoffs.values().filter_map(|b| b.retry_at).min();
             let poll = Instant::now() + Duration::from_millis(self.config.poll_ms);
-            let until = next_retry.map_or(poll, |r| r.min(poll));
+            let until = backoff.retry_at.map_or(poll, |r| r.min(poll));
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep_until(until.into()) => {}
@@ -172,13 +175,13 @@ impl Deliverer {
         }
     }
 
-    /// Delivers what is waiting for one channel, in order, until a failure.
+    /// Delivers what is waiting for the channel, in order, until a failure.
     async fn round(
         &self,
         client: &mut Client,
-        channel: &dyn Channel,
         backoff: &mut Backoff,
     ) -> Result<(), tokio_postgres::Error> {
+        let channel = self.channel.as_ref();
         let name = channel.name();
         let mut client_tx = client.transaction().await?;
         let tx = &mut client_tx;
