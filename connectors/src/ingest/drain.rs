@@ -32,22 +32,22 @@ use crate::kafka::KafkaConfig;
 
 /// Delivery reports, by seq.
 struct Reports {
-    tx: std::sync::Mutex<Sender<(u64, Result<(), String>)>>,
+    tx: Sender<(u64, Result<(), String>)>,
 }
 
 impl ClientContext for Reports {}
 
 impl ProducerContext for Reports {
-    type DeliveryOpaque = Box<u64>;
+    /// The record's seq (a `usize` opaque costs no allocation; seqs are
+    /// u64 and targets are 64-bit).
+    type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, seq: Self::DeliveryOpaque) {
         let outcome = match result {
             Ok(_) => Ok(()),
             Err((e, _)) => Err(e.to_string()),
         };
-        if let Ok(tx) = self.tx.lock() {
-            let _ = tx.send((*seq, outcome));
-        }
+        let _ = self.tx.send((seq as u64, outcome));
     }
 }
 
@@ -79,9 +79,7 @@ pub fn start(
             "queue.buffering.max.messages",
             (in_flight.max(1_000) * 2).to_string(),
         )
-        .create_with_context(Reports {
-            tx: std::sync::Mutex::new(tx),
-        })
+        .create_with_context(Reports { tx })
         .map_err(|e| ConnectorError::kafka("create the ingest producer", e))?;
     let mut reader = buffer
         .reader()
@@ -268,7 +266,7 @@ impl Drain {
                 value: Some(value.as_slice()),
             });
         }
-        let base = BaseRecord::with_opaque_to(topic, Box::new(seq))
+        let base = BaseRecord::with_opaque_to(topic, seq as usize)
             .key(&record.key)
             .payload(&record.payload)
             .timestamp(record.timestamp_ms)

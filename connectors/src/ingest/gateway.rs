@@ -80,16 +80,17 @@ impl Refusal {
     }
 }
 
-/// Validates one payload (`content_type` as sent; `None` = sniff).
+/// Validates one payload (`content_type` as sent; `None` = sniff); a
+/// valid one keeps the bytes.
 pub fn validate(
-    payload: &[u8],
+    payload: Vec<u8>,
     content_type: Option<&str>,
     index: usize,
 ) -> Result<Valid, Rejection> {
-    match decode(payload, content_type) {
+    match decode(&payload, content_type) {
         Ok(reading) => Ok(Valid {
             sensor_id: reading.sensor_id.as_str().to_string(),
-            payload: payload.to_vec(),
+            payload,
             content_type: match reading.format {
                 Format::Protobuf => "application/x-protobuf",
                 Format::JsonV1 | Format::JsonV2 => "application/json",

@@ -73,7 +73,7 @@ fn refused(index: u64, refusal: &Refusal) -> Ack {
 /// Validates one message and checks the device may send it.
 fn check(device: Option<&Device>, reading: &SensorReading, index: u64) -> Result<Valid, Ack> {
     let bytes = reading.encode_to_vec();
-    let valid = validate(&bytes, Some("application/x-protobuf"), index as usize)
+    let valid = validate(bytes, Some("application/x-protobuf"), index as usize)
         .map_err(|r| rejected(index, &r))?;
     if let Some(d) = device
         && !d.allows(&valid.sensor_id)

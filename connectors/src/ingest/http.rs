@@ -259,8 +259,9 @@ async fn ingest(
     };
     let mut valid: Vec<Valid> = Vec::with_capacity(items.len());
     let mut rejected: Vec<Rejection> = Vec::new();
-    for (index, payload) in &items {
-        match validate(payload, item_type, *index) {
+    let total = items.len();
+    for (index, payload) in items {
+        match validate(payload, item_type, index) {
             Ok(v) => valid.push(v),
             Err(r) => rejected.push(r),
         }
@@ -303,7 +304,7 @@ async fn ingest(
     }
     let body = json!({
         "error": "bad_readings",
-        "detail": format!("{} of {} readings rejected; the other {accepted} were accepted", rejected.len(), items.len()),
+        "detail": format!("{} of {} readings rejected; the other {accepted} were accepted", rejected.len(), total),
         "accepted": accepted,
         "rejected": rejected,
     });

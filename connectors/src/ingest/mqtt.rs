@@ -174,7 +174,7 @@ async fn buffer(gateway: &Gateway, filter: &str, publishes: &[Publish]) -> Resul
             ));
             continue;
         };
-        match validate(&publish.payload, None, 0) {
+        match validate(publish.payload.to_vec(), None, 0) {
             Ok(v) if v.sensor_id == sensor => {
                 *counts.entry(format!("sensor:{sensor}")).or_default() += 1;
                 valid.push(v);
