@@ -431,6 +431,7 @@ pub fn source_record(raw: RawRecord) -> SourceRecord {
         key: raw.key,
         payload: raw.payload.unwrap_or_default(),
         content_type: raw.content_type,
+        clock_skewed: raw.clock_skewed,
     }
 }
 
@@ -520,7 +521,7 @@ pub fn run_worker(
     // A restart that rewinds mid-stream: the alert rules start from the
     // store, and skip what was alerted on. One that replays everything from
     // the beginning rebuilds the alert state like the rest.
-    let seed = match pg.as_mut() {
+    let mut seed = match pg.as_mut() {
         Some(pg) if !recovery.replays_everything => AlertSeed::from_store(
             pg.alerts_to_seed()?,
             recovery.all_durable_offsets.clone(),
@@ -528,10 +529,14 @@ pub fn run_worker(
         ),
         _ => AlertSeed::default(),
     };
+    // Sensors of partitions rewound mid-stream rebuild their windows that
+    // began before the rewind point from the store.
+    seed.rewind_clocks = recovery.rewind_clocks.clone();
     let rules = Rules {
         dataflow: dataflow.clone(),
         alerts: config.alerts.clone(),
         seed: std::sync::Arc::new(seed),
+        counters: std::sync::Arc::clone(&options.metrics.graph),
     };
     let failure: Rc<RefCell<Option<ConnectorError>>> = Rc::default();
     // The sinks move to their writer threads when the dataflow is built.
@@ -605,6 +610,7 @@ pub fn run_worker(
         &BTreeMap::new(),
         options.bound,
         grace,
+        dataflow.max_clock_skew_ms,
     )?;
     // Silences and acks: read whole at every start, like the registry. A
     // worker that owns no partition of the topic closes its input at once.
@@ -615,6 +621,7 @@ pub fn run_worker(
         &BTreeMap::new(),
         options.bound,
         grace,
+        dataflow.max_clock_skew_ms,
     )?;
     let mut control_open = !control_partitions.is_empty();
     if !control_open {
@@ -628,6 +635,7 @@ pub fn run_worker(
         &recovery.start_offsets,
         options.bound,
         grace,
+        dataflow.max_clock_skew_ms,
     )?;
     // Durable epochs' offsets go to PostgreSQL (on the writer thread, after
     // the data); once committed there, to the broker's group offsets.
@@ -712,6 +720,14 @@ pub fn run_worker(
                 readings_in.send(source_record(raw));
             })?;
             summary.records += read as u64;
+            let clamped =
+                readings.take_clamped() + registry.take_clamped() + control.take_clamped();
+            if clamped > 0 {
+                options
+                    .metrics
+                    .clock_clamped
+                    .fetch_add(clamped, std::sync::atomic::Ordering::Relaxed);
+            }
             options
                 .metrics
                 .records_read

@@ -67,6 +67,7 @@ fn read_topic(topic: &str) -> Result<Vec<RawRecord>, Box<dyn std::error::Error>>
                     .and_then(|h| h.value)
                     .map(|v| String::from_utf8_lossy(v).into_owned())
             }),
+            clock_skewed: false,
         });
     }
     assert_eq!(records.len() as i64, total, "read all of {topic}");

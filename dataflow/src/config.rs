@@ -37,6 +37,16 @@ pub struct DataflowConfig {
     /// above `idle_grace_ms + tick_ms`: readings then never wait for idle
     /// reference partitions to catch up with them (see docs/ARCHITECTURE.md).
     pub reference_delay_ms: i64,
+    /// A sensor whose last reading is this much record time (partition
+    /// clock) behind is forgotten: statistics, windows, lateness watermark
+    /// and latest state leave memory unless an alert of it is open. A later
+    /// reading starts afresh (see docs/ARCHITECTURE.md, "Bounded state").
+    pub forget_after_ms: i64,
+    /// A record timestamp further ahead of the time weir read it than this
+    /// is clamped to the read time plus this, and the reading flagged
+    /// `clock_skew`: one producer with a fast clock must not hold the
+    /// partition's clock, and so every result, in the future.
+    pub max_clock_skew_ms: i64,
 }
 
 impl Default for DataflowConfig {
@@ -54,6 +64,8 @@ impl Default for DataflowConfig {
             tick_ms: 10,
             idle_grace_ms: 200,
             reference_delay_ms: 1_000,
+            forget_after_ms: 6 * 3_600_000,
+            max_clock_skew_ms: 2_000,
         }
     }
 }
@@ -67,11 +79,18 @@ impl DataflowConfig {
             ("future_after_ms", self.future_after_ms),
             ("stats_horizon_ms", self.stats_horizon_ms),
             ("zone_window_ms", self.zone_window_ms),
+            ("forget_after_ms", self.forget_after_ms),
         ];
         for (name, value) in positive {
             if value <= 0 {
                 return Err(format!("dataflow.{name} = {value}: must be > 0"));
             }
+        }
+        if self.max_clock_skew_ms < 0 {
+            return Err(format!(
+                "dataflow.max_clock_skew_ms = {}: must be >= 0",
+                self.max_clock_skew_ms
+            ));
         }
         if self.reference_delay_ms < 0 {
             return Err(format!(

@@ -19,7 +19,7 @@ use crate::records::{
     AlertEvent, Anomaly, ControlRecord, DeadLetter, LatestState, RegistryRecord, SourceRecord,
     StoredReading, Time, Update, WindowAggregate, ZoneIncident,
 };
-use crate::state::{AlertSeed, StateGauge};
+use crate::state::{AlertSeed, GraphCounters, StateGauge};
 
 /// Every output of the graph, as update streams (`(record, time, ±1)`).
 pub struct Outputs<'scope> {
@@ -58,8 +58,10 @@ pub struct Rules {
     pub dataflow: DataflowConfig,
     /// Alerts.
     pub alerts: AlertPolicy,
-    /// Where a restart's alert state comes from (empty on a fresh start).
+    /// Where a restart's state comes from (empty on a fresh start).
     pub seed: std::sync::Arc<AlertSeed>,
+    /// Counts for metrics (duplicates, forgotten sensors).
+    pub counters: std::sync::Arc<GraphCounters>,
 }
 
 /// Builds the graph over its inputs.
@@ -73,6 +75,7 @@ pub fn build<'scope>(inputs: Inputs<'scope>, rules: &Rules) -> Outputs<'scope> {
         rules.alerts.clone(),
         std::sync::Arc::clone(&rules.seed),
         gauge.clone(),
+        std::sync::Arc::clone(&rules.counters),
     );
     let incidents = sensors.anomalies.clone().correlate_zones(config.clone());
     let alert_events = sensors.transitions.apply_alert_policy(
@@ -128,6 +131,7 @@ mod tests {
             key: key.as_bytes().to_vec(),
             payload,
             content_type: None,
+            clock_skewed: false,
         }
     }
 
@@ -496,7 +500,7 @@ mod tests {
 
     /// Random readings of a few sensors over a few partitions.
     fn random_input() -> impl Strategy<Value = Input> {
-        let point = (0i64..600, -2i64..=0, 0.0f64..30.0, 0u8..20);
+        let point = (0i64..600, -3i64..=0, 0.0f64..30.0, 0u8..20, 0u8..12);
         prop::collection::vec(point, 1..200).prop_map(|points| {
             let mut readings = Vec::new();
             let mut registry = Vec::new();
@@ -507,12 +511,28 @@ mod tests {
                     T0 - 1_000,
                 ));
             }
+            // Versions that apply later (their history is pruned as the
+            // sensors' lateness horizons pass them).
+            for (s, hours) in [(0, 2), (0, 5), (1, 3)] {
+                let mut moved = sensor(&format!("tmp-r{s}"), "moved", Some(20.0));
+                moved.valid_from_ms = Some(T0 + hours * 3_600_000);
+                registry.push(registered(moved, T0 + hours * 3_600_000 - 60_000));
+            }
             let mut clock = T0;
-            for (i, (step, back, value, pick)) in points.into_iter().enumerate() {
+            let mut last: BTreeMap<String, (i64, f64)> = BTreeMap::new();
+            for (i, (step, back, value, pick, dup)) in points.into_iter().enumerate() {
                 clock += step * 1_000;
                 let id = format!("tmp-r{}", pick % 5); // tmp-r4 is unregistered
-                let ts = clock + back * 1_500_000; // some readings 25 or 50 minutes late
+                let ts = clock + back * 1_500_000; // some readings 25 to 75 minutes late
                 let value = if pick == 19 { 29.9 } else { value };
+                // Some repeat the sensor's previous reading: exactly, or
+                // with another value.
+                let (ts, value) = match (dup, last.get(&id)) {
+                    (0, Some(&(t, v))) => (t, v),
+                    (1, Some(&(t, v))) => (t, v + 1.0),
+                    _ => (ts, value),
+                };
+                last.insert(id.clone(), (ts, value));
                 let partition = i32::from(pick % 5) % 3;
                 readings.push(record(
                     partition,
@@ -558,18 +578,26 @@ mod tests {
         /// and dead letters.
         #[test]
         fn graph_matches_the_naive_oracle_on_any_shape(input in random_input(), workers in 1usize..=3) {
-            let config = DataflowConfig { min_samples: 3, ..DataflowConfig::default() };
+            // Sensors silent for 40 minutes of record time are forgotten.
+            let config = DataflowConfig { min_samples: 3, forget_after_ms: 2_400_000, ..DataflowConfig::default() };
             let expected = reference::compute(&with_clocks(&input), &input.registry, &config);
             let out = run_with(workers, input, &config);
             let consolidated = out.consolidated();
-            prop_assert_eq!(consolidated["readings"].len(), expected.readings.len());
-            prop_assert_eq!(consolidated["windows"].len(), expected.windows.len());
+            let total = |name: &str| consolidated[name].values().sum::<isize>();
+            prop_assert_eq!(total("readings"), expected.readings.len() as isize);
+            prop_assert_eq!(total("windows"), expected.windows.len() as isize);
             for w in &expected.windows {
                 let found = out.windows.iter().any(|(g, _, d)| *d == 1 && g.sensor_id == w.sensor_id
                     && g.size == w.size && g.start_ms == w.start_ms && g.count == w.count
-                    && g.min == w.min && g.max == w.max && (g.sum - w.sum).abs() < 1e-9);
+                    && g.min == w.min && g.max == w.max && (g.sum - w.sum).abs() < 1e-9
+                    && g.partial == w.partial);
                 prop_assert!(found, "window {:?}", w);
             }
+            let mut stored: Vec<_> = out.readings.iter().map(|(r, _, _)| (r.origin.partition, r.origin.offset, r.zone.clone(), r.flags.clone())).collect();
+            stored.sort();
+            let mut want: Vec<_> = expected.readings.iter().map(|r| (r.origin.partition, r.origin.offset, r.zone.clone(), r.flags.clone())).collect();
+            want.sort();
+            prop_assert_eq!(stored, want);
             let mut got: Vec<_> = out.anomalies.iter().map(|(a, _, _)| a.clone()).collect();
             got.sort_by_key(|a| (a.origin.partition, a.origin.offset));
             let brief = |a: &crate::records::Anomaly| (a.sensor_id.clone(), a.ts_ms - T0, a.samples, a.z, a.threshold);
@@ -578,7 +606,7 @@ mod tests {
                 prop_assert_eq!((&g.sensor_id, g.ts_ms, g.samples, g.severity), (&e.sensor_id, e.ts_ms, e.samples, e.severity));
                 prop_assert!(close(g.mean, e.mean) && close(g.stddev, e.stddev), "{:?} vs {:?}", g, e);
             }
-            prop_assert_eq!(consolidated["latest"].len(), expected.latest.len());
+            prop_assert_eq!(total("latest"), expected.latest.len() as isize);
             for l in &expected.latest {
                 let found = out.latest.iter().any(|(g, _, _)| g.sensor_id == l.sensor_id && g.ts_ms == l.ts_ms && g.value == l.value);
                 prop_assert!(found, "latest {:?}", l);
@@ -589,6 +617,92 @@ mod tests {
             want.sort();
             prop_assert_eq!(dead, want);
         }
+    }
+
+    #[test]
+    fn silent_sensors_leave_memory_and_duplicates_change_nothing() {
+        let config = DataflowConfig {
+            forget_after_ms: 600_000,
+            ..DataflowConfig::default()
+        };
+        // 500 sensors that send once, then one that keeps sending for an
+        // hour, each reading twice (a producer that retries) and once more
+        // with another value.
+        let mut readings = Vec::new();
+        for s in 0..500i64 {
+            let id = format!("tmp-once-{s}");
+            readings.push(record(0, s, T0 + s, &id, json(&id, T0 + s, 1.0)));
+        }
+        let mut offset = 500;
+        for i in 0..360i64 {
+            let ts = T0 + 1_000 + i * 10_000;
+            for value in [2.0, 2.0, 3.0] {
+                readings.push(record(
+                    0,
+                    offset,
+                    ts + 5,
+                    "tmp-on",
+                    json("tmp-on", ts, value),
+                ));
+                offset += 1;
+            }
+        }
+        let last = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+        let seen = std::sync::Arc::clone(&last);
+        let options = Options {
+            batch: 50,
+            observe: Some(std::sync::Arc::new(move |worker, _, footprint| {
+                if let Ok(mut map) = seen.lock() {
+                    map.insert(worker, footprint);
+                }
+            })),
+            ..Options::default()
+        };
+        let input = Input {
+            control: Vec::new(),
+            readings,
+            registry: Vec::new(),
+            partitions: 1,
+        };
+        let out = run(
+            timely::Config::process(2),
+            config.clone(),
+            input.clone(),
+            options,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let sensors: usize = last
+            .lock()
+            .map(|m| m.values().map(|f| f.sensors).sum())
+            .unwrap_or(usize::MAX);
+        assert!(sensors <= 2, "silent sensors still held: {sensors}");
+        let on: Vec<_> = out
+            .readings
+            .iter()
+            .filter(|(r, _, _)| r.sensor_id == "tmp-on")
+            .collect();
+        assert_eq!(on.len(), 360, "one stored reading per timestamp");
+        assert!(on.iter().all(|(r, _, _)| r.value == 2.0), "the first wins");
+        let conflicts = out
+            .dead_letters
+            .iter()
+            .filter(|(d, _, _)| d.reason == "duplicate_conflict")
+            .count();
+        assert_eq!(conflicts, 360);
+        let hour = out.consolidated()["windows"]
+            .keys()
+            .filter(|w| w.contains("\"tmp-on\"") && w.contains("OneHour"))
+            .count();
+        assert_eq!(hour, 1, "one 1 h window of tmp-on");
+        assert!(
+            out.windows
+                .iter()
+                .filter(|(w, _, _)| w.sensor_id == "tmp-on")
+                .all(|(w, _, _)| w.sum == 2.0 * w.count as f64)
+        );
+        // The oracle agrees.
+        let expected = reference::compute(&with_clocks(&input), &[], &config);
+        assert_eq!(expected.readings.len(), out.readings.len());
     }
 
     #[test]

@@ -222,6 +222,7 @@ pub fn run(
         dataflow: config.clone(),
         alerts: options.alerts.clone(),
         seed: Arc::default(),
+        counters: Arc::default(),
     };
     let guards = timely::execute(timely, move |worker| {
         let index = worker.index();

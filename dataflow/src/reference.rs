@@ -34,18 +34,37 @@ pub struct Expected {
     pub dead_letters: Vec<DeadLetter>,
 }
 
+/// The version of `sensor` in force at `ts` (at `floor` if `ts` is before
+/// it) among registry records with clock `<= visible`.
 fn version_at<'a>(
     registry: &'a [RegistryRecord],
     sensor: &str,
     ts: i64,
+    floor: Option<i64>,
     visible: i64,
 ) -> Option<&'a Sensor> {
+    let ts = floor.map_or(ts, |f| ts.max(f));
     registry
         .iter()
         .enumerate()
         .filter(|(_, r)| r.sensor_id == sensor && r.valid_from_ms() <= ts && r.clock_ms <= visible)
         .max_by_key(|(i, r)| (r.valid_from_ms(), r.clock_ms, *i))
         .and_then(|(_, r)| r.sensor.as_ref())
+}
+
+/// One sensor, as the oracle follows it.
+#[derive(Default)]
+struct Followed {
+    /// The accepted readings since the state last started: (ts, value, record_ts).
+    history: Vec<(i64, f64, i64)>,
+    latest: Option<LatestState>,
+    windows: BTreeMap<(WindowSize, i64), WindowAggregate>,
+    /// Alert keys (only whether one is open matters here).
+    alerts: state::SensorAlerts,
+    last_clock: Option<i64>,
+    complete_from: Option<i64>,
+    /// Registry lookups before this event time are made at it.
+    floor: Option<i64>,
 }
 
 /// Computes the expected outputs. `readings` must carry their partition clocks.
@@ -58,11 +77,10 @@ pub fn compute(
     let mut ordered: Vec<&SourceRecord> = readings.iter().collect();
     ordered.sort_by_key(|r| (r.origin.partition, r.origin.offset));
 
-    // Per sensor, in partition order: the accepted history so far.
-    let mut history: BTreeMap<String, Vec<(i64, f64, i64)>> = BTreeMap::new(); // (ts, value, record_ts)
-    let mut latest: BTreeMap<String, LatestState> = BTreeMap::new();
-    let mut windows: BTreeMap<(String, WindowSize, i64), WindowAggregate> = BTreeMap::new();
+    // Per sensor, in partition order.
+    let mut sensors: BTreeMap<String, Followed> = BTreeMap::new();
     let mut zone_anomalies: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    let policy = crate::config::AlertPolicy::default();
 
     for record in ordered {
         let Validated {
@@ -79,11 +97,37 @@ pub fn compute(
         };
         let id = reading.sensor_id.as_str().to_string();
         let (ts, value) = (reading.ts_ms, reading.value);
+        let clock = origin.clock_ms;
+        let s = sensors.entry(id.clone()).or_default();
+        // The silent-sensor rule: a state untouched for `forget_after_ms` of
+        // clock (and without an open alert) starts afresh; what it held
+        // stays emitted as it was.
+        let fresh = s
+            .last_clock
+            .is_none_or(|last| clock - last > config.forget_after_ms && !s.alerts.any_open());
+        if fresh {
+            expected
+                .windows
+                .extend(std::mem::take(&mut s.windows).into_values());
+            expected.latest.extend(s.latest.take());
+            s.history.clear();
+            s.alerts = state::SensorAlerts::default();
+            let from = clock - config.forget_after_ms + config.future_after_ms;
+            s.complete_from = Some(s.complete_from.map_or(from, |c| c.max(from)));
+        }
+        s.last_clock = Some(s.last_clock.map_or(clock, |c| c.max(clock)));
+        let watermark = s
+            .history
+            .iter()
+            .map(|(t, _, rts)| (*t).min(rts + config.future_after_ms))
+            .max();
+        let too_late = watermark.is_some_and(|w| ts < w - config.allowed_lateness_ms);
         let version = version_at(
             registry,
             &id,
             ts,
-            origin.clock_ms - config.reference_delay_ms,
+            s.floor,
+            clock - config.reference_delay_ms,
         );
         if let Some(sensor) = version {
             let physical = sensor.kind.physical_range();
@@ -100,12 +144,19 @@ pub fn compute(
         } else {
             flags.push(Flag::Unregistered);
         }
-        let past = history.entry(id.clone()).or_default();
-        let watermark = past
-            .iter()
-            .map(|(t, _, rts)| (*t).min(rts + config.future_after_ms))
-            .max();
-        let too_late = watermark.is_some_and(|w| ts < w - config.allowed_lateness_ms);
+        // One reading per (sensor, ts): the first accepted wins.
+        if !too_late && let Some(&(_, first, _)) = s.history.iter().find(|(t, _, _)| *t == ts) {
+            if first != value {
+                expected.dead_letters.push(DeadLetter {
+                    origin: origin.clone(),
+                    key: id.clone(),
+                    payload,
+                    reason: "duplicate_conflict".into(),
+                    detail: String::new(),
+                });
+            }
+            continue;
+        }
         if too_late {
             flags.push(Flag::TooLate);
         }
@@ -133,8 +184,9 @@ pub fn compute(
         }
         for size in WindowSize::ALL {
             let start = size.start_of(ts);
-            windows
-                .entry((id.clone(), size, start))
+            let partial = s.complete_from.is_some_and(|from| start < from);
+            s.windows
+                .entry((size, start))
                 .and_modify(|w| {
                     w.count += 1;
                     w.sum += value;
@@ -149,10 +201,12 @@ pub fn compute(
                     sum: value,
                     min: value,
                     max: value,
+                    partial,
                 });
         }
         // Two-pass statistics over the earlier accepted readings in the horizon.
-        let xs: Vec<f64> = past
+        let xs: Vec<f64> = s
+            .history
             .iter()
             .filter(|(t, _, _)| *t >= ts - config.stats_horizon_ms && *t < ts)
             .map(|(_, v, _)| *v)
@@ -178,20 +232,35 @@ pub fn compute(
             severity: s.severity,
             origin: origin.clone(),
         });
-        past.push((ts, value, origin.record_ts_ms));
-        if latest.get(&id).is_none_or(|l| ts >= l.ts_ms) {
-            latest.insert(
-                id.clone(),
-                LatestState {
-                    sensor_id: id.clone(),
-                    zone: zone.clone(),
-                    ts_ms: ts,
-                    value,
-                    mean,
-                    stddev,
-                    severity: anomaly.as_ref().map(|a| a.severity),
-                },
-            );
+        s.history.push((ts, value, origin.record_ts_ms));
+        let reach = s
+            .history
+            .iter()
+            .map(|(t, _, rts)| (*t).min(rts + config.future_after_ms))
+            .max()
+            .map(|w| w - config.allowed_lateness_ms);
+        s.floor = reach.map(|r| s.floor.map_or(r, |f| f.max(r)));
+        s.alerts.observe(
+            &state::Observation {
+                sensor_id: &id,
+                zone: &zone,
+                ts_ms: ts,
+                value,
+                origin: &origin,
+                anomaly: anomaly.as_ref(),
+            },
+            &policy,
+        );
+        if s.latest.as_ref().is_none_or(|l| ts >= l.ts_ms) {
+            s.latest = Some(LatestState {
+                sensor_id: id.clone(),
+                zone: zone.clone(),
+                ts_ms: ts,
+                value,
+                mean,
+                stddev,
+                severity: anomaly.as_ref().map(|a| a.severity),
+            });
         }
         if let Some(a) = anomaly {
             if a.zone != UNASSIGNED_ZONE && a.ts_ms >= origin.clock_ms - config.stale_after_ms {
@@ -203,8 +272,10 @@ pub fn compute(
             expected.anomalies.push(a);
         }
     }
-    expected.windows = windows.into_values().collect();
-    expected.latest = latest.into_values().collect();
+    for (_, s) in sensors {
+        expected.windows.extend(s.windows.into_values());
+        expected.latest.extend(s.latest);
+    }
     for (zone, anomalies) in zone_anomalies {
         expected.incidents.extend(incidents_of(
             &zone,

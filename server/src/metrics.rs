@@ -78,6 +78,10 @@ pub struct Metrics {
     deliveries: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// From an alert event's storage to its delivery.
     pub alert_delivery_seconds: Histogram,
+    /// The graph's own counts (duplicates, forgotten sensors), shared by its workers.
+    pub graph: std::sync::Arc<weir_dataflow::state::GraphCounters>,
+    /// Records whose timestamp the source clamped (ahead of the read time by more than the skew).
+    pub clock_clamped: AtomicU64,
     /// More text appended to the exposition (the ingest gateways').
     extra: Mutex<Option<std::sync::Arc<dyn Fn() -> String + Send + Sync>>>,
 }
@@ -159,6 +163,24 @@ impl Metrics {
                 let _ = writeln!(out, "weir_dead_letters_total{{reason=\"{reason}\"}} {n}");
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP weir_duplicates_total Readings repeating an accepted one's sensor and ts: exact repeats dropped, conflicting values dead-lettered.\n# TYPE weir_duplicates_total counter\nweir_duplicates_total{{kind=\"exact\"}} {}\nweir_duplicates_total{{kind=\"conflict\"}} {}",
+            load(&self.graph.duplicates_exact),
+            load(&self.graph.duplicates_conflict),
+        );
+        counter(
+            &mut out,
+            "weir_sensors_forgotten_total",
+            "Sensors whose state left memory after a silence of dataflow.forget_after_ms.",
+            load(&self.graph.forgotten),
+        );
+        counter(
+            &mut out,
+            "weir_clock_clamped_total",
+            "Records stamped further ahead of their read time than dataflow.max_clock_skew_ms (clamped, flagged clock_skew).",
+            load(&self.clock_clamped),
+        );
         let _ = writeln!(
             out,
             "# HELP weir_alert_deliveries_total Alert delivery attempts, by channel and outcome.\n# TYPE weir_alert_deliveries_total counter"

@@ -65,6 +65,7 @@ fn generate(sim: &SimulatorConfig) -> anyhow::Result<Input> {
             key: record.key.into_bytes(),
             payload: record.payload,
             content_type: Some(record.content_type.to_string()),
+            clock_skewed: false,
         });
         *offset += 1;
     }

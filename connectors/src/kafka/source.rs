@@ -45,6 +45,10 @@ pub struct RawRecord {
     pub payload: Option<Vec<u8>>,
     /// The `content-type` header.
     pub content_type: Option<String>,
+    /// The record timestamp was clamped (it was ahead of the read time by
+    /// more than the allowed skew, or before 1970): `record_ts_ms` is the
+    /// clamped time.
+    pub clock_skewed: bool,
 }
 
 /// Next offset and partition clock, per partition.
@@ -67,7 +71,12 @@ pub struct PartitionSource {
     next_offsets: BTreeMap<i32, i64>,
     ends: Option<BTreeMap<i32, i64>>,
     idle_grace_ms: u64,
+    max_clock_skew_ms: i64,
     gaps: u64,
+    /// Records whose timestamp was clamped, since the last `take_clamped`.
+    clamped: u64,
+    /// When a clamp was last logged (one line a minute at most).
+    clamp_logged: Option<std::time::Instant>,
     /// Partitions at their end since their last record (the idle rule applies).
     idle: std::collections::BTreeSet<i32>,
     /// (input time, (next offset, clock) per partition) at each input advance, oldest first.
@@ -95,6 +104,7 @@ impl PartitionSource {
         start: &BTreeMap<i32, i64>,
         bound: Bound,
         idle_grace_ms: u64,
+        max_clock_skew_ms: i64,
     ) -> Result<Self, ConnectorError> {
         let consumer = consumer(kafka, true)?;
         let timeout = Duration::from_millis(kafka.request_timeout_ms);
@@ -127,7 +137,10 @@ impl PartitionSource {
             next_offsets,
             ends: (bound == Bound::AtEnd).then_some(ends),
             idle_grace_ms,
+            max_clock_skew_ms,
             gaps: 0,
+            clamped: 0,
+            clamp_logged: None,
             idle: Default::default(),
             epochs: Default::default(),
             broker_down: false,
@@ -188,7 +201,26 @@ impl PartitionSource {
                 error!(topic = %self.topic, partition, expected, got = offset, "offset gap: the broker skipped records");
             }
             self.next_offsets.insert(partition, offset + 1);
-            let record_ts = message.timestamp().to_millis().unwrap_or_else(now_ms);
+            // The clock of record is what the source can vouch for: a
+            // timestamp further ahead of the read time than the allowed
+            // skew (a fast producer clock, µs taken for ms) would hold the
+            // partition's clock in the future; one before 1970 is no time.
+            let read_ms = now_ms();
+            let stamped = message.timestamp().to_millis().unwrap_or(read_ms);
+            let latest = read_ms.saturating_add(self.max_clock_skew_ms);
+            let record_ts = stamped.clamp(0, latest);
+            let clock_skewed = record_ts != stamped;
+            if clock_skewed {
+                self.clamped += 1;
+                if self
+                    .clamp_logged
+                    .is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
+                {
+                    self.clamp_logged = Some(std::time::Instant::now());
+                    warn!(topic = %self.topic, partition, offset, stamped, clamped_to = record_ts,
+                          "record timestamp is not credible (ahead of the read time by more than dataflow.max_clock_skew_ms, or before 1970): clamped and flagged clock_skew (one line a minute)");
+                }
+            }
             let clock_ms = self.clocks.observe(partition, record_ts);
             let content_type = message.headers().and_then(|headers| {
                 headers
@@ -208,6 +240,7 @@ impl PartitionSource {
                 key: message.key().unwrap_or_default().to_vec(),
                 payload: message.payload().map(<[u8]>::to_vec),
                 content_type,
+                clock_skewed,
             });
             read += 1;
             if let Some(end) = self.ends.as_ref().and_then(|e| e.get(&partition))
@@ -292,6 +325,11 @@ impl PartitionSource {
     /// Offset gaps seen (broker faults).
     pub fn gaps(&self) -> u64 {
         self.gaps
+    }
+
+    /// Records whose timestamp was clamped since the last call.
+    pub fn take_clamped(&mut self) -> u64 {
+        std::mem::take(&mut self.clamped)
     }
 }
 

@@ -53,9 +53,13 @@ pub struct Recovery {
     /// far enough back to rewind to): the replay rebuilds all state,
     /// alert state included, from nothing.
     pub replays_everything: bool,
-    /// Window and incident rows starting before this (event time, ms) are not
-    /// written: the replay may not hold all of their readings.
+    /// Incident rows starting before this (event time, ms) are not
+    /// written: the replay may not hold all of their anomalies.
     pub suppress_before_ms: Option<i64>,
+    /// Per partition rewound mid-stream (of every partition of the topic),
+    /// the clock of the checkpoint it restarts from: windows of its sensors
+    /// that began before it are rebuilt from the stored readings.
+    pub rewind_clocks: BTreeMap<i32, i64>,
 }
 
 /// The final state of each key in a batch: `Some` = upsert, `None` = retracted.
@@ -222,6 +226,7 @@ impl PgSink {
                 let bound = clock.saturating_add(future_after_ms);
                 recovery.suppress_before_ms =
                     Some(recovery.suppress_before_ms.map_or(bound, |b| b.max(bound)));
+                recovery.rewind_clocks.insert(partition, clock);
             }
             recovery.all_durable_offsets.insert(partition, next);
             if rewind_to.is_some() {
@@ -370,7 +375,7 @@ impl PgSink {
         let suppress = self.suppress_before_ms;
         let mut tx = self.client.transaction()?;
         write_readings(&mut tx, &batch.readings)?;
-        write_windows(&mut tx, &batch.windows, suppress)?;
+        write_windows(&mut tx, &batch.windows)?;
         write_latest(&mut tx, &batch.latest)?;
         write_anomalies(&mut tx, &batch.anomalies)?;
         write_incidents(&mut tx, &batch.incidents, suppress)?;
@@ -435,42 +440,61 @@ fn write_readings(
 fn write_windows(
     tx: &mut Transaction<'_>,
     windows: &[Update<WindowAggregate>],
-    suppress: Option<i64>,
 ) -> Result<(), postgres::Error> {
     let finals = net(windows, |w| (w.size, w.sensor_id.clone(), w.start_ms));
     for size in WindowSize::ALL {
-        let rows: Vec<&WindowAggregate> = finals
-            .iter()
-            .filter(|((s, _, start), _)| *s == size && suppress.is_none_or(|b| *start >= b))
-            .filter_map(|(_, w)| w.as_ref())
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
         let table = match size {
             WindowSize::FiveMinutes => "sensor_5m",
             WindowSize::OneHour => "sensor_1h",
         };
-        let ids: Vec<&str> = rows.iter().map(|w| w.sensor_id.as_str()).collect();
-        let buckets: Vec<SystemTime> = rows.iter().map(|w| time(w.start_ms)).collect();
-        let counts: Vec<i64> = rows
+        let (partial, rows): (Vec<&WindowAggregate>, Vec<&WindowAggregate>) = finals
             .iter()
-            .map(|w| i64::try_from(w.count).unwrap_or(i64::MAX))
-            .collect();
-        let sums: Vec<f64> = rows.iter().map(|w| w.sum).collect();
-        let avgs: Vec<f64> = rows.iter().map(|w| w.avg()).collect();
-        let mins: Vec<f64> = rows.iter().map(|w| w.min).collect();
-        let maxs: Vec<f64> = rows.iter().map(|w| w.max).collect();
-        tx.execute(
-            &format!(
-                "INSERT INTO {table} (sensor_id, bucket, count, sum, avg, min, max) \
-                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::bigint[], $4::float8[], \
-                 $5::float8[], $6::float8[], $7::float8[]) \
-                 ON CONFLICT (sensor_id, bucket) DO UPDATE SET count = EXCLUDED.count, sum = EXCLUDED.sum, \
-                 avg = EXCLUDED.avg, min = EXCLUDED.min, max = EXCLUDED.max, updated_at = now()"
-            ),
-            &[&ids, &buckets, &counts, &sums, &avgs, &mins, &maxs],
-        )?;
+            .filter(|((s, _, _), _)| *s == size)
+            .filter_map(|(_, w)| w.as_ref())
+            .partition(|w| w.partial);
+        if !rows.is_empty() {
+            let ids: Vec<&str> = rows.iter().map(|w| w.sensor_id.as_str()).collect();
+            let buckets: Vec<SystemTime> = rows.iter().map(|w| time(w.start_ms)).collect();
+            let counts: Vec<i64> = rows
+                .iter()
+                .map(|w| i64::try_from(w.count).unwrap_or(i64::MAX))
+                .collect();
+            let sums: Vec<f64> = rows.iter().map(|w| w.sum).collect();
+            let avgs: Vec<f64> = rows.iter().map(|w| w.avg()).collect();
+            let mins: Vec<f64> = rows.iter().map(|w| w.min).collect();
+            let maxs: Vec<f64> = rows.iter().map(|w| w.max).collect();
+            tx.execute(
+                &format!(
+                    "INSERT INTO {table} (sensor_id, bucket, count, sum, avg, min, max) \
+                     SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::bigint[], $4::float8[], \
+                     $5::float8[], $6::float8[], $7::float8[]) \
+                     ON CONFLICT (sensor_id, bucket) DO UPDATE SET count = EXCLUDED.count, sum = EXCLUDED.sum, \
+                     avg = EXCLUDED.avg, min = EXCLUDED.min, max = EXCLUDED.max, updated_at = now()"
+                ),
+                &[&ids, &buckets, &counts, &sums, &avgs, &mins, &maxs],
+            )?;
+        }
+        if !partial.is_empty() {
+            // The dataflow's figures may lack readings only the store holds
+            // (the window began before its sensor's state did): rebuild the
+            // window from the stored readings, this batch's included.
+            let ids: Vec<&str> = partial.iter().map(|w| w.sensor_id.as_str()).collect();
+            let buckets: Vec<SystemTime> = partial.iter().map(|w| time(w.start_ms)).collect();
+            let width = size.millis() as f64 / 1e3;
+            tx.execute(
+                &format!(
+                    "INSERT INTO {table} (sensor_id, bucket, count, sum, avg, min, max) \
+                     SELECT k.sensor_id, k.bucket, count(*), sum(r.value), avg(r.value), min(r.value), max(r.value) \
+                     FROM UNNEST($1::text[], $2::timestamptz[]) AS k(sensor_id, bucket) \
+                     JOIN readings r ON r.sensor_id = k.sensor_id AND r.time >= k.bucket \
+                      AND r.time < k.bucket + make_interval(secs => $3::float8) \
+                     WHERE NOT ('too_late' = ANY(r.flags)) GROUP BY k.sensor_id, k.bucket \
+                     ON CONFLICT (sensor_id, bucket) DO UPDATE SET count = EXCLUDED.count, sum = EXCLUDED.sum, \
+                     avg = EXCLUDED.avg, min = EXCLUDED.min, max = EXCLUDED.max, updated_at = now()"
+                ),
+                &[&ids, &buckets, &width],
+            )?;
+        }
     }
     Ok(())
 }

@@ -231,6 +231,7 @@ mod tests {
                 )
                 .into_bytes(),
                 content_type: None,
+                clock_skewed: false,
             })
             .collect()
     }

@@ -22,6 +22,7 @@
 //! consolidated into one `-old,+new` pair.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Exchange;
@@ -36,7 +37,7 @@ use crate::records::{
     AlertTransition, Anomaly, DeadLetter, LatestState, RegistryRecord, StoredReading, Time, Update,
     Validated, WindowAggregate,
 };
-use crate::state::{AlertSeed, SensorState, StateGauge};
+use crate::state::{AlertSeed, GraphCounters, SensorState, StateGauge};
 
 /// The per-sensor outputs, each an update stream.
 pub struct SensorOutputs<'scope> {
@@ -64,6 +65,7 @@ pub trait TrackSensors<'scope> {
         policy: AlertPolicy,
         seed: std::sync::Arc<AlertSeed>,
         gauge: StateGauge,
+        counters: std::sync::Arc<GraphCounters>,
     ) -> SensorOutputs<'scope>;
 }
 
@@ -77,6 +79,7 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
         policy: AlertPolicy,
         seed: std::sync::Arc<AlertSeed>,
         gauge: StateGauge,
+        counters: std::sync::Arc<GraphCounters>,
     ) -> SensorOutputs<'scope> {
         let mut builder = OperatorBuilder::new("TrackSensors".to_owned(), self.scope());
         let by_reading =
@@ -102,35 +105,23 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
         let mut alerts = OutputBuilder::from(alerts);
 
         builder.build(move |_| {
-            // Sensor states live in a slab, found by id without allocating.
-            let mut slots: HashMap<String, usize, FnvBuild> = HashMap::default();
-            let mut sensors: Vec<SensorState> = Vec::new();
+            let mut sensors = Slab::default();
             let mut pending: VecDeque<(Time, Validated)> = VecDeque::new();
             let mut capabilities: BTreeMap<Time, Vec<Capability<Time>>> = BTreeMap::new();
             // Per time: the first "before" and the last "after" of each changed
             // window and latest state, by sensor slot.
             let mut changes: HashMap<usize, Changes, FnvBuild> = HashMap::default();
-            let seeds = std::sync::Arc::clone(&seed);
-            let mut slot_of = move |id: &str, sensors: &mut Vec<SensorState>| -> usize {
-                if let Some(slot) = slots.get(id) {
-                    return *slot;
-                }
-                let mut state = SensorState::default();
-                if let Some(keys) = seeds.sensors.get(id) {
-                    state.seed_alerts(keys);
-                }
-                sensors.push(state);
-                slots.insert(id.to_string(), sensors.len() - 1);
-                sensors.len() - 1
-            };
+            // The clock up to which silent sensors were last looked for.
+            let mut swept: i64 = i64::MIN;
+            let sweep_every = (config.forget_after_ms / 4).clamp(1, 60_000);
             move |frontiers| {
                 registry_in.for_each_stamp(|_, data| {
                     for record in data.flat_map(|d| d.drain(..)) {
-                        let slot = slot_of(&record.sensor_id, &mut sensors);
-                        let state = &mut sensors[slot];
+                        let slot = sensors.slot_of(&record.sensor_id, &seed);
+                        let state = &mut sensors.states[slot];
                         let before = state.footprint();
                         state.apply_registry(&record);
-                        gauge.adjust(sensors.len(), before, sensors[slot].footprint());
+                        gauge.adjust(sensors.live(), before, sensors.states[slot].footprint());
                     }
                 });
                 // `for_each`, not `for_each_stamp`: the latter sorts containers by
@@ -143,6 +134,23 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                     });
                     pending.extend(data.drain(..).map(|v| (time, v)));
                 });
+                // Silent sensors: once every reading still to come has a
+                // clock past their last one plus `forget_after_ms`, their
+                // next reading would forget them anyway; drop them now.
+                let coming = frontiers[0]
+                    .frontier()
+                    .iter()
+                    .copied()
+                    .chain(pending.iter().map(|(t, _)| *t))
+                    .min()
+                    .map_or(i64::MAX, |t| i64::try_from(t).unwrap_or(i64::MAX));
+                if coming != i64::MAX && coming.saturating_sub(swept) >= sweep_every {
+                    swept = coming;
+                    let forgotten = sensors.forget_silent(coming, &config, &gauge);
+                    if forgotten > 0 {
+                        counters.forgotten.fetch_add(forgotten, Ordering::Relaxed);
+                    }
+                }
                 if pending.is_empty() {
                     capabilities.clear();
                     return;
@@ -174,15 +182,19 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                         if registry_frontier.less_equal(&Time::try_from(visible).unwrap_or(0)) {
                             waiting.push_back((time, v));
                         } else {
-                            let slot = slot_of(v.reading.sensor_id.as_str(), &mut sensors);
-                            let state = &mut sensors[slot];
+                            let slot = sensors.slot_of(v.reading.sensor_id.as_str(), &seed);
+                            let state = &mut sensors.states[slot];
                             let before = state.footprint();
                             let (partition, offset) = (v.origin.partition, v.origin.offset);
-                            let effects = state.process(v, &config);
+                            let rewound = seed.rewind_clocks.get(&partition).copied();
+                            let effects = state.process(v, &config, rewound);
+                            if let Some(duplicate) = effects.duplicate {
+                                counters.duplicate(duplicate);
+                            }
                             if !seed.replayed(partition, offset) {
                                 alerts.give_iterator(state.alert(&effects, &policy).into_iter());
                             }
-                            gauge.adjust(sensors.len(), before, sensors[slot].footprint());
+                            gauge.adjust(sensors.live(), before, sensors.states[slot].footprint());
                             if let Some(stored) = effects.stored {
                                 readings.give((stored, time, 1));
                             }
@@ -236,6 +248,75 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
             dead_letters: dead_stream,
             transitions: alerts_stream,
         }
+    }
+}
+
+/// Sensor states in a slab, found by id without allocating; slots of
+/// forgotten sensors are reused.
+#[derive(Default)]
+struct Slab {
+    slots: HashMap<String, usize, FnvBuild>,
+    states: Vec<SensorState>,
+    ids: Vec<String>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    /// The slot of `id`, created (with its seeded alert state) if new.
+    fn slot_of(&mut self, id: &str, seed: &AlertSeed) -> usize {
+        if let Some(slot) = self.slots.get(id) {
+            return *slot;
+        }
+        let mut state = SensorState::default();
+        if let Some(keys) = seed.sensors.get(id) {
+            state.seed_alerts(keys);
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.states[slot] = state;
+                self.ids[slot] = id.to_string();
+                slot
+            }
+            None => {
+                self.states.push(state);
+                self.ids.push(id.to_string());
+                self.states.len() - 1
+            }
+        };
+        self.slots.insert(id.to_string(), slot);
+        slot
+    }
+
+    /// Sensors with state.
+    fn live(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Forgets the sensors every rule is done with at `clock` (see
+    /// [`SensorState::forgettable`]): a registered one keeps its registry
+    /// versions, an unregistered one leaves entirely. Returns how many.
+    fn forget_silent(&mut self, clock: i64, config: &DataflowConfig, gauge: &StateGauge) -> u64 {
+        let mut forgotten = 0;
+        for slot in 0..self.states.len() {
+            let state = &mut self.states[slot];
+            if self.ids[slot].is_empty() || !state.forgettable(clock, config) {
+                continue;
+            }
+            let before = state.footprint();
+            state.forget();
+            if !state.registered() {
+                self.slots.remove(&self.ids[slot]);
+                self.states[slot] = SensorState::default();
+                self.ids[slot] = String::new();
+                self.free.push(slot);
+            }
+            gauge.adjust(self.slots.len(), before, self.states[slot].footprint());
+            forgotten += 1;
+        }
+        if self.slots.capacity() > 4 * self.slots.len().max(1_024) {
+            self.slots.shrink_to_fit();
+        }
+        forgotten
     }
 }
 

@@ -24,6 +24,7 @@ pub fn validate_record(
         key,
         payload,
         content_type,
+        clock_skewed,
     } = record;
     let dead = |reason: &str, detail: String, payload: Vec<u8>| {
         Box::new(DeadLetter {
@@ -49,6 +50,9 @@ pub fn validate_record(
         return Err(dead("key_mismatch", detail, payload));
     }
     let mut flags = Vec::new();
+    if clock_skewed {
+        flags.push(Flag::ClockSkew);
+    }
     if reading.ts_ms < origin.record_ts_ms.saturating_sub(config.stale_after_ms) {
         flags.push(Flag::StaleTimestamp);
     }
@@ -120,6 +124,7 @@ mod tests {
             key: key.as_bytes().to_vec(),
             payload: payload.as_bytes().to_vec(),
             content_type: Some("application/json".into()),
+            clock_skewed: false,
         }
     }
 

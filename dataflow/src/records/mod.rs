@@ -48,6 +48,11 @@ pub struct SourceRecord {
     pub payload: Vec<u8>,
     /// The `content-type` header, if any.
     pub content_type: Option<String>,
+    /// The source clamped the record timestamp (`origin.record_ts_ms`): the
+    /// producer stamped it further ahead of the read time than the allowed
+    /// skew (see `PartitionClocks` and docs/ARCHITECTURE.md).
+    #[serde(default)]
+    pub clock_skewed: bool,
 }
 
 /// A change to the sensor registry (one record of the compacted topic).
@@ -85,6 +90,9 @@ pub enum Flag {
     Unregistered,
     /// Older than the sensor's watermark minus the allowed lateness: stored, not aggregated.
     TooLate,
+    /// The record timestamp was ahead of the read time by more than the
+    /// allowed skew: the clock of record is the clamped time.
+    ClockSkew,
 }
 
 impl Flag {
@@ -95,6 +103,7 @@ impl Flag {
             Flag::FutureTimestamp => "future_timestamp",
             Flag::Unregistered => "unregistered",
             Flag::TooLate => "too_late",
+            Flag::ClockSkew => "clock_skew",
         }
     }
 }
@@ -186,6 +195,12 @@ pub struct WindowAggregate {
     pub min: f64,
     /// Largest value.
     pub max: f64,
+    /// The window began before this sensor's state history does (a
+    /// restart's rewind point, or state forgotten after a long silence): it
+    /// may lack readings that only the store holds, so a sink rebuilds it
+    /// from the stored readings instead of writing these figures.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 impl WindowAggregate {

@@ -24,14 +24,19 @@ use crate::records::{
     ThresholdKind,
 };
 
-/// What a restart hands the alert rules: where the replay of already
-/// alerted readings ends, and the alert state the store holds.
+/// What a restart hands the graph: where each partition's replay starts
+/// (in record time), where the replay of already alerted readings ends,
+/// and the alert state the store holds.
 #[derive(Clone, Debug, Default)]
 pub struct AlertSeed {
     /// Per partition, the first offset not durable: readings before it
     /// were alerted on before the restart (their events are stored), so
     /// the replay rebuilds statistics from them but runs no alert rule.
     pub durable_offsets: BTreeMap<i32, i64>,
+    /// Per partition rewound mid-stream, the clock of the point it was
+    /// rewound to: a sensor's state rebuilt from there cannot vouch for
+    /// windows that began before it (they are marked partial).
+    pub rewind_clocks: BTreeMap<i32, i64>,
     /// Each sensor's keys.
     pub sensors: HashMap<String, Vec<SeededKey>>,
     /// Open alerts, for the zones' books.
@@ -71,6 +76,7 @@ impl AlertSeed {
         }
         AlertSeed {
             durable_offsets,
+            rewind_clocks: BTreeMap::new(),
             sensors,
             open: alerts
                 .into_iter()
@@ -278,6 +284,11 @@ impl SensorAlerts {
                 },
             );
         }
+    }
+
+    /// Whether an alert of any key is open.
+    pub fn any_open(&self) -> bool {
+        self.keys.values().any(|k| k.open.is_some())
     }
 
     /// Keys held (for the memory checks).

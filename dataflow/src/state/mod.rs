@@ -12,14 +12,37 @@ mod windows;
 mod zone;
 
 pub use alert_zone::AlertBook;
-pub use alerts::{AlertSeed, SeededKey, SensorAlerts, alert_id, kind_of};
-pub use sensor::{Effects, Score, SensorState, score};
+pub use alerts::{AlertSeed, Observation, SeededKey, SensorAlerts, alert_id, kind_of};
+pub use sensor::{Duplicate, Effects, Score, SensorState, score};
 pub use stats::{Moments, RollingStats};
 pub use windows::SensorWindows;
 pub use zone::{ZoneState, incidents_of};
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts the graph keeps for metrics, shared by the workers of a process.
+#[derive(Debug, Default)]
+pub struct GraphCounters {
+    /// Exact repeats of an accepted reading, dropped.
+    pub duplicates_exact: AtomicU64,
+    /// Repeats of an accepted reading's (sensor, ts) with another value, dead-lettered.
+    pub duplicates_conflict: AtomicU64,
+    /// Sensors whose state was forgotten after a silence.
+    pub forgotten: AtomicU64,
+}
+
+impl GraphCounters {
+    /// Counts one duplicate.
+    pub fn duplicate(&self, kind: Duplicate) {
+        match kind {
+            Duplicate::Exact => &self.duplicates_exact,
+            Duplicate::Conflict => &self.duplicates_conflict,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// The size of one worker's sensor state, in entries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]

@@ -22,6 +22,25 @@ use crate::records::{
 };
 use crate::{Sensor, Thresholds};
 
+/// Why a reading did not count: it repeated one already accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Duplicate {
+    /// Same sensor, `ts` and value as an accepted reading: dropped and counted.
+    Exact,
+    /// Same sensor and `ts`, another value: dead-lettered (`duplicate_conflict`).
+    Conflict,
+}
+
+impl Duplicate {
+    /// The label used in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Duplicate::Exact => "exact",
+            Duplicate::Conflict => "conflict",
+        }
+    }
+}
+
 /// What processing one reading produced.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Effects {
@@ -35,19 +54,80 @@ pub struct Effects {
     pub anomaly: Option<Anomaly>,
     /// The dead letter, if the reading was rejected or too late.
     pub dead_letter: Option<DeadLetter>,
+    /// The reading repeated an accepted one (see the contract's
+    /// "one reading per (sensor_id, ts)").
+    pub duplicate: Option<Duplicate>,
+}
+
+/// A sensor's registry versions, and how far back they are kept.
+#[derive(Clone, Debug, Default)]
+struct Versions {
+    /// (valid from, registry clock, arrival seq, version; `None` = removed).
+    list: Vec<(i64, i64, u64, Option<Sensor>)>,
+    next_seq: u64,
+    /// Lookups before this event time are made at it: the history before
+    /// it is pruned (no reading that is not too late can reach back there).
+    floor: Option<i64>,
+}
+
+impl Versions {
+    fn push(&mut self, valid_from: i64, clock: i64, sensor: Option<Sensor>) {
+        self.list.push((valid_from, clock, self.next_seq, sensor));
+        self.next_seq += 1;
+    }
+
+    /// The version in force at `ts` (at the floor if `ts` is before it) for a
+    /// reading read at `clock`: the latest `valid_from` among versions with
+    /// registry clock `<= clock - delay` (the last-read one wins a tie).
+    fn at(&self, ts: i64, clock: i64, delay: i64) -> Option<&Sensor> {
+        let ts = self.floor.map_or(ts, |f| ts.max(f));
+        let visible = clock.saturating_sub(delay);
+        self.list
+            .iter()
+            .filter(|(from, at, _, _)| *from <= ts && *at <= visible)
+            .max_by_key(|(from, at, seq, _)| (*from, *at, *seq))
+            .and_then(|(_, _, _, sensor)| sensor.as_ref())
+    }
+
+    /// Raises the floor to `cut` and drops the versions no lookup at or
+    /// after it can choose any more: those below a version that is visible
+    /// to every later reading (registry clock `<= visible`) and in force
+    /// from the floor on.
+    fn prune(&mut self, cut: i64, visible: i64) {
+        let floor = self.floor.map_or(cut, |f| f.max(cut));
+        self.floor = Some(floor);
+        if self.list.len() < 2 {
+            return;
+        }
+        let best = self
+            .list
+            .iter()
+            .filter(|(from, at, _, _)| *from <= floor && *at <= visible)
+            .map(|(from, at, seq, _)| (*from, *at, *seq))
+            .max();
+        if let Some(best) = best {
+            self.list
+                .retain(|(from, at, seq, _)| (*from, *at, *seq) >= best);
+        }
+    }
 }
 
 /// One sensor's state.
 #[derive(Clone, Debug, Default)]
 pub struct SensorState {
-    /// Registry versions in arrival order: (valid from, registry clock, version; `None` = removed).
-    versions: Vec<(i64, i64, Option<Sensor>)>,
+    versions: Versions,
     /// Largest `ts` among its accepted readings, clamped to record time + `future_after_ms`.
     watermark: Option<i64>,
     windows: SensorWindows,
     stats: RollingStats,
     latest: Option<LatestState>,
     alerts: SensorAlerts,
+    /// Windows starting before this event time may lack readings this
+    /// state never saw (it began at a restart's rewind point, or after a
+    /// silence that made it forget): they are marked partial.
+    complete_from: Option<i64>,
+    /// The partition clock of the last reading processed.
+    last_clock: Option<i64>,
 }
 
 impl SensorState {
@@ -57,24 +137,19 @@ impl SensorState {
     /// depends on the records' clocks, never on which topic happened to be
     /// read first.
     pub fn apply_registry(&mut self, record: &RegistryRecord) {
-        self.versions.push((
+        self.versions.push(
             record.valid_from_ms(),
             record.clock_ms,
             record.sensor.clone(),
-        ));
+        );
     }
 
     /// The registry version in force at event time `ts` for a reading read at `clock`:
     /// the latest `valid_from <= ts` among versions with registry clock
-    /// `<= clock - delay` (the last-read one wins a tie).
+    /// `<= clock - delay` (the last-read one wins a tie). Before the pruned
+    /// history's floor, the version in force at the floor.
     pub fn version_at(&self, ts: i64, clock: i64, delay: i64) -> Option<&Sensor> {
-        let visible = clock.saturating_sub(delay);
-        self.versions
-            .iter()
-            .enumerate()
-            .filter(|(_, (from, at, _))| *from <= ts && *at <= visible)
-            .max_by_key(|(seq, (from, at, _))| (*from, *at, *seq))
-            .and_then(|(_, (_, _, sensor))| sensor.as_ref())
+        self.versions.at(ts, clock, delay)
     }
 
     /// Runs the alert rules on a processed reading (one that is stored and
@@ -106,11 +181,50 @@ impl SensorState {
 
     /// Readings and windows held in memory (for the memory-bound checks).
     pub fn footprint(&self) -> (usize, usize, usize) {
-        (self.stats.len(), self.windows.len(), self.versions.len())
+        (
+            self.stats.len(),
+            self.windows.len(),
+            self.versions.list.len(),
+        )
     }
 
-    /// Processes one reading.
-    pub fn process(&mut self, input: Validated, config: &DataflowConfig) -> Effects {
+    /// Whether every rule is done with this sensor's reading state once
+    /// the partitions' clocks have all passed `clock`: it was last touched
+    /// more than `forget_after_ms` before, and it has no open alert (a
+    /// silent sensor's alert stays open). Its next reading would forget it
+    /// anyway (see [`SensorState::process`]), so dropping it now changes
+    /// nothing.
+    pub fn forgettable(&self, clock: i64, config: &DataflowConfig) -> bool {
+        self.last_clock
+            .is_some_and(|last| clock.saturating_sub(last) > config.forget_after_ms)
+            && !self.alerts.any_open()
+    }
+
+    /// Whether the state holds registry versions (a forgotten sensor keeps them).
+    pub fn registered(&self) -> bool {
+        !self.versions.list.is_empty()
+    }
+
+    /// Drops everything the readings built (statistics, windows, watermark,
+    /// latest state, alert cooldowns); the registry versions stay.
+    pub fn forget(&mut self) {
+        self.watermark = None;
+        self.windows = SensorWindows::default();
+        self.stats.clear();
+        self.latest = None;
+        self.alerts = SensorAlerts::default();
+        self.last_clock = None;
+    }
+
+    /// Processes one reading. `rewind_clock` is the clock of the point its
+    /// partition was rewound to at a restart (`None`: replayed from its
+    /// beginning, or no restart).
+    pub fn process(
+        &mut self,
+        input: Validated,
+        config: &DataflowConfig,
+        rewind_clock: Option<i64>,
+    ) -> Effects {
         let mut effects = Effects::default();
         let Validated {
             reading,
@@ -118,11 +232,34 @@ impl SensorState {
             mut flags,
             payload,
         } = input;
+        let clock = origin.clock_ms;
+        // The silent-sensor rule, on the data's clock: state last touched
+        // more than `forget_after_ms` of record time ago is forgotten (an
+        // open alert keeps it). A state that starts afresh (here, or new)
+        // cannot vouch for windows that began before it.
+        let fresh = self.last_clock.is_none_or(|last| {
+            clock.saturating_sub(last) > config.forget_after_ms && !self.alerts.any_open()
+        });
+        if fresh {
+            if self.last_clock.is_some() {
+                self.forget();
+            }
+            let from = clock
+                .saturating_sub(config.forget_after_ms)
+                .max(rewind_clock.unwrap_or(i64::MIN))
+                .saturating_add(config.future_after_ms);
+            self.complete_from = Some(self.complete_from.map_or(from, |c| c.max(from)));
+        }
+        self.last_clock = Some(self.last_clock.map_or(clock, |c| c.max(clock)));
+
         let sensor_id = reading.sensor_id.as_str().to_string();
         let ts = reading.ts_ms;
         let value = reading.value;
+        let too_late = self
+            .watermark
+            .is_some_and(|w| ts < w.saturating_sub(config.allowed_lateness_ms));
         let version = self
-            .version_at(ts, origin.clock_ms, config.reference_delay_ms)
+            .version_at(ts, clock, config.reference_delay_ms)
             .cloned();
         let dead = |reason: &str, detail: String| DeadLetter {
             origin: origin.clone(),
@@ -152,9 +289,23 @@ impl SensorState {
             flags.push(Flag::Unregistered);
         }
 
-        let too_late = self
-            .watermark
-            .is_some_and(|w| ts < w.saturating_sub(config.allowed_lateness_ms));
+        // One reading per (sensor, ts): the first accepted wins. Every
+        // accepted reading that is not too late is among the samples.
+        if !too_late && let Some(first) = self.stats.value_at(ts) {
+            if first == value {
+                effects.duplicate = Some(Duplicate::Exact);
+            } else {
+                effects.duplicate = Some(Duplicate::Conflict);
+                effects.dead_letter = Some(dead(
+                    "duplicate_conflict",
+                    format!(
+                        "field `value`: {value}, but a reading of `{sensor_id}` at ts {ts} was already accepted with {first}"
+                    ),
+                ));
+            }
+            return effects;
+        }
+
         if too_late {
             flags.push(Flag::TooLate);
         }
@@ -188,7 +339,7 @@ impl SensorState {
 
         effects.windows = self
             .windows
-            .add(&sensor_id, ts, value)
+            .add(&sensor_id, ts, value, self.complete_from)
             .into_iter()
             .collect();
 
@@ -238,6 +389,8 @@ impl SensorState {
         self.windows.expire(reach);
         self.stats
             .evict_before(reach.saturating_sub(config.stats_horizon_ms));
+        self.versions
+            .prune(reach, clock.saturating_sub(config.reference_delay_ms));
         effects
     }
 }
@@ -301,4 +454,167 @@ pub fn score(
         threshold,
         severity,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::Origin;
+    use crate::{Format, Reading, SensorId, SensorKind, ValidRange};
+
+    const T0: i64 = 1_764_000_000_000;
+    const MIN: i64 = 60_000;
+
+    fn reading(ts: i64, value: f64, offset: i64, clock: i64) -> Validated {
+        let id = SensorId::new("tmp-1").unwrap_or_else(|e| panic!("{e}"));
+        Validated {
+            reading: Reading::new(id, ts, value, Format::JsonV1),
+            origin: Origin {
+                partition: 0,
+                offset,
+                record_ts_ms: clock,
+                clock_ms: clock,
+            },
+            flags: Vec::new(),
+            payload: format!("{ts}:{value}").into_bytes(),
+        }
+    }
+
+    fn version(zone: &str, valid_from: i64, clock: i64) -> RegistryRecord {
+        RegistryRecord {
+            sensor_id: "tmp-1".into(),
+            sensor: Some(Sensor {
+                sensor_id: SensorId::new("tmp-1").unwrap_or_else(|e| panic!("{e}")),
+                kind: SensorKind::Temperature,
+                location: String::new(),
+                zone: zone.into(),
+                unit: "°C".into(),
+                thresholds: Thresholds::default(),
+                valid_range: ValidRange {
+                    min: -40.0,
+                    max: 125.0,
+                },
+                valid_from_ms: Some(valid_from),
+            }),
+            record_ts_ms: clock,
+            clock_ms: clock,
+        }
+    }
+
+    #[test]
+    fn the_first_reading_of_a_timestamp_wins_repeats_are_dropped_or_dead_lettered() {
+        let config = DataflowConfig::default();
+        let mut state = SensorState::default();
+        let first = state.process(reading(T0, 1.5, 0, T0), &config, None);
+        assert!(first.stored.is_some() && first.duplicate.is_none());
+        let exact = state.process(reading(T0, 1.5, 1, T0 + 1), &config, None);
+        assert_eq!(exact.duplicate, Some(Duplicate::Exact));
+        assert!(exact.stored.is_none() && exact.windows.is_empty() && exact.dead_letter.is_none());
+        let conflict = state.process(reading(T0, 2.5, 2, T0 + 2), &config, None);
+        assert_eq!(conflict.duplicate, Some(Duplicate::Conflict));
+        assert!(conflict.stored.is_none() && conflict.windows.is_empty());
+        let letter = conflict
+            .dead_letter
+            .unwrap_or_else(|| panic!("no dead letter"));
+        assert_eq!(letter.reason, "duplicate_conflict");
+        assert_eq!(
+            letter.payload,
+            format!("{T0}:2.5").into_bytes(),
+            "payload kept"
+        );
+        // A later reading is aggregated with the first only.
+        let next = state.process(reading(T0 + 1_000, 3.5, 3, T0 + 1_000), &config, None);
+        let five = next.windows.first().map(|(_, w)| (w.count, w.sum));
+        assert_eq!(five, Some((2, 5.0)));
+    }
+
+    #[test]
+    fn a_silent_sensor_is_forgotten_and_its_old_windows_are_partial_afterwards() {
+        let config = DataflowConfig {
+            forget_after_ms: 30 * MIN,
+            ..DataflowConfig::default()
+        };
+        let mut state = SensorState::default();
+        for i in 0..10 {
+            state.process(reading(T0 + i * MIN, 1.0, i, T0 + i * MIN), &config, None);
+        }
+        assert_eq!(state.footprint().0, 10);
+        assert!(!state.forgettable(T0 + 30 * MIN, &config));
+        assert!(state.forgettable(T0 + 40 * MIN, &config));
+        // Forty minutes later a reading of the first window arrives: the
+        // state starts afresh (it would have been too late), and its window
+        // is partial: only the store holds the rest of it.
+        let late = state.process(reading(T0 + MIN / 2, 4.0, 10, T0 + 50 * MIN), &config, None);
+        assert!(
+            late.stored
+                .is_some_and(|r| !r.flags.contains(&Flag::TooLate))
+        );
+        assert!(
+            late.windows
+                .iter()
+                .all(|(old, new)| old.is_none() && new.partial)
+        );
+        assert_eq!(state.footprint().0, 1, "only the new sample is held");
+        // A window that began after the silence is complete; the hour that
+        // began before it is not.
+        let now = state.process(
+            reading(T0 + 50 * MIN, 4.0, 11, T0 + 50 * MIN),
+            &config,
+            None,
+        );
+        let partial: Vec<(i64, bool)> = now
+            .windows
+            .iter()
+            .map(|(_, w)| (w.size.millis(), w.partial))
+            .collect();
+        assert_eq!(partial, [(300_000, false), (3_600_000, true)]);
+    }
+
+    #[test]
+    fn windows_before_a_restarts_rewind_point_are_partial() {
+        let config = DataflowConfig::default();
+        let mut state = SensorState::default();
+        let rewound = Some(T0 + 10 * MIN);
+        let before = state.process(
+            reading(T0 + 9 * MIN, 1.0, 0, T0 + 11 * MIN),
+            &config,
+            rewound,
+        );
+        assert!(before.windows.iter().all(|(_, w)| w.partial));
+        let after = state.process(
+            reading(T0 + 20 * MIN, 1.0, 1, T0 + 20 * MIN),
+            &config,
+            rewound,
+        );
+        let five = after
+            .windows
+            .iter()
+            .find(|(_, w)| w.size.millis() == 300_000);
+        assert!(five.is_some_and(|(_, w)| !w.partial), "{after:?}");
+    }
+
+    #[test]
+    fn registry_history_behind_the_lateness_horizon_is_pruned() {
+        let config = DataflowConfig::default();
+        let mut state = SensorState::default();
+        // A version a minute, for an hour.
+        for i in 0..60 {
+            state.apply_registry(&version(&format!("z{i}"), T0 + i * MIN, T0 + i * MIN));
+        }
+        assert_eq!(state.footprint().2, 60);
+        // Readings three hours on: everything before their lateness horizon goes.
+        let at = T0 + 3 * 60 * MIN;
+        let r = state.process(reading(at, 1.0, 0, at), &config, None);
+        assert_eq!(r.stored.map(|s| s.zone).as_deref(), Some("z59"));
+        assert_eq!(state.footprint().2, 1, "one version left");
+        // A too-late reading is enriched as of the horizon (the floor).
+        let old = state.process(reading(T0 + 5 * MIN, 1.0, 1, at + 1), &config, None);
+        let old = old.stored.unwrap_or_else(|| panic!("not stored"));
+        assert!(old.flags.contains(&Flag::TooLate));
+        assert_eq!(old.zone, "z59");
+        // A version read later but valid from earlier is still applied.
+        state.apply_registry(&version("late", at - 10 * MIN, at + 2_000));
+        let next = state.process(reading(at + 5_000, 1.0, 2, at + 5_000), &config, None);
+        assert_eq!(next.stored.map(|s| s.zone).as_deref(), Some("late"));
+    }
 }

@@ -56,7 +56,8 @@ const RECOMPUTE_EVERY: u32 = 8192;
 /// Samples of one sensor, sorted by event time.
 #[derive(Clone, Debug, Default)]
 pub struct RollingStats {
-    /// (ts, shifted value), sorted by ts; equal ts keep insertion order.
+    /// (ts, value), sorted by ts; equal ts keep insertion order. Sums are
+    /// kept of the values shifted by `shift`.
     samples: VecDeque<(i64, f64)>,
     shift: Option<f64>,
     /// Running moments of `samples[lo..]`.
@@ -84,7 +85,7 @@ impl RollingStats {
         let mut result = if beyond_all {
             // Slide the window's start forward; every stored sample is < t.
             while self.lo < self.samples.len() && self.samples[self.lo].0 < from {
-                self.run.remove(self.samples[self.lo].1);
+                self.run.remove(self.samples[self.lo].1 - shift);
                 self.lo += 1;
                 self.removals += 1;
             }
@@ -96,8 +97,8 @@ impl RollingStats {
             let start = self.samples.partition_point(|&(ts, _)| ts < from);
             let end = self.samples.partition_point(|&(ts, _)| ts < t);
             let mut m = Moments::default();
-            for &(_, x) in self.samples.range(start..end) {
-                m.add(x);
+            for &(_, v) in self.samples.range(start..end) {
+                m.add(v - shift);
             }
             m
         };
@@ -110,7 +111,7 @@ impl RollingStats {
         let shift = *self.shift.get_or_insert(value);
         let x = value - shift;
         let at = self.samples.partition_point(|&(s, _)| s <= ts);
-        self.samples.insert(at, (ts, x));
+        self.samples.insert(at, (ts, value));
         if at >= self.lo {
             self.run.add(x);
         } else {
@@ -118,9 +119,24 @@ impl RollingStats {
         }
     }
 
+    /// The value of the (first) sample at exactly `ts`, if one is held.
+    pub fn value_at(&self, ts: i64) -> Option<f64> {
+        let at = self.samples.partition_point(|&(s, _)| s < ts);
+        self.samples
+            .get(at)
+            .filter(|(s, _)| *s == ts)
+            .map(|(_, v)| *v)
+    }
+
+    /// Forgets every sample (the sensor's state is reset).
+    pub fn clear(&mut self) {
+        *self = RollingStats::default();
+    }
+
     /// Drops samples with `ts < bound`.
     pub fn evict_before(&mut self, bound: i64) {
-        while let Some(&(ts, x)) = self.samples.front() {
+        let shift = self.shift.unwrap_or(0.0);
+        while let Some(&(ts, v)) = self.samples.front() {
             if ts >= bound {
                 break;
             }
@@ -128,7 +144,7 @@ impl RollingStats {
             if self.lo > 0 {
                 self.lo -= 1;
             } else {
-                self.run.remove(x);
+                self.run.remove(v - shift);
                 self.removals += 1;
             }
         }
@@ -139,9 +155,10 @@ impl RollingStats {
     }
 
     fn recompute(&mut self) {
+        let shift = self.shift.unwrap_or(0.0);
         let mut m = Moments::default();
-        for &(_, x) in self.samples.range(self.lo..) {
-            m.add(x);
+        for &(_, v) in self.samples.range(self.lo..) {
+            m.add(v - shift);
         }
         self.run = m;
         self.removals = 0;

@@ -24,12 +24,14 @@ pub struct SensorWindows {
 
 impl SensorWindows {
     /// Adds a reading to both windows; returns, per window, the aggregate
-    /// before (if the window existed) and after.
+    /// before (if the window existed) and after. Windows starting before
+    /// `complete_from` are marked partial (see [`WindowAggregate::partial`]).
     pub fn add(
         &mut self,
         sensor_id: &str,
         ts: i64,
         value: f64,
+        complete_from: Option<i64>,
     ) -> [(Option<WindowAggregate>, WindowAggregate); 2] {
         WindowSize::ALL.map(|size| {
             let start = size.start_of(ts);
@@ -41,6 +43,7 @@ impl SensorWindows {
                 sum: agg.sum,
                 min: agg.min,
                 max: agg.max,
+                partial: complete_from.is_some_and(|from| start < from),
             };
             let entry = self.open.entry((size, start));
             let mut old = None;
@@ -87,17 +90,17 @@ mod tests {
     #[test]
     fn windows_grow_then_expire_as_a_unit() {
         let mut w = SensorWindows::default();
-        let [(old5, new5), (old1h, new1h)] = w.add("s", 299_999, 2.0);
+        let [(old5, new5), (old1h, new1h)] = w.add("s", 299_999, 2.0, None);
         assert!(old5.is_none() && old1h.is_none());
         assert_eq!((new5.start_ms, new5.count), (0, 1));
-        let [(old5, new5), _] = w.add("s", 1_000, -1.0);
+        let [(old5, new5), _] = w.add("s", 1_000, -1.0, None);
         assert_eq!(old5.map(|a| a.count), Some(1));
         assert_eq!(
             (new5.count, new5.sum, new5.min, new5.max),
             (2, 1.0, -1.0, 2.0)
         );
         assert_eq!(new1h.size, WindowSize::OneHour);
-        let [(old5, new5), _] = w.add("s", 300_000, 5.0);
+        let [(old5, new5), _] = w.add("s", 300_000, 5.0, None);
         assert!(old5.is_none());
         assert_eq!(new5.start_ms, 300_000);
         assert_eq!(w.len(), 3);
