@@ -376,8 +376,12 @@ pub fn rewind_ms(config: &DataflowConfig) -> i64 {
 pub fn registry_record(raw: RawRecord) -> Result<RegistryRecord, String> {
     let sensor_id = String::from_utf8(raw.key)
         .map_err(|_| format!("offset {}: key is not UTF-8", raw.offset))?;
-    if sensor_id.is_empty() {
-        return Err(format!("offset {}: record has no key", raw.offset));
+    if let Err(e) = weir_dataflow::SensorId::new(&sensor_id) {
+        return Err(format!(
+            "offset {}: key `{}` is not a sensor id: {e}",
+            raw.offset,
+            sensor_id.escape_debug()
+        ));
     }
     let sensor = match raw.payload.as_deref() {
         None | Some([]) => None,
@@ -409,7 +413,7 @@ pub fn control_record(raw: RawRecord) -> Result<ControlRecord, String> {
     let control: Control = serde_json::from_slice(&payload)
         .map_err(|e| format!("offset {}: not a control record: {e}", raw.offset))?;
     Ok(ControlRecord {
-        control,
+        control: control.sanitized(),
         origin: Origin {
             partition: raw.partition,
             offset: raw.offset,
@@ -497,7 +501,11 @@ pub fn run_worker(
     }));
     // The store, and where to resume from what it holds.
     let mut pg = match options.store {
-        true => Some(PgSink::open(&config.postgres, &kafka.readings_topic)?),
+        true => {
+            let mut sink = PgSink::open(&config.postgres, &kafka.readings_topic)?;
+            sink.set_quarantine_counter(std::sync::Arc::clone(&options.metrics.store_quarantined));
+            Some(sink)
+        }
         false => None,
     };
     // Alert events commit on a connection of their own (see `StorePart`).
@@ -689,6 +697,10 @@ pub fn run_worker(
                     }
                     Err(reason) => {
                         summary.registry_rejected += 1;
+                        options
+                            .metrics
+                            .registry_rejected
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         warn!(%reason, "registry record rejected");
                     }
                 }

@@ -86,6 +86,12 @@ fn text_field(
             Err(bad_body(name, "must not be empty"))
         }
         Some(Value::String(s)) if s.len() > 1_024 => Err(bad_body(name, "longer than 1024 bytes")),
+        Some(Value::String(s)) if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
+            Err(bad_body(
+                name,
+                "contains a control character (NUL and the like cannot be stored)",
+            ))
+        }
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(bad_body(name, "expected a string")),
     }

@@ -82,6 +82,10 @@ pub struct Metrics {
     pub graph: std::sync::Arc<weir_dataflow::state::GraphCounters>,
     /// Records whose timestamp the source clamped (ahead of the read time by more than the skew).
     pub clock_clamped: AtomicU64,
+    /// Rows PostgreSQL refused, quarantined into `dead_letters` (`store_rejected`).
+    pub store_quarantined: std::sync::Arc<AtomicU64>,
+    /// Registry records refused (not decodable, or not storable).
+    pub registry_rejected: AtomicU64,
     /// More text appended to the exposition (the ingest gateways').
     extra: Mutex<Option<std::sync::Arc<dyn Fn() -> String + Send + Sync>>>,
 }
@@ -180,6 +184,18 @@ impl Metrics {
             "weir_clock_clamped_total",
             "Records stamped further ahead of their read time than dataflow.max_clock_skew_ms (clamped, flagged clock_skew).",
             load(&self.clock_clamped),
+        );
+        counter(
+            &mut out,
+            "weir_store_quarantined_total",
+            "Rows PostgreSQL refused for their data, quarantined into dead_letters with reason store_rejected.",
+            load(&self.store_quarantined),
+        );
+        counter(
+            &mut out,
+            "weir_registry_rejected_total",
+            "Registry records refused (not a sensor, or a field the store cannot hold); see the log.",
+            load(&self.registry_rejected),
         );
         let _ = writeln!(
             out,

@@ -2,6 +2,7 @@
 
 mod alerts;
 mod config;
+mod quarantine;
 mod schema;
 mod sink;
 mod writer;

@@ -30,7 +30,7 @@ use postgres::{Client, Transaction};
 use tracing::{error, info, warn};
 use weir_dataflow::records::{
     Anomaly, DeadLetter, LatestState, RegistryRecord, Severity, StoredReading, Update,
-    WindowAggregate, WindowSize, ZoneIncident,
+    WindowAggregate, WindowSize, ZoneIncident, store_text,
 };
 
 use super::PostgresConfig;
@@ -83,7 +83,7 @@ fn net<K: Ord, D: Clone + PartialEq>(
     out
 }
 
-pub(super) fn time(ms: i64) -> SystemTime {
+pub(crate) fn time(ms: i64) -> SystemTime {
     if ms >= 0 {
         UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
     } else {
@@ -100,7 +100,7 @@ fn is_connection_error(e: &postgres::Error) -> bool {
 }
 
 /// A postgres error with its cause (`Display` alone says only "db error").
-fn describe(e: &postgres::Error) -> String {
+pub(super) fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({}): {}", db.severity(), db.code().code(), db.message()),
         None => {
@@ -118,13 +118,15 @@ fn describe(e: &postgres::Error) -> String {
 /// One worker's connection and writes.
 pub struct PgSink {
     config: PostgresConfig,
-    client: Client,
+    pub(super) client: Client,
     layout: Layout,
     partitions: BTreeSet<i64>,
     topic: String,
     suppress_before_ms: Option<i64>,
     /// Delivery channels each deliverable alert event gets an outbox row for.
     channels: Vec<String>,
+    /// Rows quarantined into `dead_letters` because PostgreSQL refused them.
+    pub(super) quarantined: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PgSink {
@@ -141,6 +143,7 @@ impl PgSink {
             topic: topic.to_string(),
             suppress_before_ms: None,
             channels: Vec::new(),
+            quarantined: std::sync::Arc::default(),
         })
     }
 
@@ -155,6 +158,7 @@ impl PgSink {
             topic: self.topic.clone(),
             suppress_before_ms: None,
             channels: Vec::new(),
+            quarantined: std::sync::Arc::clone(&self.quarantined),
         })
     }
 
@@ -243,12 +247,35 @@ impl PgSink {
         Ok(recovery)
     }
 
-    /// Writes a batch in one transaction, retrying while PostgreSQL is unavailable.
+    /// Writes a batch in one transaction, retrying while PostgreSQL is
+    /// unavailable. A batch refused for its data is written in parts, the
+    /// refused rows quarantined (see `quarantine`).
     pub fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.retrying("write outputs", |sink| sink.try_write(batch))
+        match self.write_raw(batch) {
+            Ok(()) => Ok(()),
+            Err(e) if super::quarantine::is_data_error(&e) => self.isolate(batch, &e),
+            Err(e) => {
+                error!(error = %describe(&e), "postgres rejected a write");
+                Err(ConnectorError::postgres("write outputs", e))
+            }
+        }
+    }
+
+    /// Writes a batch in one transaction, retrying connection errors; any
+    /// other error is returned as it is.
+    pub(super) fn write_raw(&mut self, batch: &Batch) -> Result<(), postgres::Error> {
+        self.retrying_raw("write outputs", |sink| sink.try_write(batch))
+    }
+
+    /// Counts rows quarantined because PostgreSQL refused them (for metrics).
+    pub fn set_quarantine_counter(
+        &mut self,
+        counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) {
+        self.quarantined = counter;
     }
 
     /// Records `offsets` ((partition, next offset, clock)) as durable.
@@ -289,7 +316,8 @@ impl PgSink {
     /// Upserts a registry record into `sensors`.
     pub fn upsert_sensor(&mut self, record: &RegistryRecord) -> Result<(), ConnectorError> {
         let record = record.clone();
-        self.retrying("upsert sensor", move |sink| {
+        let record_id = record.sensor_id.clone();
+        let upsert = move |sink: &mut PgSink| {
             match &record.sensor {
                 Some(s) => sink.client.execute(
                     "INSERT INTO sensors (sensor_id, kind, location, zone, unit, warn_high, crit_high, \
@@ -321,14 +349,38 @@ impl PgSink {
                 ),
             }
             .map(|_| ())
-        })
+        };
+        match self.retrying_raw("upsert sensor", upsert) {
+            Ok(()) => Ok(()),
+            // The registry decoder refuses what the table cannot hold; a
+            // sensor the mirror still refuses is logged, not fatal.
+            Err(e) if super::quarantine::is_data_error(&e) => {
+                error!(sensor = %store_text(&record_id, 128), error = %describe(&e),
+                       "the sensors table refused a registry record; it is not mirrored");
+                Ok(())
+            }
+            Err(e) => Err(ConnectorError::postgres("upsert sensor", e)),
+        }
     }
 
     fn retrying<T>(
         &mut self,
+        what: &'static str,
+        op: impl FnMut(&mut PgSink) -> Result<T, postgres::Error>,
+    ) -> Result<T, ConnectorError> {
+        self.retrying_raw(what, op).map_err(|e| {
+            error!(what, error = %describe(&e), "postgres rejected a write");
+            ConnectorError::postgres(what, e)
+        })
+    }
+
+    /// Runs `op`, retrying with backoff while PostgreSQL is unreachable;
+    /// returns any other error as it is.
+    pub(super) fn retrying_raw<T>(
+        &mut self,
         what: &str,
         mut op: impl FnMut(&mut PgSink) -> Result<T, postgres::Error>,
-    ) -> Result<T, ConnectorError> {
+    ) -> Result<T, postgres::Error> {
         let mut backoff = Duration::from_millis(100);
         let mut down = false;
         loop {
@@ -350,10 +402,7 @@ impl PgSink {
                         self.client = client;
                     }
                 }
-                Err(e) => {
-                    error!(what, error = %describe(&e), "postgres rejected a write");
-                    return Err(ConnectorError::postgres(what, e));
-                }
+                Err(e) => return Err(e),
             }
         }
     }

@@ -25,6 +25,23 @@ use crate::error::{DecodeError, DecodeReason};
 
 /// Longest zone name, in bytes.
 pub const MAX_ZONE_BYTES: usize = 64;
+/// Longest location, in bytes.
+pub const MAX_LOCATION_BYTES: usize = 256;
+
+/// A registry text field: at most `max` bytes, no control characters (a
+/// NUL could not be stored, and none belongs in a zone, unit or location).
+fn check_text(field: &str, s: &str, max: usize) -> Result<(), DecodeError> {
+    check_len(field, s, max)?;
+    match s.char_indices().find(|(_, c)| c.is_control()) {
+        Some((at, c)) => Err(
+            DecodeError::new(field, DecodeReason::InvalidChars).with_detail(format!(
+                "control character U+{:04X} at byte {at}",
+                u32::from(c)
+            )),
+        ),
+        None => Ok(()),
+    }
+}
 
 /// What a sensor measures. Serde names are snake_case (`"carbon_monoxide"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -224,8 +241,9 @@ impl Sensor {
         if self.zone.is_empty() {
             return Err(DecodeError::new("zone", DecodeReason::Missing));
         }
-        check_len("zone", &self.zone, MAX_ZONE_BYTES)?;
-        check_len("unit", &self.unit, MAX_UNIT_BYTES)?;
+        check_text("zone", &self.zone, MAX_ZONE_BYTES)?;
+        check_text("unit", &self.unit, MAX_UNIT_BYTES)?;
+        check_text("location", &self.location, MAX_LOCATION_BYTES)?;
         if let Some(ms) = self.valid_from_ms {
             check_ts_ms("valid_from_ms", ms)?;
         }

@@ -27,13 +27,13 @@ pub fn validate_record(
         clock_skewed,
     } = record;
     let dead = |reason: &str, detail: String, payload: Vec<u8>| {
-        Box::new(DeadLetter {
-            origin: origin.clone(),
-            key: String::from_utf8_lossy(&key).into_owned(),
+        Box::new(DeadLetter::new(
+            origin.clone(),
+            &key,
             payload,
-            reason: reason.to_string(),
-            detail,
-        })
+            reason,
+            &detail,
+        ))
     };
     let reading = match decode(&payload, content_type.as_deref()) {
         Ok(reading) => reading,

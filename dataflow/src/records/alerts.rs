@@ -238,6 +238,31 @@ pub enum Control {
     Ack(Ack),
 }
 
+impl Control {
+    /// The record with every text field made storable (no NUL, bounded:
+    /// see [`super::store_text`]); an outside producer may write anything.
+    pub fn sanitized(self) -> Control {
+        let text = |s: String, max: usize| super::store_text(&s, max);
+        match self {
+            Control::Silence(s) => Control::Silence(Silence {
+                id: text(s.id, 128),
+                sensor_id: s.sensor_id.map(|v| text(v, 128)),
+                zone: s.zone.map(|v| text(v, 64)),
+                kind: s.kind,
+                starts_ms: s.starts_ms,
+                ends_ms: s.ends_ms,
+                author: text(s.author, 256),
+                comment: text(s.comment, 1_024),
+            }),
+            Control::Ack(a) => Control::Ack(Ack {
+                alert_id: text(a.alert_id, 256),
+                author: text(a.author, 256),
+                comment: text(a.comment, 1_024),
+            }),
+        }
+    }
+}
+
 /// A control record as read, with its partition clock (it applies to
 /// readings read `reference_delay_ms` of record time after it).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -323,6 +323,47 @@ pub struct DeadLetter {
     pub detail: String,
 }
 
+/// Text as the store can hold it: NUL (which PostgreSQL's `text` and
+/// `jsonb` refuse) becomes U+FFFD, and text longer than `max` bytes is cut
+/// at a character boundary and marked with `…`. Everything from outside
+/// that becomes text in an output passes through here (or is refused
+/// earlier), so no record can stop the sink.
+pub fn store_text(text: &str, max: usize) -> String {
+    let mut out = if text.contains('\0') {
+        text.replace('\0', "\u{fffd}")
+    } else {
+        text.to_string()
+    };
+    if out.len() > max {
+        let mut cut = max.saturating_sub('…'.len_utf8());
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
+/// Longest dead-letter key kept, in bytes.
+pub const MAX_DEAD_KEY_BYTES: usize = 256;
+/// Longest dead-letter detail kept, in bytes.
+pub const MAX_DETAIL_BYTES: usize = 2_048;
+
+impl DeadLetter {
+    /// A dead letter whose key (raw bytes, taken as UTF-8 lossily) and
+    /// detail are made storable (see [`store_text`]).
+    pub fn new(origin: Origin, key: &[u8], payload: Vec<u8>, reason: &str, detail: &str) -> Self {
+        DeadLetter {
+            origin,
+            key: store_text(&String::from_utf8_lossy(key), MAX_DEAD_KEY_BYTES),
+            payload,
+            reason: reason.to_string(),
+            detail: store_text(detail, MAX_DETAIL_BYTES),
+        }
+    }
+}
+
 /// Updates of every output of the graph, gathered (a sink's batch, a test's collection).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct OutputUpdates {

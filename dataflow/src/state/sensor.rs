@@ -261,12 +261,14 @@ impl SensorState {
         let version = self
             .version_at(ts, clock, config.reference_delay_ms)
             .cloned();
-        let dead = |reason: &str, detail: String| DeadLetter {
-            origin: origin.clone(),
-            key: sensor_id.clone(),
-            payload: payload.clone(),
-            reason: reason.to_string(),
-            detail,
+        let dead = |reason: &str, detail: String| {
+            DeadLetter::new(
+                origin.clone(),
+                sensor_id.as_bytes(),
+                payload.clone(),
+                reason,
+                &detail,
+            )
         };
 
         if let Some(sensor) = &version {
