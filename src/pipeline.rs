@@ -26,7 +26,9 @@ use timely::dataflow::operators::{Capability, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Stream};
 use tracing::{info, warn};
 use weir_connectors::ConnectorError;
-use weir_connectors::kafka::{Bound, PartitionSource, RawRecord};
+use weir_connectors::kafka::{
+    Bound, Gap, RawRecord, Role, SourceRules, Sources, Spec, resume_gaps,
+};
 use weir_connectors::postgres::{Batch, PgSink, PgWriter};
 use weir_dataflow::graph::{Inputs, Outputs, Rules, build};
 use weir_dataflow::records::{
@@ -441,8 +443,25 @@ pub fn source_record(raw: RawRecord) -> SourceRecord {
 
 /// Offsets of `time` are durable in PostgreSQL (or there is no store): the
 /// broker's group offsets follow them, for lag monitoring only.
+/// Gaps found while reading (`kafka.on_gap = "record"`): rows in
+/// `source_gaps` (queued on the writer, before the offsets that pass over
+/// them), and the metric.
+fn record_gaps(
+    writer: &Rc<RefCell<Option<Writer>>>,
+    metrics: &weir_server::Metrics,
+    gaps: Vec<Gap>,
+) -> anyhow::Result<()> {
+    metrics
+        .source_gaps
+        .fetch_add(gaps.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    if let Some(writer) = writer.borrow().as_ref() {
+        writer.gaps(gaps).context("recording gaps")?;
+    }
+    Ok(())
+}
+
 fn offsets_durable(
-    source: &PartitionSource,
+    source: &Sources,
     summary: &mut WorkerSummary,
     time: Time,
     checkpoint: &weir_connectors::kafka::Checkpoint,
@@ -479,9 +498,10 @@ pub fn run_worker(
             .filter(|p| usize::try_from(*p).is_ok_and(|p| p % peers == index))
             .collect()
     };
-    let reading_partitions = owned(PartitionSource::partitions(kafka, &kafka.readings_topic)?);
-    let registry_partitions = owned(PartitionSource::partitions(kafka, &kafka.registry_topic)?);
-    let control_partitions = owned(PartitionSource::partitions(kafka, &kafka.control_topic)?);
+    let all_reading_partitions = Sources::partitions(kafka, &kafka.readings_topic)?;
+    let reading_partitions = owned(all_reading_partitions.clone());
+    let registry_partitions = owned(Sources::partitions(kafka, &kafka.registry_topic)?);
+    let control_partitions = owned(Sources::partitions(kafka, &kafka.control_topic)?);
 
     let file = match &options.output_dir {
         Some(dir) => {
@@ -518,10 +538,36 @@ pub fn run_worker(
         None => None,
     };
     let rewind = rewind_ms(dataflow);
-    let recovery = match pg.as_mut() {
+    let mut recovery = match pg.as_mut() {
         Some(pg) => pg.recovery(&reading_partitions, rewind, dataflow.future_after_ms)?,
         None => Default::default(),
     };
+    // Nothing skipped silently on resume: a durable offset outside the log
+    // is a gap (fatal, or recorded with `kafka.on_gap = "record"`).
+    // Every worker looks at every partition (its sensors come from all of
+    // them) and so decides alike; each records its own partitions' gaps.
+    if !recovery.all_durable_offsets.is_empty() {
+        let marks = Sources::watermarks(kafka, &kafka.readings_topic, &all_reading_partitions)?;
+        let gaps = resume_gaps(
+            kafka.on_gap,
+            &kafka.readings_topic,
+            &recovery.all_durable_offsets,
+            &marks,
+        )?;
+        let mine: Vec<Gap> = gaps
+            .iter()
+            .filter(|g| reading_partitions.contains(&g.partition))
+            .cloned()
+            .collect();
+        if let Some(pg) = pg.as_mut() {
+            pg.record_gaps(&mine).context("recording gaps")?;
+        }
+        options
+            .metrics
+            .source_gaps
+            .fetch_add(mine.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        recovery.resume_after_gaps(&gaps, &marks);
+    }
     if !recovery.durable_offsets.is_empty() {
         info!(worker = index, durable = ?recovery.durable_offsets, start = ?recovery.start_offsets,
               suppress_before_ms = ?recovery.suppress_before_ms, "resuming from postgres");
@@ -608,47 +654,60 @@ pub fn run_worker(
             .with_frontier(|f| f.first().copied())
     };
 
-    let grace = dataflow.idle_grace_ms;
-    // The registry first: once the readings consumer is assigned it starts
-    // fetching, and Tansu answers other requests only between fetches.
-    let mut registry = PartitionSource::open(
+    let mut sources = Sources::open(
         kafka,
-        &kafka.registry_topic,
-        &registry_partitions,
-        &BTreeMap::new(),
-        options.bound,
-        grace,
-        dataflow.max_clock_skew_ms,
+        &[
+            Spec {
+                role: Role::Registry,
+                topic: &kafka.registry_topic,
+                partitions: &registry_partitions,
+                start: &BTreeMap::new(),
+            },
+            // Silences and acks: read whole at every start, like the registry.
+            Spec {
+                role: Role::Control,
+                topic: &kafka.control_topic,
+                partitions: &control_partitions,
+                start: &BTreeMap::new(),
+            },
+            Spec {
+                role: Role::Readings,
+                topic: &kafka.readings_topic,
+                partitions: &reading_partitions,
+                start: &recovery.start_offsets,
+            },
+        ],
+        SourceRules {
+            bound: options.bound,
+            idle_grace_ms: dataflow.idle_grace_ms,
+            max_clock_skew_ms: dataflow.max_clock_skew_ms,
+            align_lead_ms: kafka.align_lead_ms,
+        },
     )?;
-    // Silences and acks: read whole at every start, like the registry. A
-    // worker that owns no partition of the topic closes its input at once.
-    let mut control = PartitionSource::open(
-        kafka,
-        &kafka.control_topic,
-        &control_partitions,
-        &BTreeMap::new(),
-        options.bound,
-        grace,
-        dataflow.max_clock_skew_ms,
-    )?;
-    let mut control_open = !control_partitions.is_empty();
+    // Records arriving in an empty queue wake the worker: it parks while idle.
+    let thread = std::thread::current();
+    sources.set_wakeup(move || thread.unpark());
+    // A worker that owns no partition of a topic (more workers than
+    // partitions) closes that input at once: it must not hold the frontier.
+    let mut readings_open = sources.owns(Role::Readings);
+    let mut registry_open = sources.owns(Role::Registry);
+    let mut control_open = sources.owns(Role::Control);
+    if !readings_open {
+        readings_in.close();
+        readings_in = InputHandle::new();
+    }
+    if !registry_open {
+        registry_in.close();
+        registry_in = InputHandle::new();
+    }
     if !control_open {
         control_in.close();
         control_in = InputHandle::new();
     }
-    let mut readings = PartitionSource::open(
-        kafka,
-        &kafka.readings_topic,
-        &reading_partitions,
-        &recovery.start_offsets,
-        options.bound,
-        grace,
-        dataflow.max_clock_skew_ms,
-    )?;
     // Durable epochs' offsets go to PostgreSQL (on the writer thread, after
     // the data); once committed there, to the broker's group offsets.
     let commit = |done: Option<(Time, weir_connectors::kafka::Checkpoint)>,
-                  source: &PartitionSource,
+                  sources: &Sources,
                   summary: &mut WorkerSummary|
      -> anyhow::Result<()> {
         let Some((time, checkpoint)) = done else {
@@ -664,7 +723,7 @@ pub fn run_worker(
                     .offsets(rows, 2 * rewind, (time, checkpoint))
                     .context("committing offsets")?;
             }
-            None => offsets_durable(source, summary, time, &checkpoint),
+            None => offsets_durable(sources, summary, time, &checkpoint),
         }
         Ok(())
     };
@@ -677,11 +736,25 @@ pub fn run_worker(
     // Partition upkeep ran at start (migrate); worker 0 repeats it hourly.
     let mut last_upkeep = Instant::now();
     let mut first_record: Option<Instant> = None;
-    let mut readings_open = true;
-    let mut registry_open = true;
+    let mut last_record = Instant::now();
+    // While records are recent, the worker ticks so idle partitions' clocks
+    // (wall time − grace) let their epochs complete; then it parks until a
+    // record arrives (or `idle_park`: silences end, upkeep runs).
+    let busy_for = Duration::from_millis(dataflow.idle_grace_ms + 4 * dataflow.tick_ms + 500);
+    let tick = Duration::from_millis(dataflow.tick_ms.max(1));
+    let idle_park = Duration::from_millis(kafka.idle_park_ms.max(dataflow.tick_ms));
     loop {
-        if registry_open {
-            registry.poll(1_000, Duration::ZERO, |raw| {
+        let delay = &options.metrics.source_delay_seconds;
+        let mut readings_read = 0u64;
+        let read = sources.poll(10_000, Duration::ZERO, |role, raw| match role {
+            Role::Readings => {
+                // How long the broker took to hand the record over (record
+                // timestamp to read): the broker's share of end-to-end latency.
+                delay.observe((now_ms() - raw.record_ts_ms) as f64 / 1e3);
+                readings_in.send(source_record(raw));
+                readings_read += 1;
+            }
+            Role::Registry => {
                 summary.registry += 1;
                 match registry_record(raw) {
                     Ok(record) => {
@@ -704,76 +777,79 @@ pub fn run_worker(
                         warn!(%reason, "registry record rejected");
                     }
                 }
-            })?;
-            if let Some(time) = registry.input_time(dataflow.tick_ms)
-                && time > *registry_in.time()
-            {
-                registry_in.advance_to(time);
             }
-        }
-        if control_open {
-            control.poll(1_000, Duration::ZERO, |raw| match control_record(raw) {
+            Role::Control => match control_record(raw) {
                 Ok(record) => control_in.send(record),
                 Err(reason) => warn!(%reason, "alert control record rejected"),
-            })?;
-            if let Some(time) = control.input_time(dataflow.tick_ms)
-                && time > *control_in.time()
-            {
-                control_in.advance_to(time);
-            }
-        }
-        let mut read = 0;
-        if readings_open {
-            let delay = &options.metrics.source_delay_seconds;
-            read = readings.poll(5_000, Duration::from_millis(1), |raw| {
-                // How long the broker took to hand the record over (record
-                // timestamp to read): the broker's share of end-to-end latency.
-                delay.observe((now_ms() - raw.record_ts_ms) as f64 / 1e3);
-                readings_in.send(source_record(raw));
-            })?;
-            summary.records += read as u64;
-            let clamped =
-                readings.take_clamped() + registry.take_clamped() + control.take_clamped();
-            if clamped > 0 {
-                options
-                    .metrics
-                    .clock_clamped
-                    .fetch_add(clamped, std::sync::atomic::Ordering::Relaxed);
-            }
-            options
-                .metrics
-                .records_read
-                .fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
-            if read > 0 && first_record.is_none() {
+            },
+        })?;
+        summary.records += readings_read;
+        options
+            .metrics
+            .records_read
+            .fetch_add(readings_read, std::sync::atomic::Ordering::Relaxed);
+        if read > 0 {
+            last_record = Instant::now();
+            if readings_read > 0 && first_record.is_none() {
                 first_record = Some(Instant::now());
             }
-            if let Some(time) = readings.input_time(dataflow.tick_ms)
-                && time > *readings_in.time()
-            {
-                readings_in.advance_to(time);
-                readings.checkpoint(time);
-            }
+        }
+        let clamped = sources.take_clamped();
+        if clamped > 0 {
+            options
+                .metrics
+                .clock_clamped
+                .fetch_add(clamped, std::sync::atomic::Ordering::Relaxed);
+        }
+        let gaps = sources.take_gaps();
+        if !gaps.is_empty() {
+            record_gaps(&writer, &options.metrics, gaps)?;
+        }
+        if registry_open
+            && let Some(time) = sources.input_time(Role::Registry, dataflow.tick_ms)
+            && time > *registry_in.time()
+        {
+            registry_in.advance_to(time);
+        }
+        if control_open
+            && let Some(time) = sources.input_time(Role::Control, dataflow.tick_ms)
+            && time > *control_in.time()
+        {
+            control_in.advance_to(time);
+        }
+        if readings_open
+            && let Some(time) = sources.input_time(Role::Readings, dataflow.tick_ms)
+            && time > *readings_in.time()
+        {
+            readings_in.advance_to(time);
+            sources.checkpoint(time);
         }
         if options.bound == Bound::AtEnd {
             // Closing an input releases its frontier: the graph can finish.
-            if registry_open && registry.finished() {
+            if registry_open && sources.finished(Role::Registry) {
                 registry_open = false;
                 registry_in.close();
                 registry_in = InputHandle::new();
             }
-            if control_open && control.finished() {
+            if control_open && sources.finished(Role::Control) {
                 control_open = false;
                 control_in.close();
                 control_in = InputHandle::new();
             }
-            if readings_open && registry.finished() && readings.finished() {
+            let registry_done = !registry_open;
+            if readings_open && registry_done && sources.finished(Role::Readings) {
                 readings_open = false;
                 readings_in.close();
                 readings_in = InputHandle::new();
-                readings.checkpoint(Time::MAX);
+                sources.checkpoint(Time::MAX);
             }
-            if !readings_open && probe.done() && stored.as_ref().is_none_or(|p| p.done()) {
-                commit(readings.completed(None), &readings, &mut summary)?;
+            if !readings_open
+                && !registry_open
+                && !control_open
+                && probe.done()
+                && stored.as_ref().is_none_or(|p| p.done())
+            {
+                commit(sources.completed(None), &sources, &mut summary)?;
                 break;
             }
         }
@@ -781,7 +857,14 @@ pub fn run_worker(
         {
             break;
         }
-        worker.step_or_park(Some(Duration::from_millis(if read == 0 { 5 } else { 0 })));
+        let park = if read > 0 {
+            Duration::ZERO
+        } else if last_record.elapsed() < busy_for {
+            tick
+        } else {
+            idle_park
+        };
+        worker.step_or_park(Some(park));
         let writer_failed = writer
             .borrow()
             .as_ref()
@@ -795,14 +878,17 @@ pub fn run_worker(
         if let Some(e) = failure.borrow_mut().take().or(writer_failed) {
             return Err(e).context("storing outputs");
         }
-        commit(
-            readings.completed(durable(&probe, &stored)),
-            &readings,
-            &mut summary,
-        )?;
+        let durable_frontier = durable(&probe, &stored);
+        commit(sources.completed(durable_frontier), &sources, &mut summary)?;
+        // Watermark alignment: partitions far ahead of what is durable wait.
+        let paused = sources.align(durable_frontier)?;
+        options
+            .metrics
+            .partitions_paused
+            .store(paused as i64, std::sync::atomic::Ordering::Relaxed);
         if let Some(writer) = writer.borrow().as_ref() {
             for (time, checkpoint) in writer.offsets_committed() {
-                offsets_durable(&readings, &mut summary, time, &checkpoint);
+                offsets_durable(&sources, &mut summary, time, &checkpoint);
             }
             if index == 0 && last_upkeep.elapsed() >= UPKEEP_EVERY {
                 last_upkeep = Instant::now();
@@ -813,10 +899,7 @@ pub fn run_worker(
             && let Some(frontier) = probe.with_frontier(|f| f.first().copied())
             && frontier > 0
         {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-            let lag = now.saturating_sub(i64::try_from(frontier).unwrap_or(i64::MAX));
+            let lag = now_ms().saturating_sub(i64::try_from(frontier).unwrap_or(i64::MAX));
             options
                 .metrics
                 .epoch_lag_ms
@@ -826,7 +909,7 @@ pub fn run_worker(
             last_report = Instant::now();
             let counts = &sink.borrow().counts;
             info!(worker = index, records = summary.records, anomalies = counts.anomalies,
-                  incidents = counts.incidents, dead_letters = counts.dead_letters,
+                  incidents = counts.incidents, dead_letters = counts.dead_letters, paused,
                   frontier = ?probe.with_frontier(|f| f.first().copied()), "progress");
         }
     }
@@ -837,10 +920,10 @@ pub fn run_worker(
     if let Some(mut writer) = writer.borrow_mut().take() {
         writer.finish().context("storing outputs")?;
         for (time, checkpoint) in writer.offsets_committed() {
-            offsets_durable(&readings, &mut summary, time, &checkpoint);
+            offsets_durable(&sources, &mut summary, time, &checkpoint);
         }
     }
-    summary.gaps = readings.gaps() + registry.gaps() + control.gaps();
+    summary.gaps = sources.gaps();
     summary.busy_secs = first_record.map_or(0.0, |t| t.elapsed().as_secs_f64());
     let mut sink = sink.borrow_mut();
     if let Some(error) = sink.error.take() {

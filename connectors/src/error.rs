@@ -91,6 +91,18 @@ pub enum ConnectorError {
         /// The last delivery error seen.
         last_error: String,
     },
+    /// Records of a partition were never read: weir will not pass over them silently.
+    #[error(
+        "kafka: `{topic}` partition {partition}: {detail}. To accept the loss and go on, set kafka.on_gap = \"record\" (each gap is then a row in source_gaps and counted in weir_source_gaps_total); to keep it from happening, keep the topic's retention above the longest outage of PostgreSQL or weir"
+    )]
+    Gap {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The offsets, and what happened.
+        detail: String,
+    },
     /// The PostgreSQL writer thread stopped without saying why (it panicked).
     #[error("postgres: the writer thread stopped")]
     WriterGone,

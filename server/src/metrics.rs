@@ -86,6 +86,10 @@ pub struct Metrics {
     pub store_quarantined: std::sync::Arc<AtomicU64>,
     /// Registry records refused (not decodable, or not storable).
     pub registry_rejected: AtomicU64,
+    /// Gaps in the readings' offsets recorded (`kafka.on_gap = "record"`).
+    pub source_gaps: AtomicU64,
+    /// Readings partitions paused by watermark alignment (this process).
+    pub partitions_paused: AtomicI64,
     /// More text appended to the exposition (the ingest gateways').
     extra: Mutex<Option<std::sync::Arc<dyn Fn() -> String + Send + Sync>>>,
 }
@@ -190,6 +194,18 @@ impl Metrics {
             "weir_store_quarantined_total",
             "Rows PostgreSQL refused for their data, quarantined into dead_letters with reason store_rejected.",
             load(&self.store_quarantined),
+        );
+        counter(
+            &mut out,
+            "weir_source_gaps_total",
+            "Gaps in the readings' offsets (records never read) recorded in source_gaps (kafka.on_gap = record).",
+            load(&self.source_gaps),
+        );
+        gauge(
+            &mut out,
+            "weir_partitions_paused",
+            "Readings partitions paused because they ran ahead of what is durable (watermark alignment).",
+            self.partitions_paused.load(Ordering::Relaxed) as f64,
         );
         counter(
             &mut out,

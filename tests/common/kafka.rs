@@ -91,3 +91,89 @@ pub fn read_topic(
     }
     Ok(records)
 }
+
+/// An outside producer: plain librdkafka, records exactly as given (key
+/// bytes, payload, record timestamp), none of weir's code in the path.
+pub struct Outside {
+    producer: rdkafka::producer::BaseProducer<Failures>,
+    failures: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Delivery failures, kept for `flush`.
+pub struct Failures(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl rdkafka::ClientContext for Failures {}
+
+impl rdkafka::producer::ProducerContext for Failures {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result
+            && let Ok(mut failures) = self.0.lock()
+        {
+            failures.push(e.to_string());
+        }
+    }
+}
+
+impl Outside {
+    /// A producer on `brokers`.
+    pub fn new(brokers: &str) -> Result<Outside, Box<dyn std::error::Error>> {
+        let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "60000")
+            .create_with_context(Failures(std::sync::Arc::clone(&failures)))?;
+        Ok(Outside { producer, failures })
+    }
+
+    /// Sends one record (`payload` `None` is a tombstone; `timestamp` `None`
+    /// lets librdkafka stamp it now).
+    pub fn send(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: Option<&[u8]>,
+        timestamp: Option<i64>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        loop {
+            let mut record = rdkafka::producer::BaseRecord::to(topic).key(key);
+            if let Some(payload) = payload {
+                record = record.payload(payload);
+            }
+            if let Some(ts) = timestamp {
+                record = record.timestamp(ts);
+            }
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    _,
+                )) => {
+                    self.producer.poll(Duration::from_millis(50));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Waits until everything sent is acknowledged; fails on any delivery error.
+    pub fn flush(&self) -> Result<(), Box<dyn std::error::Error>> {
+        use rdkafka::producer::Producer as _;
+        self.producer.flush(Duration::from_secs(60))?;
+        let failures = self.failures.lock().map(|f| f.clone()).unwrap_or_default();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} deliveries failed: {:?}",
+                failures.len(),
+                &failures[..failures.len().min(3)]
+            )
+            .into())
+        }
+    }
+}

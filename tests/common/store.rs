@@ -111,11 +111,36 @@ impl Fixture {
             .spawn()?)
     }
 
+    /// Starts a live `weir run` serving on `127.0.0.1:port` (API, `/metrics`).
+    pub fn spawn_live(&self, name: &str, port: u16, args: &[&str]) -> Result<Child, Error> {
+        let mut all = vec!["run", "--report-secs", "2"];
+        all.extend_from_slice(args);
+        let log = std::fs::File::create(self.log_path(name))?;
+        Ok(weir()
+            .args(&all)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("WEIR_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?)
+    }
+
     /// Starts `weir run --until-end` with `args`.
     pub fn spawn_run(&self, name: &str, args: &[&str]) -> Result<Child, Error> {
         let mut all = vec!["run", "--until-end", "--report-secs", "2"];
         all.extend_from_slice(args);
         self.spawn(name, &all)
+    }
+
+    /// The name of one of the test's topics (`readings`, `registry`, `alerts`, `dlq`, `control`).
+    pub fn topic(&self, which: &str) -> String {
+        let var = format!("WEIR_KAFKA__{}_TOPIC", which.to_uppercase());
+        self.env
+            .iter()
+            .find(|(k, _)| *k == var)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
 
     /// The log file of the child `name`.
@@ -311,6 +336,27 @@ pub fn check_exactly_once(db: &mut Client, want: &Checksums) -> Result<(), Error
         assert_eq!((gc, gts), (*c, *ts), "{id}: count and event-time checksum");
         assert!(close(gv, *v), "{id}: sum of values {gv} vs {v}");
     }
+    check_views(db)?;
+    let latest: i64 = db
+        .query_one("SELECT count(*) FROM sensor_latest", &[])?
+        .get(0);
+    assert_eq!(latest, want.len() as i64, "one latest row per sensor");
+    let durable: i64 = db
+        .query_one(
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM source_offsets",
+            &[],
+        )?
+        .get(0);
+    assert_eq!(
+        durable, want_count,
+        "the durable offsets cover every record"
+    );
+    Ok(())
+}
+
+/// The window views equal a GROUP BY over the stored readings not flagged
+/// `too_late`: no row missing, none extra, none different.
+pub fn check_views(db: &mut Client) -> Result<(), Error> {
     for (table, width) in [("sensor_5m", "5 minutes"), ("sensor_1h", "1 hour")] {
         let row = db.query_one(
             &format!(
@@ -331,21 +377,27 @@ pub fn check_exactly_once(db: &mut Client, want: &Checksums) -> Result<(), Error
             "{table}: rows and mismatches against GROUP BY over readings"
         );
     }
-    let latest: i64 = db
-        .query_one("SELECT count(*) FROM sensor_latest", &[])?
-        .get(0);
-    assert_eq!(latest, want.len() as i64, "one latest row per sensor");
-    let durable: i64 = db
-        .query_one(
-            "SELECT coalesce(sum(next_offset), 0)::bigint FROM source_offsets",
-            &[],
-        )?
-        .get(0);
-    assert_eq!(
-        durable, want_count,
-        "the durable offsets cover every record"
-    );
     Ok(())
+}
+
+/// The sum of the durable next offsets (every partition starts at 0: the
+/// records made durable).
+pub fn durable(db: &mut Client) -> i64 {
+    db.query_one(
+        "SELECT coalesce(sum(next_offset), 0)::bigint FROM source_offsets",
+        &[],
+    )
+    .map_or(0, |row| row.get(0))
+}
+
+/// A `/metrics` value (the first line starting with `series`), if exported.
+pub fn metric(address: &str, series: &str) -> Option<f64> {
+    let (status, body, _) = super::ingest::curl(&[&format!("http://{address}/metrics")]).ok()?;
+    if status != 200 {
+        return None;
+    }
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
 }
 
 /// A disturbance under load: `sim` is produced at `rate` readings/s while a

@@ -34,6 +34,30 @@ pub struct KafkaConfig {
     /// does not answer a waiting fetch early when data arrives, so this bounds
     /// the latency it adds.
     pub fetch_wait_max_ms: u64,
+    /// A readings partition whose clock (record time) runs this far ahead
+    /// of the epochs durable on every worker is paused until they catch up
+    /// (watermark alignment: a backlog is committed progressively, in
+    /// bounded memory). `0` turns it off.
+    pub align_lead_ms: i64,
+    /// What a gap in the readings is (records deleted by retention before
+    /// weir stored them, a topic recreated, a broker skipping offsets):
+    /// `fail` stops the run with the partition, the offsets and what to do;
+    /// `record` writes a `source_gaps` row, counts it and goes on.
+    pub on_gap: GapPolicy,
+    /// How long an idle worker parks between looks at its sources (a
+    /// record arriving wakes it at once): what an idle pipeline costs.
+    pub idle_park_ms: u64,
+}
+
+/// What a gap in a partition's offsets is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapPolicy {
+    /// Stop, naming the partition and offsets.
+    #[default]
+    Fail,
+    /// Record the gap (`source_gaps`, `weir_source_gaps_total`) and go on.
+    Record,
 }
 
 impl Default for KafkaConfig {
@@ -51,6 +75,9 @@ impl Default for KafkaConfig {
             request_timeout_ms: 30_000,
             group_id: "weir".into(),
             fetch_wait_max_ms: 10,
+            align_lead_ms: 5_000,
+            on_gap: GapPolicy::Fail,
+            idle_park_ms: 250,
         }
     }
 }

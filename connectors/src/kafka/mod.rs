@@ -8,7 +8,9 @@ mod producer;
 mod source;
 
 pub use admin::{TopicOutcome, TopicSpec, ensure_topics, topic_specs};
-pub use config::KafkaConfig;
+pub use config::{GapPolicy, KafkaConfig};
 pub use lag::{PartitionLag, group_lag};
 pub use producer::{Header, KafkaProducer, OutgoingRecord};
-pub use source::{Bound, Checkpoint, PartitionSource, RawRecord};
+pub use source::{
+    Bound, Checkpoint, Gap, RawRecord, Role, SourceRules, Sources, Spec, resume_gaps,
+};

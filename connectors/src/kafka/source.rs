@@ -1,29 +1,44 @@
-//! The Kafka source: one worker's partitions of a topic, read by explicit
-//! assignment, with the record-time clocks that drive timely progress.
+//! The Kafka source: one worker's partitions of the readings, registry and
+//! alert-control topics, read by explicit assignment through one consumer,
+//! with the record-time clocks that drive timely progress.
 //!
 //! ```text
-//!  broker ─► BaseConsumer (assigned p % peers == worker) ─► RawRecord (+ partition clock)
-//!                 │ partition EOF ─► clock advances to wall time − grace (idle rule)
-//!                 └ bounded run: a partition is finished at the end offset seen at start
+//!  broker ─► one BaseConsumer per worker (one fetch for every partition it owns)
+//!              └ a queue per partition ─► RawRecord (+ partition clock, clamped record time)
+//!                  │ at its end (EOF) ─► clock advances to wall time − grace (idle rule)
+//!                  │ ahead of the durable frontier by more than align_lead_ms ─► paused
+//!                  └ bounded run: a partition is finished at the end offset seen at start
 //! ```
 //!
+//! One consumer for the three topics (rather than one each) means one fetch
+//! request per `fetch.wait.max.ms` for all of them: on Tansu, which answers
+//! a waiting fetch only when the wait is over, the request rate is what an
+//! idle pipeline costs the broker. Each partition gets a queue of its own,
+//! so the end-of-partition event names its topic; a queue that fills wakes
+//! the worker (`set_wakeup`), so it can park while nothing arrives.
+//!
 //! Offsets are checked for continuity: on a non-compacted topic a record
-//! whose offset jumps past the next expected one is a broker fault (Tansu's
-//! memory engine does this); it is counted and logged at ERROR, never
-//! passed over silently.
+//! whose offset jumps past the next expected one is a gap (Tansu's memory
+//! engine does this; so does retention deleting records weir had not read
+//! yet). A gap fails the run, or with `kafka.on_gap = "record"` is handed to
+//! the store as a `source_gaps` row and counted; never passed over silently.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{error, info, warn};
 use weir_dataflow::clock::PartitionClocks;
 use weir_dataflow::records::Time;
 
 use super::KafkaConfig;
+use super::config::GapPolicy;
 use super::metadata::require_topic;
 use crate::ConnectorError;
 use crate::preflight::{KAFKA, check_reachable};
@@ -35,7 +50,7 @@ pub struct RawRecord {
     pub partition: i32,
     /// Offset.
     pub offset: i64,
-    /// Record timestamp (ms).
+    /// Record timestamp (ms), clamped to what the source can vouch for.
     pub record_ts_ms: i64,
     /// The partition's clock after this record.
     pub clock_ms: i64,
@@ -63,32 +78,109 @@ pub enum Bound {
     AtEnd,
 }
 
-/// One worker's partitions of one topic.
-pub struct PartitionSource {
-    consumer: BaseConsumer,
+/// Which of weir's input topics a record belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Sensor readings (`kafka.readings_topic`).
+    Readings,
+    /// The sensor registry (`kafka.registry_topic`).
+    Registry,
+    /// Alert silences and acknowledgements (`kafka.control_topic`).
+    Control,
+}
+
+/// One topic to read: its role, name, the partitions this worker owns, and
+/// where to start each (the beginning where absent).
+#[derive(Clone, Debug)]
+pub struct Spec<'a> {
+    /// Which input it is.
+    pub role: Role,
+    /// The topic.
+    pub topic: &'a str,
+    /// The partitions this worker reads.
+    pub partitions: &'a [i32],
+    /// Start offsets.
+    pub start: &'a BTreeMap<i32, i64>,
+}
+
+/// The rules a source reads by.
+#[derive(Clone, Copy, Debug)]
+pub struct SourceRules {
+    /// Follow the topics, or stop at their ends.
+    pub bound: Bound,
+    /// An idle partition's clock follows wall time minus this.
+    pub idle_grace_ms: u64,
+    /// A record timestamp further ahead of the read time is clamped.
+    pub max_clock_skew_ms: i64,
+    /// A readings partition whose clock runs this far ahead of the durable
+    /// frontier is paused (watermark alignment); `0` turns alignment off.
+    pub align_lead_ms: i64,
+}
+
+/// Records skipped between two offsets of a partition: what the store
+/// records (`source_gaps`) when `kafka.on_gap = "record"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// First offset missing.
+    pub from: i64,
+    /// First offset after the gap (where reading goes on).
+    pub to: i64,
+    /// `deleted` (below the log start, e.g. retention), `beyond_end` (the
+    /// durable offset is past the log end: the topic was recreated or
+    /// truncated) or `skipped` (the broker handed over a later offset).
+    pub kind: &'static str,
+}
+
+/// One topic's partitions as this worker reads them.
+struct TopicState {
+    role: Role,
     topic: String,
+    partitions: Vec<i32>,
     clocks: PartitionClocks,
     next_offsets: BTreeMap<i32, i64>,
     ends: Option<BTreeMap<i32, i64>>,
-    idle_grace_ms: u64,
-    max_clock_skew_ms: i64,
-    gaps: u64,
-    /// Records whose timestamp was clamped, since the last `take_clamped`.
-    clamped: u64,
-    /// When a clamp was last logged (one line a minute at most).
-    clamp_logged: Option<std::time::Instant>,
     /// Partitions at their end since their last record (the idle rule applies).
-    idle: std::collections::BTreeSet<i32>,
-    /// (input time, (next offset, clock) per partition) at each input advance, oldest first.
-    epochs: std::collections::VecDeque<(Time, Checkpoint)>,
-    /// The last poll saw the broker unreachable (logged once per change).
-    broker_down: bool,
+    idle: BTreeSet<i32>,
+    /// Partitions paused by alignment.
+    paused: BTreeSet<i32>,
+    gaps: u64,
+    /// Compacted topics skip offsets by design.
+    compacted: bool,
 }
 
-impl PartitionSource {
+/// A worker's sources: every partition it owns of the three input topics.
+pub struct Sources {
+    consumer: Arc<BaseConsumer>,
+    queues: Vec<(usize, i32, PartitionQueue<DefaultConsumerContext>)>,
+    reader: Reader,
+    /// (input time, (next offset, clock) per partition) of the readings at each input advance.
+    epochs: VecDeque<(Time, Checkpoint)>,
+    /// Where the next poll starts among the queues (round robin).
+    next_queue: usize,
+}
+
+/// What reading records changes (apart from the consumer and its queues).
+struct Reader {
+    topics: Vec<TopicState>,
+    rules: SourceRules,
+    policy: GapPolicy,
+    /// Records whose timestamp was clamped, since the last `take_clamped`.
+    clamped: u64,
+    clamp_logged: Option<Instant>,
+    /// The last poll saw the broker unreachable (logged once per change).
+    broker_down: bool,
+    /// Gaps to record (with `on_gap = "record"`), since the last `take_gaps`.
+    found: Vec<Gap>,
+}
+
+impl Sources {
     /// The partition ids of `topic`.
     pub fn partitions(kafka: &KafkaConfig, topic: &str) -> Result<Vec<i32>, ConnectorError> {
-        let consumer = consumer(kafka, false)?;
+        let consumer = consumer(kafka)?;
         require_topic(
             consumer.client(),
             topic,
@@ -96,202 +188,465 @@ impl PartitionSource {
         )
     }
 
-    /// Opens `partitions` of `topic` at `start` offsets (the beginning where absent).
-    pub fn open(
+    /// The (log start, log end) offsets of `partitions` of `topic`.
+    pub fn watermarks(
         kafka: &KafkaConfig,
         topic: &str,
         partitions: &[i32],
-        start: &BTreeMap<i32, i64>,
-        bound: Bound,
-        idle_grace_ms: u64,
-        max_clock_skew_ms: i64,
+    ) -> Result<BTreeMap<i32, (i64, i64)>, ConnectorError> {
+        let consumer = consumer(kafka)?;
+        let timeout = Duration::from_millis(kafka.request_timeout_ms);
+        partitions
+            .iter()
+            .map(|&p| {
+                consumer
+                    .fetch_watermarks(topic, p, timeout)
+                    .map(|w| (p, w))
+                    .map_err(|e| ConnectorError::kafka(format!("watermarks of `{topic}`/{p}"), e))
+            })
+            .collect()
+    }
+
+    /// Opens every topic of `specs` on one consumer.
+    pub fn open(
+        kafka: &KafkaConfig,
+        specs: &[Spec<'_>],
+        rules: SourceRules,
     ) -> Result<Self, ConnectorError> {
-        let consumer = consumer(kafka, true)?;
+        let consumer = Arc::new(consumer(kafka)?);
         let timeout = Duration::from_millis(kafka.request_timeout_ms);
         let mut assignment = TopicPartitionList::new();
-        let mut next_offsets = BTreeMap::new();
-        let mut ends = BTreeMap::new();
-        let mut clocks = PartitionClocks::new(partitions.iter().copied());
-        for &p in partitions {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, p, timeout)
-                .map_err(|e| ConnectorError::kafka(format!("watermarks of `{topic}`/{p}"), e))?;
-            let from = start.get(&p).copied().unwrap_or(low).clamp(low, high);
-            assignment
-                .add_partition_offset(topic, p, Offset::Offset(from))
-                .map_err(|e| ConnectorError::kafka(format!("assign `{topic}`/{p}"), e))?;
-            next_offsets.insert(p, from);
-            ends.insert(p, high);
-            if bound == Bound::AtEnd && high <= from {
-                clocks.finish(p);
+        let mut topics = Vec::new();
+        for spec in specs {
+            let mut state = TopicState {
+                role: spec.role,
+                topic: spec.topic.to_string(),
+                partitions: spec.partitions.to_vec(),
+                clocks: PartitionClocks::new(spec.partitions.iter().copied()),
+                next_offsets: BTreeMap::new(),
+                ends: None,
+                idle: BTreeSet::new(),
+                paused: BTreeSet::new(),
+                gaps: 0,
+                compacted: spec.role != Role::Readings,
+            };
+            let mut ends = BTreeMap::new();
+            for &p in spec.partitions {
+                let (low, high) =
+                    consumer
+                        .fetch_watermarks(spec.topic, p, timeout)
+                        .map_err(|e| {
+                            ConnectorError::kafka(format!("watermarks of `{}`/{p}", spec.topic), e)
+                        })?;
+                // The resume check (`resume_gaps`) ran before: a start below
+                // the log start here is a rewind reaching further back than
+                // the data kept, which only rebuilds less state.
+                let from = spec.start.get(&p).copied().unwrap_or(low).clamp(low, high);
+                assignment
+                    .add_partition_offset(spec.topic, p, Offset::Offset(from))
+                    .map_err(|e| {
+                        ConnectorError::kafka(format!("assign `{}`/{p}", spec.topic), e)
+                    })?;
+                state.next_offsets.insert(p, from);
+                ends.insert(p, high);
+                if rules.bound == Bound::AtEnd && high <= from {
+                    state.clocks.finish(p);
+                }
             }
+            if rules.bound == Bound::AtEnd {
+                state.ends = Some(ends);
+            }
+            info!(topic = spec.topic, partitions = ?spec.partitions, bound = ?rules.bound, "partitions assigned");
+            topics.push(state);
         }
         consumer
             .assign(&assignment)
-            .map_err(|e| ConnectorError::kafka(format!("assign `{topic}`"), e))?;
-        info!(topic, partitions = ?partitions, ?bound, "partitions assigned");
-        Ok(PartitionSource {
+            .map_err(|e| ConnectorError::kafka("assign the input topics", e))?;
+        let mut queues = Vec::new();
+        for (index, state) in topics.iter().enumerate() {
+            for &p in &state.partitions {
+                let queue = consumer
+                    .split_partition_queue(&state.topic, p)
+                    .ok_or_else(|| ConnectorError::InvalidSetting {
+                        setting: "kafka",
+                        reason: format!("no queue for `{}`/{p}", state.topic),
+                    })?;
+                queues.push((index, p, queue));
+            }
+        }
+        Ok(Sources {
             consumer,
-            topic: topic.to_string(),
-            clocks,
-            next_offsets,
-            ends: (bound == Bound::AtEnd).then_some(ends),
-            idle_grace_ms,
-            max_clock_skew_ms,
-            gaps: 0,
-            clamped: 0,
-            clamp_logged: None,
-            idle: Default::default(),
-            epochs: Default::default(),
-            broker_down: false,
+            queues,
+            reader: Reader {
+                topics,
+                rules,
+                policy: kafka.on_gap,
+                clamped: 0,
+                clamp_logged: None,
+                broker_down: false,
+                found: Vec::new(),
+            },
+            epochs: VecDeque::new(),
+            next_queue: 0,
         })
     }
 
-    /// Reads up to `max` records (waiting at most `wait` for the first), handing each to `sink`.
+    /// Calls `wake` whenever records (or events) arrive in an empty queue:
+    /// the worker may park while nothing arrives.
+    pub fn set_wakeup(&mut self, wake: impl Fn() + Send + Sync + Clone + 'static) {
+        for (_, _, queue) in &mut self.queues {
+            queue.set_nonempty_callback(wake.clone());
+        }
+    }
+
+    fn state(&self, role: Role) -> Option<&TopicState> {
+        self.reader.topics.iter().find(|t| t.role == role)
+    }
+
+    /// Whether this worker reads any partition of `role`'s topic.
+    pub fn owns(&self, role: Role) -> bool {
+        self.state(role).is_some_and(|t| !t.partitions.is_empty())
+    }
+
+    /// Reads up to `max` records over every partition (waiting at most
+    /// `wait` for the first), handing each to `sink` with its topic's role;
+    /// returns how many were read.
     pub fn poll(
         &mut self,
         max: usize,
         wait: Duration,
-        mut sink: impl FnMut(RawRecord),
+        mut sink: impl FnMut(Role, RawRecord),
     ) -> Result<usize, ConnectorError> {
-        let mut read = 0;
-        let mut timeout = wait;
-        while read < max {
-            let Some(result) = self.consumer.poll(timeout) else {
-                break;
-            };
-            timeout = Duration::ZERO;
-            let message = match result {
-                Ok(message) => message,
-                Err(KafkaError::PartitionEOF(p)) => {
-                    broker_answered(&mut self.broker_down, &self.topic);
-                    if self.ends.is_none() {
-                        self.idle.insert(p);
+        // Events of the consumer itself (errors, commit results).
+        let consumer = Arc::clone(&self.consumer);
+        while let Some(event) = consumer.poll(Duration::ZERO) {
+            match event {
+                Ok(message) => {
+                    // Not expected (every partition has its queue): take it all the same.
+                    let index = self
+                        .reader
+                        .topics
+                        .iter()
+                        .position(|t| t.topic == message.topic());
+                    if let Some(index) = index
+                        && let Some(record) = self.reader.accept(index, &message)?
+                    {
+                        sink(self.reader.topics[index].role, record);
                     }
-                    continue;
                 }
-                Err(e) if is_transient(&e) => {
-                    // librdkafka reconnects by itself and resumes at its fetch position.
-                    if !self.broker_down {
-                        warn!(topic = %self.topic, error = %e, "broker unreachable: consumption paused until it returns");
-                        self.broker_down = true;
+                Err(e) => self.reader.consumer_error(e)?,
+            }
+        }
+        let mut read = 0;
+        let started = Instant::now();
+        let queues = self.queues.len();
+        loop {
+            let mut any = false;
+            for step in 0..queues {
+                let at = (self.next_queue + step) % queues;
+                let (index, partition) = (self.queues[at].0, self.queues[at].1);
+                // Up to 500 from one partition before the next one's turn.
+                let mut taken = 0;
+                while taken < 500 && read < max {
+                    let Some(result) = self.queues[at].2.poll(Duration::ZERO) else {
+                        break;
+                    };
+                    match result {
+                        Ok(message) => {
+                            if let Some(record) = self.reader.accept(index, &message)? {
+                                sink(self.reader.topics[index].role, record);
+                                read += 1;
+                                taken += 1;
+                            }
+                        }
+                        Err(KafkaError::PartitionEOF(_)) => {
+                            broker_answered(&mut self.reader.broker_down);
+                            let state = &mut self.reader.topics[index];
+                            if state.ends.is_none() {
+                                state.idle.insert(partition);
+                            }
+                        }
+                        Err(e) => self
+                            .reader
+                            .partition_error(&consumer, index, partition, e)?,
                     }
+                }
+                any |= taken > 0;
+                if read >= max {
+                    self.next_queue = (at + 1) % queues;
                     break;
                 }
-                Err(e) => {
-                    return Err(ConnectorError::kafka(
-                        format!("consume `{}`", self.topic),
-                        e,
-                    ));
-                }
-            };
-            broker_answered(&mut self.broker_down, &self.topic);
-            let partition = message.partition();
-            let offset = message.offset();
-            self.idle.remove(&partition);
-            if let Some(end) = self.ends.as_ref().and_then(|e| e.get(&partition))
-                && offset >= *end
-            {
-                self.clocks.finish(partition);
-                continue;
             }
-            let expected = self.next_offsets.get(&partition).copied().unwrap_or(offset);
-            if offset > expected {
-                self.gaps += 1;
-                error!(topic = %self.topic, partition, expected, got = offset, "offset gap: the broker skipped records");
+            if read >= max || any || started.elapsed() >= wait || queues == 0 {
+                break;
             }
-            self.next_offsets.insert(partition, offset + 1);
-            // The clock of record is what the source can vouch for: a
-            // timestamp further ahead of the read time than the allowed
-            // skew (a fast producer clock, µs taken for ms) would hold the
-            // partition's clock in the future; one before 1970 is no time.
-            let read_ms = now_ms();
-            let stamped = message.timestamp().to_millis().unwrap_or(read_ms);
-            let latest = read_ms.saturating_add(self.max_clock_skew_ms);
-            let record_ts = stamped.clamp(0, latest);
-            let clock_skewed = record_ts != stamped;
-            if clock_skewed {
-                self.clamped += 1;
-                if self
-                    .clamp_logged
-                    .is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
-                {
-                    self.clamp_logged = Some(std::time::Instant::now());
-                    warn!(topic = %self.topic, partition, offset, stamped, clamped_to = record_ts,
-                          "record timestamp is not credible (ahead of the read time by more than dataflow.max_clock_skew_ms, or before 1970): clamped and flagged clock_skew (one line a minute)");
-                }
-            }
-            let clock_ms = self.clocks.observe(partition, record_ts);
-            let content_type = message.headers().and_then(|headers| {
-                headers
-                    .iter()
-                    .find(|h| {
-                        h.key
-                            .eq_ignore_ascii_case(weir_dataflow::CONTENT_TYPE_HEADER)
-                    })
-                    .and_then(|h| h.value)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-            });
-            sink(RawRecord {
-                partition,
-                offset,
-                record_ts_ms: record_ts,
-                clock_ms,
-                key: message.key().unwrap_or_default().to_vec(),
-                payload: message.payload().map(<[u8]>::to_vec),
-                content_type,
-                clock_skewed,
-            });
-            read += 1;
-            if let Some(end) = self.ends.as_ref().and_then(|e| e.get(&partition))
-                && offset + 1 >= *end
-            {
-                self.clocks.finish(partition);
-            }
+            std::thread::sleep(Duration::from_millis(1).min(wait));
         }
         // librdkafka reports the end of a partition once; the partition
         // stays idle, and its clock follows wall time, until a record arrives.
-        let idle_clock = now_ms() - i64::try_from(self.idle_grace_ms).unwrap_or(0);
-        for p in &self.idle {
-            self.clocks.idle(*p, idle_clock);
+        let idle_clock = now_ms() - i64::try_from(self.reader.rules.idle_grace_ms).unwrap_or(0);
+        for state in &mut self.reader.topics {
+            for p in &state.idle {
+                state.clocks.idle(*p, idle_clock);
+            }
         }
         Ok(read)
     }
+}
 
-    /// The time this worker's input may advance to (see [`PartitionClocks::input_time`]).
-    pub fn input_time(&self, tick_ms: u64) -> Option<Time> {
-        self.clocks.input_time(tick_ms)
+impl Reader {
+    /// Checks one message and makes it a record (`None`: past a bounded run's end).
+    fn accept(
+        &mut self,
+        index: usize,
+        message: &BorrowedMessage<'_>,
+    ) -> Result<Option<RawRecord>, ConnectorError> {
+        broker_answered(&mut self.broker_down);
+        let partition = message.partition();
+        let offset = message.offset();
+        let max_skew = self.rules.max_clock_skew_ms;
+        let state = &mut self.topics[index];
+        state.idle.remove(&partition);
+        if let Some(end) = state.ends.as_ref().and_then(|e| e.get(&partition))
+            && offset >= *end
+        {
+            state.clocks.finish(partition);
+            return Ok(None);
+        }
+        let expected = state
+            .next_offsets
+            .get(&partition)
+            .copied()
+            .unwrap_or(offset);
+        if offset > expected && !state.compacted {
+            state.gaps += 1;
+            let gap = Gap {
+                topic: state.topic.clone(),
+                partition,
+                from: expected,
+                to: offset,
+                kind: "skipped",
+            };
+            self.gap(gap)?;
+        }
+        let state = &mut self.topics[index];
+        state.next_offsets.insert(partition, offset + 1);
+        // The clock of record is what the source can vouch for: a timestamp
+        // further ahead of the read time than the allowed skew (a fast
+        // producer clock, µs taken for ms) would hold the partition's clock
+        // in the future; one before 1970 is no time.
+        let read_ms = now_ms();
+        let stamped = message.timestamp().to_millis().unwrap_or(read_ms);
+        let latest = read_ms.saturating_add(max_skew);
+        let record_ts = stamped.clamp(0, latest);
+        let clock_skewed = record_ts != stamped;
+        let clock_ms = state.clocks.observe(partition, record_ts);
+        let finished = state
+            .ends
+            .as_ref()
+            .and_then(|e| e.get(&partition))
+            .is_some_and(|end| offset + 1 >= *end);
+        if finished {
+            state.clocks.finish(partition);
+        }
+        let topic = state.topic.clone();
+        if clock_skewed {
+            self.clamped += 1;
+            if self
+                .clamp_logged
+                .is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
+            {
+                self.clamp_logged = Some(Instant::now());
+                warn!(%topic, partition, offset, stamped, clamped_to = record_ts,
+                      "record timestamp is not credible (ahead of the read time by more than dataflow.max_clock_skew_ms, or before 1970): clamped and flagged clock_skew (one line a minute)");
+            }
+        }
+        let content_type = message.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|h| {
+                    h.key
+                        .eq_ignore_ascii_case(weir_dataflow::CONTENT_TYPE_HEADER)
+                })
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        });
+        Ok(Some(RawRecord {
+            partition,
+            offset,
+            record_ts_ms: record_ts,
+            clock_ms,
+            key: message.key().unwrap_or_default().to_vec(),
+            payload: message.payload().map(<[u8]>::to_vec),
+            content_type,
+            clock_skewed,
+        }))
     }
 
-    /// Whether a bounded source has read every partition to its end.
-    pub fn finished(&self) -> bool {
-        self.ends.is_some() && self.clocks.all_finished()
+    /// A gap: fatal, or recorded (`on_gap = "record"`).
+    fn gap(&mut self, gap: Gap) -> Result<(), ConnectorError> {
+        error!(topic = %gap.topic, partition = gap.partition, from = gap.from, to = gap.to, kind = gap.kind,
+               "offset gap: records {}..{} of `{}`/{} were never read", gap.from, gap.to, gap.topic, gap.partition);
+        match self.policy {
+            GapPolicy::Fail => Err(gap_error(&gap)),
+            GapPolicy::Record => {
+                self.found.push(gap);
+                Ok(())
+            }
+        }
     }
 
-    /// Next offset to read per partition (what a sink commits once the data before it is durable).
-    pub fn next_offsets(&self) -> &BTreeMap<i32, i64> {
-        &self.next_offsets
+    /// An error on one partition's queue.
+    fn partition_error(
+        &mut self,
+        consumer: &BaseConsumer,
+        index: usize,
+        partition: i32,
+        e: KafkaError,
+    ) -> Result<(), ConnectorError> {
+        if e.rdkafka_error_code() == Some(RDKafkaErrorCode::OffsetOutOfRange) {
+            // The next offset is no longer (or not yet) in the log: records
+            // deleted before weir read them, or a topic reset.
+            let topic = self.topics[index].topic.clone();
+            let expected = self.topics[index]
+                .next_offsets
+                .get(&partition)
+                .copied()
+                .unwrap_or_default();
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+                .map_err(|e| {
+                    ConnectorError::kafka(format!("watermarks of `{topic}`/{partition}"), e)
+                })?;
+            let (to, kind) = if expected < low {
+                (low, "deleted")
+            } else {
+                (low, "beyond_end")
+            };
+            let _ = high;
+            self.gap(Gap {
+                topic: topic.clone(),
+                partition,
+                from: expected,
+                to,
+                kind,
+            })?;
+            self.topics[index].next_offsets.insert(partition, to);
+            return consumer
+                .seek(
+                    &topic,
+                    partition,
+                    Offset::Offset(to),
+                    Duration::from_secs(10),
+                )
+                .map_err(|e| ConnectorError::kafka(format!("seek `{topic}`/{partition}"), e));
+        }
+        self.consumer_error(e)
     }
 
-    /// Notes that the worker's input advanced to `time`: every record sent
+    fn consumer_error(&mut self, e: KafkaError) -> Result<(), ConnectorError> {
+        if is_transient(&e) {
+            // librdkafka reconnects by itself and resumes at its fetch position.
+            if !self.broker_down {
+                warn!(error = %e, "broker unreachable: consumption paused until it returns");
+                self.broker_down = true;
+            }
+            return Ok(());
+        }
+        Err(ConnectorError::kafka("consume the input topics", e))
+    }
+}
+
+impl Sources {
+    /// Watermark alignment: pauses the readings partitions whose clock runs
+    /// more than `align_lead_ms` ahead of `frontier` (the epochs durable on
+    /// every worker, record time), and resumes them once it is back within
+    /// half of that. While a partition has not delivered a record yet (its
+    /// clock is unknown, so the frontier cannot move), the others wait at
+    /// the frontier plus the lead. Idle partitions follow wall time and are
+    /// never the least. Returns how many partitions are paused.
+    pub fn align(&mut self, frontier: Option<Time>) -> Result<usize, ConnectorError> {
+        let lead = self.reader.rules.align_lead_ms;
+        let Some(index) = self
+            .reader
+            .topics
+            .iter()
+            .position(|t| t.role == Role::Readings)
+        else {
+            return Ok(0);
+        };
+        if lead <= 0 {
+            return Ok(0);
+        }
+        let floor = frontier.map_or(0, |f| i64::try_from(f).unwrap_or(i64::MAX));
+        let state = &self.reader.topics[index];
+        let mut pause = TopicPartitionList::new();
+        let mut resume = TopicPartitionList::new();
+        let mut paused = state.paused.clone();
+        for &p in &state.partitions {
+            let Some(clock) = state.clocks.record_clock(p) else {
+                continue;
+            };
+            if state.idle.contains(&p) {
+                continue;
+            }
+            let ahead = clock.saturating_sub(floor);
+            if !paused.contains(&p) && ahead > lead {
+                pause.add_partition(&state.topic, p);
+                paused.insert(p);
+            } else if paused.contains(&p) && ahead <= lead / 2 {
+                resume.add_partition(&state.topic, p);
+                paused.remove(&p);
+            }
+        }
+        if pause.count() > 0 {
+            self.consumer
+                .pause(&pause)
+                .map_err(|e| ConnectorError::kafka("pause partitions ahead", e))?;
+        }
+        if resume.count() > 0 {
+            self.consumer
+                .resume(&resume)
+                .map_err(|e| ConnectorError::kafka("resume partitions", e))?;
+        }
+        let state = &mut self.reader.topics[index];
+        state.paused = paused;
+        Ok(state.paused.len())
+    }
+
+    /// The time the input of `role` may advance to (see [`PartitionClocks::input_time`]).
+    pub fn input_time(&self, role: Role, tick_ms: u64) -> Option<Time> {
+        self.state(role)?.clocks.input_time(tick_ms)
+    }
+
+    /// Whether a bounded source has read every partition of `role` to its end.
+    pub fn finished(&self, role: Role) -> bool {
+        self.state(role)
+            .is_some_and(|t| t.ends.is_some() && t.clocks.all_finished())
+    }
+
+    /// Notes that the readings input advanced to `time`: every record sent
     /// so far is at a time before it, so the current next offsets cover
     /// exactly the epochs below `time`.
     pub fn checkpoint(&mut self, time: Time) {
+        let Some(state) = self.state(Role::Readings) else {
+            return;
+        };
         // A partition read nothing from yet has no record clock: it is left
         // out (its offset has not moved; a made-up clock would mislead the
         // next restart's rewind).
-        let checkpoint = self
+        let checkpoint = state
             .next_offsets
             .iter()
-            .filter_map(|(p, next)| Some((*p, (*next, self.clocks.record_clock(*p)?))))
+            .filter_map(|(p, next)| Some((*p, (*next, state.clocks.record_clock(*p)?))))
             .collect();
         self.epochs.push_back((time, checkpoint));
     }
 
-    /// The offsets that are complete once the outputs' frontier reached
-    /// `frontier` (`None`: the outputs are done): the latest checkpoint at or
-    /// below it, dropping older ones. This is what a sink commits together
-    /// with the data (issue #4).
+    /// The readings offsets that are complete once the outputs' frontier
+    /// reached `frontier` (`None`: the outputs are done): the latest
+    /// checkpoint at or below it, dropping older ones. This is what a sink
+    /// commits together with the data.
     pub fn completed(&mut self, frontier: Option<Time>) -> Option<(Time, Checkpoint)> {
         let mut latest = None;
         while let Some((time, _)) = self.epochs.front() {
@@ -303,14 +658,17 @@ impl PartitionSource {
         latest
     }
 
-    /// Commits `checkpoint`'s offsets to the broker's group offsets, without
-    /// waiting: they serve lag monitoring only (recovery reads PostgreSQL).
-    /// A failure is logged, never fatal.
+    /// Commits `checkpoint`'s readings offsets to the broker's group offsets,
+    /// without waiting: they serve lag monitoring only (recovery reads
+    /// PostgreSQL). A failure is logged, never fatal.
     pub fn commit_group(&self, checkpoint: &Checkpoint) {
+        let Some(state) = self.state(Role::Readings) else {
+            return;
+        };
         let mut list = TopicPartitionList::new();
         for (p, (next, _)) in checkpoint {
-            if let Err(e) = list.add_partition_offset(&self.topic, *p, Offset::Offset(*next)) {
-                warn!(topic = %self.topic, partition = p, error = %e, "group offset not committed");
+            if let Err(e) = list.add_partition_offset(&state.topic, *p, Offset::Offset(*next)) {
+                warn!(topic = %state.topic, partition = p, error = %e, "group offset not committed");
                 return;
             }
         }
@@ -318,25 +676,104 @@ impl PartitionSource {
             return;
         }
         if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
-            warn!(topic = %self.topic, error = %e, "group offsets not committed");
+            warn!(topic = %state.topic, error = %e, "group offsets not committed");
         }
     }
 
-    /// Offset gaps seen (broker faults).
+    /// Offset gaps seen (broker faults, records deleted before they were read).
     pub fn gaps(&self) -> u64 {
-        self.gaps
+        self.reader.topics.iter().map(|t| t.gaps).sum()
     }
 
     /// Records whose timestamp was clamped since the last call.
     pub fn take_clamped(&mut self) -> u64 {
-        std::mem::take(&mut self.clamped)
+        std::mem::take(&mut self.reader.clamped)
+    }
+
+    /// Gaps found since the last call (with `on_gap = "record"`).
+    pub fn take_gaps(&mut self) -> Vec<Gap> {
+        std::mem::take(&mut self.reader.found)
+    }
+}
+
+/// What a restart finds when it compares the durable offsets of `topic`
+/// with what the broker holds: `durable` below the log start (records
+/// deleted before they were stored) or above the log end (the topic was
+/// recreated or truncated). Each is a [`Gap`]; with `on_gap = "fail"` the
+/// first is an error naming the partition, the offsets and what to do.
+pub fn resume_gaps(
+    policy: GapPolicy,
+    topic: &str,
+    durable: &BTreeMap<i32, i64>,
+    watermarks: &BTreeMap<i32, (i64, i64)>,
+) -> Result<Vec<Gap>, ConnectorError> {
+    let mut gaps = Vec::new();
+    for (&partition, &next) in durable {
+        let Some(&(low, high)) = watermarks.get(&partition) else {
+            continue;
+        };
+        let gap = if next < low {
+            Gap {
+                topic: topic.to_string(),
+                partition,
+                from: next,
+                to: low,
+                kind: "deleted",
+            }
+        } else if next > high {
+            Gap {
+                topic: topic.to_string(),
+                partition,
+                from: next,
+                to: low,
+                kind: "beyond_end",
+            }
+        } else {
+            continue;
+        };
+        error!(
+            topic,
+            partition,
+            durable = next,
+            log_start = low,
+            log_end = high,
+            kind = gap.kind,
+            "the durable offset is outside the log"
+        );
+        if policy == GapPolicy::Fail {
+            return Err(gap_error(&gap));
+        }
+        gaps.push(gap);
+    }
+    Ok(gaps)
+}
+
+fn gap_error(gap: &Gap) -> ConnectorError {
+    let what = match gap.kind {
+        "deleted" => format!(
+            "records {}..{} were deleted from the log (retention?) before weir stored them",
+            gap.from, gap.to
+        ),
+        "beyond_end" => format!(
+            "the durable offset {} is past the log end: the topic was recreated or truncated, and reading would start again at {}",
+            gap.from, gap.to
+        ),
+        _ => format!(
+            "the broker handed over offset {} where {} was expected: records {}..{} were skipped",
+            gap.to, gap.from, gap.from, gap.to
+        ),
+    };
+    ConnectorError::Gap {
+        topic: gap.topic.clone(),
+        partition: gap.partition,
+        detail: what,
     }
 }
 
 /// Logs the broker's return once, after it was logged unreachable.
-fn broker_answered(down: &mut bool, topic: &str) {
+fn broker_answered(down: &mut bool) {
     if *down {
-        info!(topic, "broker reachable again: consuming");
+        info!("broker reachable again: consuming");
         *down = false;
     }
 }
@@ -360,7 +797,7 @@ fn is_transient(e: &KafkaError) -> bool {
     )
 }
 
-fn consumer(kafka: &KafkaConfig, eof: bool) -> Result<BaseConsumer, ConnectorError> {
+fn consumer(kafka: &KafkaConfig) -> Result<BaseConsumer, ConnectorError> {
     check_reachable(
         KAFKA,
         &kafka.brokers,
@@ -375,10 +812,18 @@ fn consumer(kafka: &KafkaConfig, eof: bool) -> Result<BaseConsumer, ConnectorErr
         // Offsets are weir's to record with the data, not the broker's.
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        // Tansu does not answer a waiting fetch early when data arrives.
+        // An offset no longer in the log is a gap to report, never a silent
+        // jump to the end (librdkafka's default).
+        .set("auto.offset.reset", "error")
+        // Tansu does not answer a waiting fetch early when data arrives: the
+        // wait is both the idle request rate and the latency it adds.
         .set("fetch.wait.max.ms", kafka.fetch_wait_max_ms.to_string())
+        // Prefetch is bounded (alignment pauses partitions; librdkafka
+        // keeps at most this much per partition waiting for the worker).
+        .set("queued.max.messages.kbytes", "16384")
+        .set("queued.min.messages", "20000")
         // End-of-partition events drive the idle rule of the clock.
-        .set("enable.partition.eof", if eof { "true" } else { "false" });
+        .set("enable.partition.eof", "true");
     config
         .create()
         .map_err(|e| ConnectorError::kafka("create consumer", e))
@@ -388,4 +833,32 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_durable_offset_outside_the_log_is_a_gap() {
+        let durable = BTreeMap::from([(0, 5), (1, 50), (2, 500)]);
+        let marks = BTreeMap::from([(0, (0, 10)), (1, (20, 100)), (2, (0, 100))]);
+        let fail = resume_gaps(GapPolicy::Fail, "t", &durable, &marks);
+        assert!(
+            matches!(&fail, Err(ConnectorError::Gap { partition: 2, .. })),
+            "{fail:?}"
+        );
+        let marks = BTreeMap::from([(0, (0, 10)), (1, (60, 100)), (2, (0, 600))]);
+        let gaps = resume_gaps(GapPolicy::Record, "t", &durable, &marks).unwrap_or_default();
+        assert_eq!(
+            gaps,
+            [Gap {
+                topic: "t".into(),
+                partition: 1,
+                from: 50,
+                to: 60,
+                kind: "deleted"
+            }]
+        );
+    }
 }

@@ -123,6 +123,17 @@ CREATE TABLE ingest_tokens (
 COMMENT ON TABLE ingest_tokens IS 'Device tokens of the ingest gateways: SHA-256 hex of the secret, the device, the sensor ids (or prefixes ending in *) it may send; read with ingest.auth.from_postgres';
 "#,
     ),
+    (
+        5,
+        r#"
+CREATE TABLE source_gaps (
+    topic text NOT NULL, kafka_partition int NOT NULL,
+    from_offset bigint NOT NULL, to_offset bigint NOT NULL, kind text NOT NULL,
+    detected_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (topic, kafka_partition, from_offset, kind));
+COMMENT ON TABLE source_gaps IS 'Records of the readings topic weir never read (kafka.on_gap = record): deleted before they were stored (retention), beyond_end (the topic was recreated), or skipped by the broker';
+"#,
+    ),
 ];
 
 const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NULL, \
@@ -464,6 +475,6 @@ mod tests {
             .map_err(|e| e.clone())
             .and_then(|c| status(c).map_err(|e| e.to_string()))
             .map(|s| s.versions);
-        assert_eq!(versions, Ok(vec![1, 2, 3, 4]));
+        assert_eq!(versions, Ok(vec![1, 2, 3, 4, 5]));
     }
 }

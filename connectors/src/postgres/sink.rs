@@ -60,6 +60,45 @@ pub struct Recovery {
     /// the clock of the checkpoint it restarts from: windows of its sensors
     /// that began before it are rebuilt from the stored readings.
     pub rewind_clocks: BTreeMap<i32, i64>,
+    /// Per partition (of every partition), the clock at the durable offset.
+    pub durable_clocks: BTreeMap<i32, i64>,
+    /// Per partition (of every partition), where its replay starts.
+    pub rewind_starts: BTreeMap<i32, i64>,
+}
+
+impl Recovery {
+    /// Where to resume once `gaps` are accepted (`kafka.on_gap = "record"`),
+    /// given each partition's log (start, end) offsets. A partition whose
+    /// durable offset lies past the log's end (a topic recreated) starts
+    /// again at the log's start, with nothing taken as alerted on. One
+    /// whose replay would start below what the log still holds (records
+    /// deleted) rebuilds state from less than the rewind span: its rewind
+    /// clock becomes the durable clock, so its sensors' windows up to the
+    /// durable point are rebuilt from the store.
+    pub fn resume_after_gaps(
+        &mut self,
+        gaps: &[crate::kafka::Gap],
+        marks: &BTreeMap<i32, (i64, i64)>,
+    ) {
+        for gap in gaps.iter().filter(|g| g.kind == "beyond_end") {
+            self.all_durable_offsets.insert(gap.partition, gap.to);
+            self.rewind_starts.insert(gap.partition, gap.to);
+            if self.durable_offsets.contains_key(&gap.partition) {
+                self.durable_offsets.insert(gap.partition, gap.to);
+                self.start_offsets.insert(gap.partition, gap.to);
+            }
+            if let Some(clock) = self.durable_clocks.get(&gap.partition) {
+                self.rewind_clocks.insert(gap.partition, *clock);
+            }
+        }
+        for (partition, start) in &self.rewind_starts {
+            if marks.get(partition).is_some_and(|(low, _)| start < low)
+                && let Some(clock) = self.durable_clocks.get(partition)
+            {
+                self.rewind_clocks.insert(*partition, *clock);
+            }
+        }
+    }
 }
 
 /// The final state of each key in a batch: `Some` = upsert, `None` = retracted.
@@ -226,6 +265,10 @@ impl PgSink {
             let next: i64 = row.get(1);
             let rewind_to: Option<i64> = row.get(3);
             let rewind_clock: Option<i64> = row.get(4);
+            recovery.durable_clocks.insert(partition, row.get(2));
+            recovery
+                .rewind_starts
+                .insert(partition, rewind_to.unwrap_or(0));
             if let (Some(_), Some(clock)) = (rewind_to, rewind_clock) {
                 let bound = clock.saturating_add(future_after_ms);
                 recovery.suppress_before_ms =
@@ -308,6 +351,38 @@ impl PgSink {
                     "DELETE FROM source_checkpoints WHERE topic = $1 AND kafka_partition = $2 AND clock_ms < $3",
                     &[&topic, partition, &(clock - keep_ms)],
                 )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Records `gaps` in `source_gaps`; a partition whose durable offset lay
+    /// past the log's end gets its durable offset set back to where reading
+    /// goes on (the old one belonged to a log that is gone).
+    pub fn record_gaps(&mut self, gaps: &[crate::kafka::Gap]) -> Result<(), ConnectorError> {
+        if gaps.is_empty() {
+            return Ok(());
+        }
+        let gaps = gaps.to_vec();
+        self.retrying("record gaps", move |sink| {
+            let mut tx = sink.client.transaction()?;
+            for gap in &gaps {
+                tx.execute(
+                    "INSERT INTO source_gaps (topic, kafka_partition, from_offset, to_offset, kind) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    &[&gap.topic, &gap.partition, &gap.from, &gap.to, &gap.kind],
+                )?;
+                if gap.kind == "beyond_end" {
+                    tx.execute(
+                        "UPDATE source_offsets SET next_offset = $3, updated_at = now() \
+                         WHERE topic = $1 AND kafka_partition = $2",
+                        &[&gap.topic, &gap.partition, &gap.to],
+                    )?;
+                    tx.execute(
+                        "DELETE FROM source_checkpoints WHERE topic = $1 AND kafka_partition = $2",
+                        &[&gap.topic, &gap.partition],
+                    )?;
+                }
             }
             tx.commit()
         })

@@ -38,6 +38,7 @@ enum Command<C> {
         checkpoint: C,
     },
     Sensor(RegistryRecord),
+    Gaps(Vec<crate::kafka::Gap>),
     Maintain,
 }
 
@@ -85,6 +86,7 @@ impl<C: Send + 'static> PgWriter<C> {
                         let _ = offsets_tx.send(checkpoint);
                     }),
                     Command::Sensor(record) => sink.upsert_sensor(&record),
+                    Command::Gaps(gaps) => sink.record_gaps(&gaps),
                     Command::Maintain => sink.maintain(),
                 };
                 if let Err(e) = result {
@@ -161,6 +163,11 @@ impl<C: Send + 'static> PgWriter<C> {
     /// Queues a registry upsert.
     pub fn sensor(&self, record: RegistryRecord) -> Result<(), ConnectorError> {
         self.send(Command::Sensor(record))
+    }
+
+    /// Queues gap rows (`source_gaps`), before any offsets queued after.
+    pub fn gaps(&self, gaps: Vec<crate::kafka::Gap>) -> Result<(), ConnectorError> {
+        self.send(Command::Gaps(gaps))
     }
 
     /// Queues partition upkeep.
