@@ -600,9 +600,14 @@ pub fn run_worker(
     let mut readings_in: InputHandle<Time, _> = InputHandle::new();
     let mut registry_in: InputHandle<Time, _> = InputHandle::new();
     let mut control_in: InputHandle<Time, _> = InputHandle::new();
+    // The readings inputs' frontier over every worker: what alignment
+    // measures partitions against.
+    let input_probe: ProbeHandle<Time> = ProbeHandle::new();
     let (probe, stored) = worker.dataflow::<Time, _, _>(|scope| -> anyhow::Result<_> {
+        let readings = readings_in.to_stream(scope);
+        readings.clone().probe_with(&input_probe);
         let inputs = Inputs {
-            readings: readings_in.to_stream(scope),
+            readings,
             registry: registry_in.to_stream(scope),
             control: control_in.to_stream(scope),
         };
@@ -682,6 +687,7 @@ pub fn run_worker(
             idle_grace_ms: dataflow.idle_grace_ms,
             max_clock_skew_ms: dataflow.max_clock_skew_ms,
             align_lead_ms: kafka.align_lead_ms,
+            align_max_records: kafka.align_max_records,
         },
     )?;
     // Records arriving in an empty queue wake the worker: it parks while idle.
@@ -880,8 +886,11 @@ pub fn run_worker(
         }
         let durable_frontier = durable(&probe, &stored);
         commit(sources.completed(durable_frontier), &sources, &mut summary)?;
-        // Watermark alignment: partitions far ahead of what is durable wait.
-        let paused = sources.align(durable_frontier)?;
+        // Watermark alignment: partitions far ahead of every worker's least
+        // partition wait for it (measured against the input frontier, not
+        // what is durable: outputs of an alert or a zone can wait for the
+        // least partition to pass a later clock, so it must always read).
+        let paused = sources.align(input_probe.with_frontier(|f| f.first().copied()))?;
         options
             .metrics
             .partitions_paused

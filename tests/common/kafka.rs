@@ -160,6 +160,49 @@ impl Outside {
         }
     }
 
+    /// Sends one record to `partition` (whatever its key hashes to).
+    pub fn send_to(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        payload: &[u8],
+        timestamp: i64,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        loop {
+            let record = rdkafka::producer::BaseRecord::to(topic)
+                .partition(partition)
+                .key(key)
+                .payload(payload)
+                .timestamp(timestamp);
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    _,
+                )) => {
+                    self.producer.poll(Duration::from_millis(50));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// (log start, log end) of every partition of `topic`.
+    pub fn watermarks(
+        &self,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<Vec<(i64, i64)>, Box<dyn std::error::Error>> {
+        use rdkafka::producer::Producer as _;
+        let client = self.producer.client();
+        (0..partitions)
+            .map(|p| Ok(client.fetch_watermarks(topic, p, Duration::from_secs(10))?))
+            .collect()
+    }
+
     /// Waits until everything sent is acknowledged; fails on any delivery error.
     pub fn flush(&self) -> Result<(), Box<dyn std::error::Error>> {
         use rdkafka::producer::Producer as _;

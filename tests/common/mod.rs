@@ -96,6 +96,7 @@ pub fn text(output: &Output) -> (String, String) {
 pub struct OwnBroker {
     child: Option<std::process::Child>,
     dir: std::path::PathBuf,
+    storage: String,
     /// `127.0.0.1:port`.
     pub address: String,
 }
@@ -103,6 +104,12 @@ pub struct OwnBroker {
 impl OwnBroker {
     /// Starts a broker and waits until it accepts connections.
     pub fn start(name: &str) -> std::io::Result<OwnBroker> {
+        OwnBroker::start_with(name, "sqlite://data/tansu.db")
+    }
+
+    /// Starts a broker on `storage` (e.g. with `?maintenance_interval=1s`:
+    /// retention runs every second instead of every 10 minutes).
+    pub fn start_with(name: &str, storage: &str) -> std::io::Result<OwnBroker> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -111,6 +118,7 @@ impl OwnBroker {
         let mut broker = OwnBroker {
             child: None,
             dir,
+            storage: storage.to_string(),
             address: format!("127.0.0.1:{port}"),
         };
         broker.restart()?;
@@ -137,7 +145,7 @@ impl OwnBroker {
                 "--advertised-listener-url",
                 &url,
             ])
-            .args(["--storage-engine", "sqlite://data/tansu.db"])
+            .args(["--storage-engine", &self.storage])
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()

@@ -47,11 +47,20 @@ pub struct Fixture {
 impl Fixture {
     /// Starts a broker and creates the topics.
     pub fn new(name: &str) -> Result<Fixture, Error> {
-        let broker = OwnBroker::start(&format!("{name}-broker"))?;
+        Fixture::with_broker(name, OwnBroker::start(&format!("{name}-broker"))?, &[])
+    }
+
+    /// Creates the topics on `broker`, with `env` added for `weir topics` and every child.
+    pub fn with_broker(
+        name: &str,
+        broker: OwnBroker,
+        extra: &[(&str, &str)],
+    ) -> Result<Fixture, Error> {
         let prefix = unique(name);
         let mut env = topic_env(&prefix);
         env.retain(|(k, _)| k != "WEIR_KAFKA__BROKERS");
         env.push(("WEIR_KAFKA__BROKERS".into(), broker.address.clone()));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let logs = std::env::temp_dir().join(format!("{prefix}-logs"));
         std::fs::create_dir_all(&logs)?;
         let fixture = Fixture {

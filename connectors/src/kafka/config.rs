@@ -34,11 +34,15 @@ pub struct KafkaConfig {
     /// does not answer a waiting fetch early when data arrives, so this bounds
     /// the latency it adds.
     pub fetch_wait_max_ms: u64,
-    /// A readings partition whose clock (record time) runs this far ahead
-    /// of the epochs durable on every worker is paused until they catch up
-    /// (watermark alignment: a backlog is committed progressively, in
+    /// A readings partition whose clock (record time) runs more than this
+    /// ahead of the least partition clock over every worker, with more than
+    /// `align_max_records` read past it, is paused until that one catches
+    /// up (watermark alignment: a backlog is committed progressively, in
     /// bounded memory). `0` turns it off.
     pub align_lead_ms: i64,
+    /// See `align_lead_ms`: records a partition may read past the least
+    /// partition's clock before it waits.
+    pub align_max_records: u64,
     /// What a gap in the readings is (records deleted by retention before
     /// weir stored them, a topic recreated, a broker skipping offsets):
     /// `fail` stops the run with the partition, the offsets and what to do;
@@ -75,7 +79,8 @@ impl Default for KafkaConfig {
             request_timeout_ms: 30_000,
             group_id: "weir".into(),
             fetch_wait_max_ms: 10,
-            align_lead_ms: 5_000,
+            align_lead_ms: 1_000,
+            align_max_records: 5_000,
             on_gap: GapPolicy::Fail,
             idle_park_ms: 250,
         }

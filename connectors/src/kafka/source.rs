@@ -6,7 +6,7 @@
 //!  broker ─► one BaseConsumer per worker (one fetch for every partition it owns)
 //!              └ a queue per partition ─► RawRecord (+ partition clock, clamped record time)
 //!                  │ at its end (EOF) ─► clock advances to wall time − grace (idle rule)
-//!                  │ ahead of the durable frontier by more than align_lead_ms ─► paused
+//!                  │ ahead of the least partition by align_lead_ms and align_max_records ─► paused
 //!                  └ bounded run: a partition is finished at the end offset seen at start
 //! ```
 //!
@@ -112,9 +112,12 @@ pub struct SourceRules {
     pub idle_grace_ms: u64,
     /// A record timestamp further ahead of the read time is clamped.
     pub max_clock_skew_ms: i64,
-    /// A readings partition whose clock runs this far ahead of the durable
-    /// frontier is paused (watermark alignment); `0` turns alignment off.
+    /// A readings partition whose clock runs more than this ahead of the
+    /// least partition, with more than `align_max_records` read past it, is
+    /// paused (watermark alignment); `0` turns alignment off.
     pub align_lead_ms: i64,
+    /// See `align_lead_ms`.
+    pub align_max_records: u64,
 }
 
 /// Records skipped between two offsets of a partition: what the store
@@ -147,6 +150,12 @@ struct TopicState {
     idle: BTreeSet<i32>,
     /// Partitions paused by alignment.
     paused: BTreeSet<i32>,
+    /// Records read per partition, and (clock, records read) marks at each
+    /// poll, to tell how many were read past the frontier.
+    read: BTreeMap<i32, u64>,
+    marks: BTreeMap<i32, VecDeque<(i64, u64)>>,
+    /// Records read at or below the frontier, per partition.
+    passed: BTreeMap<i32, u64>,
     gaps: u64,
     /// Compacted topics skip offsets by design.
     compacted: bool,
@@ -227,6 +236,9 @@ impl Sources {
                 ends: None,
                 idle: BTreeSet::new(),
                 paused: BTreeSet::new(),
+                read: BTreeMap::new(),
+                marks: BTreeMap::new(),
+                passed: BTreeMap::new(),
                 gaps: 0,
                 compacted: spec.role != Role::Readings,
             };
@@ -389,6 +401,17 @@ impl Sources {
             for p in &state.idle {
                 state.clocks.idle(*p, idle_clock);
             }
+            if state.role == Role::Readings && read > 0 {
+                for (p, count) in &state.read {
+                    let Some(clock) = state.clocks.record_clock(*p) else {
+                        continue;
+                    };
+                    let marks = state.marks.entry(*p).or_default();
+                    if marks.back().is_none_or(|(_, c)| c != count) {
+                        marks.push_back((clock, *count));
+                    }
+                }
+            }
         }
         Ok(read)
     }
@@ -431,6 +454,7 @@ impl Reader {
         }
         let state = &mut self.topics[index];
         state.next_offsets.insert(partition, offset + 1);
+        *state.read.entry(partition).or_default() += 1;
         // The clock of record is what the source can vouch for: a timestamp
         // further ahead of the read time than the allowed skew (a fast
         // producer clock, µs taken for ms) would hold the partition's clock
@@ -559,14 +583,21 @@ impl Reader {
 
 impl Sources {
     /// Watermark alignment: pauses the readings partitions whose clock runs
-    /// more than `align_lead_ms` ahead of `frontier` (the epochs durable on
-    /// every worker, record time), and resumes them once it is back within
-    /// half of that. While a partition has not delivered a record yet (its
-    /// clock is unknown, so the frontier cannot move), the others wait at
-    /// the frontier plus the lead. Idle partitions follow wall time and are
-    /// never the least. Returns how many partitions are paused.
+    /// more than `align_lead_ms` ahead of `frontier` (the readings inputs'
+    /// frontier over every worker, i.e. the least partition clock) with
+    /// more than `align_max_records` read past it, and resumes them once
+    /// either is back within half. The lead keeps a live pipeline (every
+    /// partition near now) from ever pausing; the record budget bounds what
+    /// a backlog holds in memory whatever its density in record time. The
+    /// least partition is never paused, so reading always goes on; while a
+    /// partition has not delivered a record yet (the frontier cannot move),
+    /// the others stop once past their budget. Idle partitions follow wall
+    /// time and are not paused. Returns how many partitions are paused.
     pub fn align(&mut self, frontier: Option<Time>) -> Result<usize, ConnectorError> {
-        let lead = self.reader.rules.align_lead_ms;
+        let (lead, budget) = (
+            self.reader.rules.align_lead_ms,
+            self.reader.rules.align_max_records,
+        );
         let Some(index) = self
             .reader
             .topics
@@ -579,24 +610,37 @@ impl Sources {
             return Ok(0);
         }
         let floor = frontier.map_or(0, |f| i64::try_from(f).unwrap_or(i64::MAX));
-        let state = &self.reader.topics[index];
+        let state = &mut self.reader.topics[index];
         let mut pause = TopicPartitionList::new();
         let mut resume = TopicPartitionList::new();
-        let mut paused = state.paused.clone();
         for &p in &state.partitions {
             let Some(clock) = state.clocks.record_clock(p) else {
                 continue;
             };
-            if state.idle.contains(&p) {
-                continue;
+            // Records read past the frontier: those after the last mark at or below it.
+            let marks = state.marks.entry(p).or_default();
+            while let Some(&(at, count)) = marks.front() {
+                if at > floor {
+                    break;
+                }
+                state.passed.insert(p, count);
+                marks.pop_front();
             }
-            let ahead = clock.saturating_sub(floor);
-            if !paused.contains(&p) && ahead > lead {
+            let base = state.passed.get(&p).copied().unwrap_or(0);
+            let ahead_records = state
+                .read
+                .get(&p)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(base);
+            let ahead_ms = clock.saturating_sub(floor);
+            let paused = state.paused.contains(&p);
+            if !paused && !state.idle.contains(&p) && ahead_ms > lead && ahead_records > budget {
                 pause.add_partition(&state.topic, p);
-                paused.insert(p);
-            } else if paused.contains(&p) && ahead <= lead / 2 {
+                state.paused.insert(p);
+            } else if paused && (ahead_ms <= lead / 2 || ahead_records <= budget / 2) {
                 resume.add_partition(&state.topic, p);
-                paused.remove(&p);
+                state.paused.remove(&p);
             }
         }
         if pause.count() > 0 {
@@ -609,9 +653,7 @@ impl Sources {
                 .resume(&resume)
                 .map_err(|e| ConnectorError::kafka("resume partitions", e))?;
         }
-        let state = &mut self.reader.topics[index];
-        state.paused = paused;
-        Ok(state.paused.len())
+        Ok(self.reader.topics[index].paused.len())
     }
 
     /// The time the input of `role` may advance to (see [`PartitionClocks::input_time`]).

@@ -240,8 +240,10 @@ mod tests {
             ..crate::postgres::PostgresConfig::default()
         };
         let mut sink = PgSink::open(&config, "readings")?;
-        let mut batch = Batch::default();
-        batch.dead_letters = (0..6).map(letter).collect();
+        let mut batch = Batch {
+            dead_letters: (0..6).map(letter).collect(),
+            ..Batch::default()
+        };
         // Built by hand: `DeadLetter::new` would have made it storable.
         batch.dead_letters[3].0.key = "bad\0key".into();
         sink.write(&batch)?;
@@ -278,8 +280,10 @@ mod tests {
 
     #[test]
     fn a_batch_splits_in_output_order_until_one_update_is_left() {
-        let mut batch = Batch::default();
-        batch.dead_letters = (0..5).map(letter).collect();
+        let batch = Batch {
+            dead_letters: (0..5).map(letter).collect(),
+            ..Batch::default()
+        };
         let (left, right) = split(&batch);
         assert_eq!((left.len(), right.len()), (2, 3));
         assert_eq!(left.dead_letters[1].0.origin.offset, 1);

@@ -83,8 +83,8 @@ impl Recovery {
         for gap in gaps.iter().filter(|g| g.kind == "beyond_end") {
             self.all_durable_offsets.insert(gap.partition, gap.to);
             self.rewind_starts.insert(gap.partition, gap.to);
-            if self.durable_offsets.contains_key(&gap.partition) {
-                self.durable_offsets.insert(gap.partition, gap.to);
+            if let Some(durable) = self.durable_offsets.get_mut(&gap.partition) {
+                *durable = gap.to;
                 self.start_offsets.insert(gap.partition, gap.to);
             }
             if let Some(clock) = self.durable_clocks.get(&gap.partition) {
