@@ -26,6 +26,22 @@ pub fn start_ms() -> i64 {
     start - start.rem_euclid(3_600_000)
 }
 
+/// A start for simulated event time that pins the simulator's output: the
+/// latest 02:00 UTC at least two hours ago. The simulated values follow a
+/// daily cycle (they depend on the time of day), so a test that asserts
+/// exact decisions must start at the same time of day on every run; the
+/// date changes nothing else, and recent data stays within the topics'
+/// retention.
+pub fn pinned_start_ms() -> i64 {
+    const DAY: i64 = 86_400_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+    let latest = now - 2 * 3_600_000;
+    let at = latest - latest.rem_euclid(DAY) + 2 * 3_600_000;
+    if at <= latest { at } else { at - DAY }
+}
+
 /// The PostgreSQL URL the tests use.
 pub fn pg_url() -> String {
     std::env::var("WEIR_POSTGRES__URL")
