@@ -115,6 +115,7 @@ impl Metrics {
                 "delivered"
             }
             weir_connectors::delivery::Outcome::Failed => "failed",
+            weir_connectors::delivery::Outcome::Parked => "parked",
         };
         if let Ok(mut map) = self.deliveries.lock() {
             *map.entry((channel.to_string(), outcome)).or_default() += 1;

@@ -39,7 +39,21 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
 }
 
-fn serve(mut stream: TcpStream, received: &Mutex<Vec<Received>>) -> std::io::Result<()> {
+/// How a receiver answers.
+#[derive(Clone, Debug, Default)]
+pub struct Behaviour {
+    /// Answer 400 to the first event key it sees, every time it sees it.
+    pub refuse_first: bool,
+    /// Wait this long before answering each request.
+    pub delay: Duration,
+}
+
+fn serve(
+    mut stream: TcpStream,
+    received: &Mutex<Vec<Received>>,
+    behaviour: &Behaviour,
+    refused: &Mutex<Option<String>>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
@@ -64,6 +78,12 @@ fn serve(mut stream: TcpStream, received: &Mutex<Vec<Received>>) -> std::io::Res
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    std::thread::sleep(behaviour.delay);
+    let refuse = behaviour.refuse_first
+        && refused.lock().is_ok_and(|mut first| {
+            let first = first.get_or_insert_with(|| key.clone());
+            *first == key
+        });
     if let Ok(mut all) = received.lock() {
         all.push(Received {
             key,
@@ -71,23 +91,34 @@ fn serve(mut stream: TcpStream, received: &Mutex<Vec<Received>>) -> std::io::Res
             at_ms: now_ms(),
         });
     }
+    if refuse {
+        return stream.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    }
     stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 }
 
 impl Receiver {
     /// Starts listening on `port` (127.0.0.1).
     pub fn start(port: u16) -> std::io::Result<Receiver> {
+        Receiver::start_with(port, Behaviour::default())
+    }
+
+    /// Starts listening on `port`, answering as `behaviour` says.
+    pub fn start_with(port: u16, behaviour: Behaviour) -> std::io::Result<Receiver> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (all, halt) = (Arc::clone(&received), Arc::clone(&stop));
+        let refused: Mutex<Option<String>> = Mutex::new(None);
         std::thread::spawn(move || {
             while !halt.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         let _ = stream.set_nonblocking(false);
-                        let _ = serve(stream, &all);
+                        let _ = serve(stream, &all, &behaviour, &refused);
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::config::WebhookConfig;
-use super::http::{Url, post};
+use super::http::{PostError, Url, post};
 use crate::ConnectorError;
 use crate::kafka::KafkaConfig;
 
@@ -24,8 +24,21 @@ pub struct Payload {
     pub body: String,
 }
 
+/// Why a delivery failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// What happened, recorded with the row.
+    pub reason: String,
+    /// The receiver answered and refused *this* event (an HTTP error other
+    /// than 408 or 429, a record the broker will never take): it counts
+    /// toward the event's attempts, and an event refused
+    /// `delivery.max_attempts` times is parked. Otherwise the channel is
+    /// unreachable or busy: it backs off, and no event is blamed.
+    pub refused: bool,
+}
+
 /// The future a delivery returns.
-pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
 
 /// A destination of alert events.
 pub trait Channel: Send + Sync {
@@ -78,6 +91,16 @@ impl Channel for WebhookChannel {
             )
             .await
             .map(|_| ())
+            .map_err(|e| match e {
+                PostError::Unreachable(reason) => Failure {
+                    reason,
+                    refused: false,
+                },
+                PostError::Status(code, reason) => Failure {
+                    reason,
+                    refused: code != 408 && code != 429,
+                },
+            })
         })
     }
 }
@@ -125,7 +148,24 @@ impl Channel for KafkaChannel {
                 .send(record, self.timeout)
                 .await
                 .map(|_| ())
-                .map_err(|(e, _)| format!("produce to `{}`: {e}", self.topic))
+                .map_err(|(e, _)| {
+                    use rdkafka::types::RDKafkaErrorCode as Code;
+                    // Errors no retry can mend; the rest wait for the broker.
+                    let refused = matches!(
+                        e.rdkafka_error_code(),
+                        Some(
+                            Code::MessageSizeTooLarge
+                                | Code::InvalidMessage
+                                | Code::InvalidMessageSize
+                                | Code::InvalidRecord
+                                | Code::TopicAuthorizationFailed
+                        )
+                    );
+                    Failure {
+                        reason: format!("produce to `{}`: {e}", self.topic),
+                        refused,
+                    }
+                })
         })
     }
 }

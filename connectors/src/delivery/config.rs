@@ -19,6 +19,11 @@ pub struct DeliveryConfig {
     /// After this many failed attempts an event is recorded as undelivered
     /// (state `failing`, with the error); it is still retried.
     pub undelivered_after_attempts: i32,
+    /// An event the receiver refuses this many times (an answer that is an
+    /// error other than 408/429; a record the broker will never take) is
+    /// parked: state `failed` with its last error, counted, and the channel
+    /// goes on with the next event. An unreachable receiver blames no event.
+    pub max_attempts: i32,
     /// Events handed to a channel per round.
     pub batch: i64,
     /// Polls for due deliveries at least this often (notifications wake it sooner).
@@ -51,6 +56,7 @@ impl Default for DeliveryConfig {
             initial_backoff_ms: 500,
             max_backoff_ms: 30_000,
             undelivered_after_attempts: 5,
+            max_attempts: 5,
             batch: 200,
             poll_ms: 1_000,
         }

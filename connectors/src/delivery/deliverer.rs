@@ -1,17 +1,26 @@
 //! Drains the delivery outbox: for each channel, the undelivered events in
-//! event order, one at a time; a failure stops the channel's round and
-//! backs off exponentially (later events wait: receivers see them in
-//! order). After `undelivered_after_attempts` consecutive failures every
-//! waiting row of the channel is marked `failing` with the error; they stay
-//! queued and go out, in order, when the channel answers again.
+//! event order. Each delivery is recorded as it succeeds (its own short
+//! transaction), so a crash repeats at most the event that was on the wire.
+//! A failure stops the channel's round and backs off exponentially (later
+//! events wait: receivers see them in order):
+//!
+//! - the receiver *refused* the event (an HTTP error other than 408/429,
+//!   a record the broker will never take): it counts toward the event's
+//!   refusals; at `max_attempts` the event is parked (`failed`, with its
+//!   last error, counted) and the channel goes on with the next one;
+//! - the channel is unreachable or busy: no event is blamed; after
+//!   `undelivered_after_attempts` failures in a row every waiting row is
+//!   marked `failing` with the error, and they go out, in order, when the
+//!   channel answers again.
 //!
 //! ```text
 //!  PostgreSQL ── NOTIFY weir_alert_deliveries (on the sink's commit) ─┐
 //!             └─ every poll_ms ───────────────────────────────────────┴─► round per channel:
-//!     BEGIN; SELECT … FROM alert_deliveries JOIN alert_events
-//!            WHERE channel = $1 AND state <> 'delivered' ORDER BY time FOR UPDATE SKIP LOCKED
-//!     deliver each ─► ok: state = 'delivered'   failed: attempts + 1, last_error, back off
-//!     COMMIT
+//!     per event (pipelined channels: per chunk of 20):
+//!       BEGIN; SELECT … WHERE channel = $1 AND state NOT IN ('delivered', 'failed')
+//!              ORDER BY time LIMIT 1 FOR UPDATE SKIP LOCKED
+//!       deliver ─► ok: delivered   refused: refusals + 1 (parked at max_attempts)   unreachable: back off
+//!       COMMIT
 //! ```
 //!
 //! At least once: an event delivered just before a crash, whose row was
@@ -27,7 +36,7 @@ use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 use tracing::{info, warn};
 
-use super::channel::{Channel, Payload};
+use super::channel::{Channel, Failure, Payload};
 use super::config::DeliveryConfig;
 use crate::postgres::{NOTIFY_CHANNEL, PostgresConfig};
 
@@ -38,6 +47,8 @@ pub enum Outcome {
     Delivered,
     /// The channel failed; it will be retried.
     Failed,
+    /// The receiver refused the event `max_attempts` times: parked as `failed`.
+    Parked,
 }
 
 /// Called per attempt: (channel, outcome, seconds from the event's storage to now).
@@ -175,12 +186,34 @@ impl ChannelWorker {
         }
     }
 
-    /// Delivers what is waiting for the channel, in order, until a failure.
+    /// Delivers what is waiting for the channel, in order, until a failure
+    /// (a refused event that reaches `max_attempts` is parked, and the round
+    /// goes on).
     async fn round(
         &self,
         client: &mut Client,
         backoff: &mut Backoff,
     ) -> Result<(), tokio_postgres::Error> {
+        let chunk = if self.channel.pipelined() { 20 } else { 1 };
+        let mut left = self.config.batch.max(1);
+        while left > 0 {
+            let (taken, stop) = self.chunk(client, backoff, chunk.min(left)).await?;
+            left -= taken;
+            if taken == 0 || stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers up to `limit` waiting events in one transaction; returns how
+    /// many were taken and whether the round must stop (a failure).
+    async fn chunk(
+        &self,
+        client: &mut Client,
+        backoff: &mut Backoff,
+        limit: i64,
+    ) -> Result<(i64, bool), tokio_postgres::Error> {
         let channel = self.channel.as_ref();
         let name = channel.name();
         let mut client_tx = client.transaction().await?;
@@ -188,14 +221,14 @@ impl ChannelWorker {
         let rows = tx
             .query(
                 "SELECT d.event_id, e.alert_id, e.payload::text, \
-                 extract(epoch from now() - e.recorded_at)::float8 \
+                 extract(epoch from now() - e.recorded_at)::float8, d.refusals \
                  FROM alert_deliveries d JOIN alert_events e USING (event_id) \
-                 WHERE d.channel = $1 AND d.state <> 'delivered' \
+                 WHERE d.channel = $1 AND d.state NOT IN ('delivered', 'failed') \
                  ORDER BY e.time, e.event_id LIMIT $2 FOR UPDATE OF d SKIP LOCKED",
-                &[&name, &self.config.batch],
+                &[&name, &limit],
             )
             .await?;
-        let payloads: Vec<(Payload, f64)> = rows
+        let payloads: Vec<(Payload, f64, i32)> = rows
             .iter()
             .map(|row| {
                 let event_id: String = row.get(0);
@@ -207,17 +240,21 @@ impl ChannelWorker {
                         body,
                     },
                     row.get::<_, f64>(3),
+                    row.get::<_, i32>(4),
                 )
             })
             .collect();
-        // Pipelined channels take the whole round at once (results in order).
-        let mut early: Vec<Result<(), String>> = if channel.pipelined() {
-            futures_util::future::join_all(payloads.iter().map(|(p, _)| channel.deliver(p))).await
+        let taken = payloads.len() as i64;
+        // Pipelined channels take the whole chunk at once (results in order).
+        let mut early: Vec<Result<(), Failure>> = if channel.pipelined() {
+            futures_util::future::join_all(payloads.iter().map(|(p, _, _)| channel.deliver(p)))
+                .await
         } else {
             Vec::new()
         };
         early.reverse();
-        for (payload, age) in &payloads {
+        let mut stop = false;
+        for (payload, age, refusals) in &payloads {
             let result = match early.pop() {
                 Some(result) => result,
                 None => channel.deliver(payload).await,
@@ -237,49 +274,85 @@ impl ChannelWorker {
                     *backoff = Backoff::default();
                     (self.observe)(name, Outcome::Delivered, *age);
                 }
-                Err(reason) => {
-                    backoff.failures += 1;
-                    let delay = self
-                        .config
-                        .initial_backoff_ms
-                        .saturating_mul(1 << backoff.failures.min(20).saturating_sub(1))
-                        .min(self.config.max_backoff_ms);
-                    backoff.retry_at = Some(Instant::now() + Duration::from_millis(delay));
-                    let failing = i32::try_from(backoff.failures).unwrap_or(i32::MAX)
-                        >= self.config.undelivered_after_attempts;
+                Err(failure) if failure.refused && refusals + 1 >= self.config.max_attempts => {
+                    // This event, not the channel: park it and go on.
                     tx.execute(
-                        "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = $3, \
-                         next_attempt_at = now() + make_interval(secs => $4::float8 / 1000) \
-                         WHERE event_id = $1 AND channel = $2",
-                        &[&payload.event_id, &name, &reason, &(delay as f64)],
+                        "UPDATE alert_deliveries SET state = 'failed', attempts = attempts + 1, \
+                         refusals = refusals + 1, last_error = $3 WHERE event_id = $1 AND channel = $2",
+                        &[&payload.event_id, &name, &failure.reason],
                     )
                     .await?;
-                    if failing {
-                        // Everything queued for the channel is undelivered for now.
-                        tx.execute(
-                            "UPDATE alert_deliveries SET state = 'failing', last_error = $2 \
-                             WHERE channel = $1 AND state = 'pending'",
-                            &[&name, &reason],
-                        )
-                        .await?;
-                    }
-                    if backoff.failures == 1
-                        || failing
-                            && backoff.failures
-                                == self.config.undelivered_after_attempts.unsigned_abs()
-                    {
-                        warn!(channel = name, error = %reason, failures = backoff.failures,
-                              retry_ms = delay, "alert delivery failed; retrying in order");
-                    }
+                    warn!(channel = name, event = %payload.event_id, error = %failure.reason,
+                          refusals = refusals + 1,
+                          "alert event refused by the receiver every time: parked as failed; going on with the next");
+                    *backoff = Backoff::default();
+                    (self.observe)(name, Outcome::Parked, *age);
+                }
+                Err(failure) => {
+                    self.failed(tx, backoff, payload, &failure).await?;
                     (self.observe)(name, Outcome::Failed, *age);
                     // Later events wait (a pipelined channel's later
                     // successes are delivered again: receivers deduplicate
                     // on the key).
+                    stop = true;
                     break;
                 }
             }
         }
-        client_tx.commit().await
+        client_tx.commit().await?;
+        Ok((taken, stop))
+    }
+
+    /// Records a failed attempt and backs the channel off.
+    async fn failed(
+        &self,
+        tx: &mut tokio_postgres::Transaction<'_>,
+        backoff: &mut Backoff,
+        payload: &Payload,
+        failure: &Failure,
+    ) -> Result<(), tokio_postgres::Error> {
+        let name = self.channel.name();
+        backoff.failures += 1;
+        let delay = self
+            .config
+            .initial_backoff_ms
+            .saturating_mul(1 << backoff.failures.min(20).saturating_sub(1))
+            .min(self.config.max_backoff_ms);
+        backoff.retry_at = Some(Instant::now() + Duration::from_millis(delay));
+        let refused = i32::from(failure.refused);
+        tx.execute(
+            "UPDATE alert_deliveries SET attempts = attempts + 1, refusals = refusals + $5, \
+             last_error = $3, next_attempt_at = now() + make_interval(secs => $4::float8 / 1000) \
+             WHERE event_id = $1 AND channel = $2",
+            &[
+                &payload.event_id,
+                &name,
+                &failure.reason,
+                &(delay as f64),
+                &refused,
+            ],
+        )
+        .await?;
+        let failing = !failure.refused
+            && i32::try_from(backoff.failures).unwrap_or(i32::MAX)
+                >= self.config.undelivered_after_attempts;
+        if failing {
+            // The channel is away: everything queued for it is undelivered for now.
+            tx.execute(
+                "UPDATE alert_deliveries SET state = 'failing', last_error = $2 \
+                 WHERE channel = $1 AND state = 'pending'",
+                &[&name, &failure.reason],
+            )
+            .await?;
+        }
+        if backoff.failures == 1
+            || failing && backoff.failures == self.config.undelivered_after_attempts.unsigned_abs()
+        {
+            warn!(channel = name, error = %failure.reason, failures = backoff.failures,
+                  refused = failure.refused, retry_ms = delay,
+                  "alert delivery failed; retrying in order");
+        }
+        Ok(())
     }
 }
 

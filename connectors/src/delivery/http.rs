@@ -40,17 +40,27 @@ impl Url {
     }
 }
 
+/// Why a POST did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PostError {
+    /// No HTTP answer: connection refused, reset, timed out, not HTTP.
+    Unreachable(String),
+    /// An answer with a status that is not 2xx (the status line).
+    Status(u16, String),
+}
+
 /// POSTs `body` as JSON with extra headers; `Ok(status)` for a 2xx answer.
 pub async fn post(
     url: &Url,
     headers: &[(&str, &str)],
     body: &[u8],
     timeout: Duration,
-) -> Result<u16, String> {
+) -> Result<u16, PostError> {
+    let unreachable = PostError::Unreachable;
     let attempt = async {
         let mut stream = TcpStream::connect(&url.authority)
             .await
-            .map_err(|e| format!("connect {}: {e}", url.authority))?;
+            .map_err(|e| unreachable(format!("connect {}: {e}", url.authority)))?;
         let mut request = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
             url.path,
@@ -64,31 +74,34 @@ pub async fn post(
         stream
             .write_all(request.as_bytes())
             .await
-            .map_err(|e| format!("send: {e}"))?;
+            .map_err(|e| unreachable(format!("send: {e}")))?;
         stream
             .write_all(body)
             .await
-            .map_err(|e| format!("send: {e}"))?;
+            .map_err(|e| unreachable(format!("send: {e}")))?;
         let mut reader = BufReader::new(stream);
         let mut status = String::new();
         reader
             .read_line(&mut status)
             .await
-            .map_err(|e| format!("read status: {e}"))?;
+            .map_err(|e| unreachable(format!("read status: {e}")))?;
         let code = status
             .split_whitespace()
             .nth(1)
             .and_then(|c| c.parse::<u16>().ok())
-            .ok_or_else(|| format!("not an HTTP answer: {:?}", status.trim_end()))?;
+            .ok_or_else(|| unreachable(format!("not an HTTP answer: {:?}", status.trim_end())))?;
         if (200..300).contains(&code) {
             Ok(code)
         } else {
-            Err(format!("HTTP {}", status.trim_end()))
+            Err(PostError::Status(
+                code,
+                format!("HTTP {}", status.trim_end()),
+            ))
         }
     };
-    tokio::time::timeout(timeout, attempt)
-        .await
-        .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?
+    tokio::time::timeout(timeout, attempt).await.map_err(|_| {
+        PostError::Unreachable(format!("no answer within {} ms", timeout.as_millis()))
+    })?
 }
 
 #[cfg(test)]

@@ -7,6 +7,6 @@ mod config;
 mod deliverer;
 mod http;
 
-pub use channel::{Channel, KafkaChannel, Payload, WebhookChannel};
+pub use channel::{Channel, Failure, KafkaChannel, Payload, WebhookChannel};
 pub use config::{DeliveryConfig, KAFKA_CHANNEL, WebhookConfig};
 pub use deliverer::{Deliverer, Outcome};

@@ -134,6 +134,14 @@ CREATE TABLE source_gaps (
 COMMENT ON TABLE source_gaps IS 'Records of the readings topic weir never read (kafka.on_gap = record): deleted before they were stored (retention), beyond_end (the topic was recreated), or skipped by the broker';
 "#,
     ),
+    (
+        6,
+        r#"
+ALTER TABLE alert_deliveries ADD COLUMN refusals int NOT NULL DEFAULT 0;
+COMMENT ON COLUMN alert_deliveries.state IS 'pending, failing (the channel is unreachable; retried in order), delivered, or failed (the receiver refused this event delivery.max_attempts times: parked with last_error, not retried)';
+COMMENT ON COLUMN alert_deliveries.refusals IS 'Times the receiver answered this event with an error (408/429 excepted)';
+"#,
+    ),
 ];
 
 const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NULL, \
@@ -475,6 +483,6 @@ mod tests {
             .map_err(|e| e.clone())
             .and_then(|c| status(c).map_err(|e| e.to_string()))
             .map(|s| s.versions);
-        assert_eq!(versions, Ok(vec![1, 2, 3, 4, 5]));
+        assert_eq!(versions, Ok(vec![1, 2, 3, 4, 5, 6]));
     }
 }
