@@ -38,6 +38,10 @@ pub struct ServerConfig {
     pub max_points: usize,
     /// Anomalies kept in memory for snapshots and `/api/zones/{zone}`.
     pub recent_anomalies: usize,
+    /// Hot tier: the most sensors held. Past it, the least recently updated
+    /// leave (unregistered ones first); so do sensors whose latest reading
+    /// is older than `hot_retention_ms`. PostgreSQL still has them.
+    pub hot_max_sensors: usize,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +62,7 @@ impl Default for ServerConfig {
             raw_max_range_ms: 7 * 86_400_000,
             max_points: 20_000,
             recent_anomalies: 500,
+            hot_max_sensors: 200_000,
         }
     }
 }

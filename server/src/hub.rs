@@ -188,6 +188,8 @@ struct State {
     /// Alert events since the last flush.
     new_alerts: Vec<AlertEvent>,
     changed_incidents: BTreeSet<(String, i64)>,
+    /// The event time silent sensors were last looked for.
+    swept_ms: i64,
 }
 
 /// The hot tier, shared by the hub task, the WebSocket sessions and the REST API.
@@ -404,6 +406,51 @@ impl Hub {
         // Closed incidents older than the hot retention are forgotten.
         let horizon = state.clock_ms - self.config.hot_retention_ms;
         state.incidents.retain(|_, i| i.end_ms >= horizon);
+        self.bound_sensors(state);
+    }
+
+    /// Keeps the hot tier bounded: sensors whose latest reading left the hot
+    /// retention (looked for once a minute of event time) leave, unless the
+    /// registry knows them; past `hot_max_sensors`, the least recently
+    /// updated leave (unregistered first) down to nine tenths of it.
+    fn bound_sensors(&self, state: &mut State) {
+        let horizon = state.clock_ms - self.config.hot_retention_ms;
+        let mut gone: Vec<String> = Vec::new();
+        if state.clock_ms - state.swept_ms >= 60_000 {
+            state.swept_ms = state.clock_ms;
+            gone.extend(
+                state
+                    .sensors
+                    .iter()
+                    .filter(|(_, e)| {
+                        e.view.kind.is_none() && e.view.ts.is_some_and(|ts| ts < horizon)
+                    })
+                    .map(|(id, _)| id.clone()),
+            );
+        }
+        let max = self.config.hot_max_sensors.max(1);
+        if state.sensors.len() > max {
+            let mut by_age: Vec<(bool, i64, &String)> = state
+                .sensors
+                .iter()
+                .map(|(id, e)| (e.view.kind.is_some(), e.view.ts.unwrap_or(i64::MIN), id))
+                .collect();
+            by_age.sort_unstable();
+            let excess = state.sensors.len() - max * 9 / 10;
+            gone.extend(by_age.into_iter().take(excess).map(|(_, _, id)| id.clone()));
+        }
+        if gone.is_empty() {
+            return;
+        }
+        for id in &gone {
+            state.sensors.remove(id);
+            state.ready.remove(id);
+        }
+        let gone: BTreeSet<&String> = gone.iter().collect();
+        state.held.retain(|(_, id)| !gone.contains(id));
+        self.metrics
+            .hot_evicted
+            .fetch_add(gone.len() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn per_sensor_cap(&self, sensors: usize) -> usize {

@@ -90,6 +90,8 @@ pub struct Metrics {
     pub source_gaps: AtomicU64,
     /// Readings partitions paused by watermark alignment (this process).
     pub partitions_paused: AtomicI64,
+    /// Sensors that left the hot tier (silent past its retention, or past `hot_max_sensors`).
+    pub hot_evicted: AtomicU64,
     /// More text appended to the exposition (the ingest gateways').
     extra: Mutex<Option<std::sync::Arc<dyn Fn() -> String + Send + Sync>>>,
 }
@@ -207,6 +209,12 @@ impl Metrics {
             "weir_partitions_paused",
             "Readings partitions paused because they ran ahead of what is durable (watermark alignment).",
             self.partitions_paused.load(Ordering::Relaxed) as f64,
+        );
+        counter(
+            &mut out,
+            "weir_hot_evicted_total",
+            "Sensors that left the hot tier (silent past server.hot_retention_ms, or past server.hot_max_sensors).",
+            load(&self.hot_evicted),
         );
         counter(
             &mut out,

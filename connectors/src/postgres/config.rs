@@ -10,8 +10,17 @@ pub struct PostgresConfig {
     pub url: String,
     /// Schema holding weir's tables (created if missing).
     pub schema: String,
-    /// Days of raw readings kept in PostgreSQL; older daily partitions are dropped.
+    /// Days of raw readings kept in PostgreSQL; older daily partitions are
+    /// dropped (and older rows of the default partition deleted). Daily
+    /// partitions are only created inside the retention.
     pub retention_days: u32,
+    /// Days of `anomalies` kept (by event time).
+    pub anomalies_retention_days: u32,
+    /// Days of `dead_letters` kept (by record time; they hold payloads).
+    pub dead_letters_retention_days: u32,
+    /// Days resolved alerts, their events and deliveries, and ended
+    /// silences are kept (an open alert is kept whatever its age).
+    pub alerts_retention_days: u32,
     /// Daily partitions of `readings` created ahead of today.
     pub partitions_ahead_days: u32,
     /// Longest wait between two attempts while PostgreSQL is unavailable.
@@ -28,6 +37,9 @@ impl Default for PostgresConfig {
             url: "postgres://weir:weir@127.0.0.1:5432/weir".into(),
             schema: "public".into(),
             retention_days: 30,
+            anomalies_retention_days: 90,
+            dead_letters_retention_days: 30,
+            alerts_retention_days: 365,
             partitions_ahead_days: 3,
             max_backoff_ms: 5_000,
             batch_linger_ms: 50,

@@ -142,6 +142,15 @@ COMMENT ON COLUMN alert_deliveries.state IS 'pending, failing (the channel is un
 COMMENT ON COLUMN alert_deliveries.refusals IS 'Times the receiver answered this event with an error (408/429 excepted)';
 "#,
     ),
+    (
+        7,
+        r#"
+CREATE INDEX anomalies_time ON anomalies (time);
+CREATE INDEX dead_letters_record_time ON dead_letters (record_time);
+CREATE INDEX alerts_resolved_at ON alerts (resolved_at) WHERE resolved_at IS NOT NULL;
+CREATE INDEX silences_ends_at ON silences (ends_at);
+"#,
+    ),
 ];
 
 const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NULL, \
@@ -264,23 +273,76 @@ pub fn migrate(client: &mut Client, config: &PostgresConfig) -> Result<Layout, C
 }
 
 /// Native layout: creates the daily partitions from yesterday to
-/// `partitions_ahead_days` ahead and drops those past `retention_days`
-/// (TimescaleDB's own policies do this for a hypertable). Run at start and
-/// then hourly by one worker.
+/// `partitions_ahead_days` ahead, drops those past `retention_days` and
+/// deletes the default partition's rows past it (TimescaleDB's own
+/// policies do this for a hypertable). Every layout: deletes anomalies,
+/// dead letters, resolved alerts (with their events and deliveries) and
+/// ended silences past their retention. Run at start and then hourly by
+/// one worker.
 pub fn maintain(
     client: &mut Client,
     config: &PostgresConfig,
     layout: Layout,
 ) -> Result<(), ConnectorError> {
+    let today = now_ms().div_euclid(DAY_MS);
     if layout == Layout::NativePartitions {
-        let today = now_ms().div_euclid(DAY_MS);
         ensure_partitions(
             client,
             today - 1..=today + i64::from(config.partitions_ahead_days),
         )?;
         drop_expired_partitions(client, today - i64::from(config.retention_days))?;
     }
+    let days = |n: u32| format!("{n} days");
+    let expire = [
+        (
+            "readings_default",
+            "DELETE FROM readings_default WHERE time < now() - $1::text::interval",
+            days(config.retention_days),
+        ),
+        (
+            "anomalies",
+            "DELETE FROM anomalies WHERE time < now() - $1::text::interval",
+            days(config.anomalies_retention_days),
+        ),
+        (
+            "dead_letters",
+            "DELETE FROM dead_letters WHERE record_time < now() - $1::text::interval",
+            days(config.dead_letters_retention_days),
+        ),
+        (
+            "alerts",
+            // Events first (their deliveries go with them: ON DELETE CASCADE).
+            "WITH gone AS (DELETE FROM alerts WHERE state = 'resolved' \
+             AND resolved_at < now() - $1::text::interval RETURNING alert_id) \
+             DELETE FROM alert_events WHERE alert_id IN (SELECT alert_id FROM gone)",
+            days(config.alerts_retention_days),
+        ),
+        (
+            "silences",
+            "DELETE FROM silences WHERE ends_at < now() - $1::text::interval",
+            days(config.alerts_retention_days),
+        ),
+    ];
+    for (table, sql, keep) in expire {
+        if table == "readings_default" && layout != Layout::NativePartitions {
+            continue;
+        }
+        let deleted = client
+            .execute(sql, &[&keep])
+            .map_err(|e| ConnectorError::postgres(format!("expire {table}"), e))?;
+        if deleted > 0 {
+            info!(table, deleted, keep = %keep, "expired rows deleted");
+        }
+    }
     Ok(())
+}
+
+/// Whether a daily partition for `day` may be created at `today`: inside
+/// the retention and no further ahead than `partitions_ahead_days` (rows
+/// of other days go to the default partition, and out with the retention).
+pub fn partition_wanted(day: i64, today: i64, config: &PostgresConfig) -> bool {
+    day >= today - i64::from(config.retention_days)
+        && day <= today + i64::from(config.partitions_ahead_days)
 }
 
 /// What `migrate` left: applied versions and the daily partitions of `readings`.
@@ -427,7 +489,7 @@ pub fn day_of(ts_ms: i64) -> i64 {
     ts_ms.div_euclid(DAY_MS)
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -483,6 +545,6 @@ mod tests {
             .map_err(|e| e.clone())
             .and_then(|c| status(c).map_err(|e| e.to_string()))
             .map(|s| s.versions);
-        assert_eq!(versions, Ok(vec![1, 2, 3, 4, 5, 6]));
+        assert_eq!(versions, Ok(vec![1, 2, 3, 4, 5, 6, 7]));
     }
 }

@@ -484,11 +484,15 @@ impl PgSink {
 
     fn try_write(&mut self, batch: &Batch) -> Result<(), postgres::Error> {
         if self.layout == Layout::NativePartitions {
+            // Only days inside the retention get a partition of their own:
+            // readings of 1,000 distinct days must not make 1,000 tables.
+            let today = super::schema::now_ms().div_euclid(86_400_000);
             let days: BTreeSet<i64> = batch
                 .readings
                 .iter()
                 .map(|(r, _, _)| day_of(r.ts_ms))
                 .filter(|d| !self.partitions.contains(d))
+                .filter(|d| super::schema::partition_wanted(*d, today, &self.config))
                 .collect();
             if !days.is_empty() {
                 // Errors are logged inside; rows then land in the default partition.
