@@ -34,6 +34,11 @@
 #       memory: a producer-only run), `weir ingest` (its disk buffer synced
 #       per FSYNC, default always), and `weir bench ingest` posting batches of
 #       1,000 readings on 8 keep-alive connections for SECONDS (default 30).
+#   scripts/bench.sh idle [SECONDS]
+#       What an idle pipeline costs: a broker of its own (Tansu sqlite, the
+#       durable engine), `weir run` with its server over empty topics, and
+#       the CPU each uses over SECONDS (default 60, after 15 s to settle),
+#       in percent of one core (from /proc/PID/stat).
 #   scripts/bench.sh dataflow|memory|hot [ARGS]   → weir bench dataflow|memory|hot
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -200,12 +205,40 @@ TOML
   log "broker: Tansu $engine; buffer fsync: $fsync; logs in $DIR"
 }
 
+cpu_ticks() { # cpu_ticks PID: user + system clock ticks used so far
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+idle() {
+  local seconds=${1:-60}
+  scripts/services.sh
+  build
+  own_broker 19099 sqlite
+  RUN_PID=''
+  trap 'kill $BROKER_PID $RUN_PID 2>/dev/null || true' EXIT
+  export WEIR_KAFKA__BROKERS=127.0.0.1:19099 WEIR_POSTGRES__SCHEMA="bench_idle_$(date +%s)" \
+    WEIR_SERVER__LISTEN=127.0.0.1:18093
+  "$WEIR" topics >&2
+  # shellcheck disable=SC2086 # WEIR_RUN_ARGS: extra flags for the run
+  "$WEIR" run ${WEIR_RUN_ARGS:-} --report-secs 60 >"$DIR/run.out" 2>"$DIR/run.log" &
+  RUN_PID=$!
+  wait_port "weir server" 18093 60 "$DIR/run.log"
+  sleep 15
+  local hz b0 w0 b1 w1
+  hz=$(getconf CLK_TCK)
+  b0=$(cpu_ticks "$BROKER_PID") w0=$(cpu_ticks "$RUN_PID")
+  sleep "$seconds"
+  b1=$(cpu_ticks "$BROKER_PID") w1=$(cpu_ticks "$RUN_PID")
+  log "idle for ${seconds}s: broker $(awk "BEGIN { printf \"%.1f\", 100 * ($b1 - $b0) / $hz / $seconds }")% of a core, weir run $(awk "BEGIN { printf \"%.1f\", 100 * ($w1 - $w0) / $hz / $seconds }")% (Tansu sqlite; ${WEIR_RUN_ARGS:-weir run}; logs in $DIR)"
+}
+
 case "$what" in
+  idle) idle "$@" ;;
   sink) sink "$@" ;;
   ws) ws "$@" ;;
   latency) latency "$@" ;;
   alerts) alerts "$@" ;;
   ingest) ingest "$@" ;;
   dataflow | memory | hot) build; "$WEIR" bench "$what" "$@" ;;
-  *) die "usage: scripts/bench.sh sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | alerts [RATE] [SECONDS] [memory|sqlite] | ingest [SECONDS] [memory|sqlite] [always|interval|never] | dataflow|memory|hot [ARGS]" ;;
+  *) die "usage: scripts/bench.sh idle [SECONDS] | sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | alerts [RATE] [SECONDS] [memory|sqlite] | ingest [SECONDS] [memory|sqlite] [always|interval|never] | dataflow|memory|hot [ARGS]" ;;
 esac

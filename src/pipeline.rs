@@ -743,6 +743,7 @@ pub fn run_worker(
     let mut last_upkeep = Instant::now();
     let mut first_record: Option<Instant> = None;
     let mut last_record = Instant::now();
+    let mut asleep = false;
     // While records are recent, the worker ticks so idle partitions' clocks
     // (wall time − grace) let their epochs complete; then it parks until a
     // record arrives (or `idle_park`: silences end, upkeep runs).
@@ -891,6 +892,14 @@ pub fn run_worker(
         // what is durable: outputs of an alert or a zone can wait for the
         // least partition to pass a later clock, so it must always read).
         let paused = sources.align(input_probe.with_frontier(|f| f.first().copied()))?;
+        if sources.asleep() != asleep {
+            asleep = sources.asleep();
+            let change = if asleep { 1 } else { -1 };
+            options
+                .metrics
+                .sources_asleep
+                .fetch_add(change, std::sync::atomic::Ordering::Relaxed);
+        }
         options
             .metrics
             .partitions_paused

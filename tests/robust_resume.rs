@@ -319,3 +319,52 @@ fn a_backlog_is_committed_progressively() -> Result<(), Error> {
     check_views(&mut db)?;
     Ok(())
 }
+
+#[test]
+fn an_idle_pipeline_sleeps_and_the_first_record_wakes_it() -> Result<(), Error> {
+    let _serial = common::serial();
+    let fixture = Fixture::new("asleep")?;
+    let topic = fixture.topic("readings");
+    let producer = Outside::new(&fixture.broker.address)?;
+    let port = free_port()?;
+    let address = format!("127.0.0.1:{port}");
+    let mut run = fixture.spawn_live("run", port, &[])?;
+    // Idle: its partitions go to the watcher (one cheap fetch a second or
+    // two for the broker, instead of one every 10 ms).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while common::store::metric(&address, "weir_sources_asleep") != Some(1.0) {
+        assert!(
+            Instant::now() < deadline,
+            "never asleep:\n{}",
+            tail(&fixture.log_path("run"))
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The first record wakes it, is stored, and keeps its own time as its
+    // clock (no reading is held back by the sleep).
+    let ts = now_ms();
+    producer.send(
+        &topic,
+        b"tmp-wake",
+        Some(&json("tmp-wake", ts, 1.0)),
+        Some(ts),
+    )?;
+    producer.flush()?;
+    wait_for_value(
+        &fixture,
+        &mut run,
+        "run",
+        "SELECT count(*) FROM readings",
+        1,
+        Duration::from_secs(15),
+    )?;
+    assert_eq!(
+        common::store::metric(&address, "weir_sources_asleep"),
+        Some(0.0)
+    );
+    let mut db = fixture.db()?;
+    let flags: Vec<String> = db.query_one("SELECT flags FROM readings", &[])?.get(0);
+    assert!(flags.is_empty() || flags == ["unregistered"], "{flags:?}");
+    interrupt(&mut run)?;
+    Ok(())
+}

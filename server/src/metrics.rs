@@ -92,6 +92,8 @@ pub struct Metrics {
     pub partitions_paused: AtomicI64,
     /// Sensors that left the hot tier (silent past its retention, or past `hot_max_sensors`).
     pub hot_evicted: AtomicU64,
+    /// Workers of this process whose sources are asleep (all partitions idle, watched).
+    pub sources_asleep: AtomicI64,
     /// More text appended to the exposition (the ingest gateways').
     extra: Mutex<Option<std::sync::Arc<dyn Fn() -> String + Send + Sync>>>,
 }
@@ -203,6 +205,12 @@ impl Metrics {
             "weir_source_gaps_total",
             "Gaps in the readings' offsets (records never read) recorded in source_gaps (kafka.on_gap = record).",
             load(&self.source_gaps),
+        );
+        gauge(
+            &mut out,
+            "weir_sources_asleep",
+            "Workers whose partitions have all been idle for kafka.idle_after_ms: watched by a consumer with a long fetch wait.",
+            self.sources_asleep.load(Ordering::Relaxed) as f64,
         );
         gauge(
             &mut out,

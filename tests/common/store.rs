@@ -15,6 +15,34 @@ use super::{OwnBroker, run_weir, schema_of, text, topic_env, unique, weir};
 /// Boxed errors: tests report any failure with its message.
 pub type Error = Box<dyn std::error::Error>;
 
+/// A `weir` child that is killed when the test lets go of it, whether the
+/// test passed or failed half-way (a live run left behind would load the
+/// machine for every later test).
+pub struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// A start for simulated event time: six hours ago, on the hour. Recent,
 /// because the topics' 7-day retention (by record timestamp) would delete
 /// older records; on the hour, so window buckets are easy to name.
@@ -125,34 +153,38 @@ impl Fixture {
     }
 
     /// Starts `weir` with `args`, logging to `<logs>/<name>.log`.
-    pub fn spawn(&self, name: &str, args: &[&str]) -> Result<Child, Error> {
+    pub fn spawn(&self, name: &str, args: &[&str]) -> Result<Running, Error> {
         let log = std::fs::File::create(self.log_path(name))?;
-        Ok(weir()
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?)
+        Ok(Running(
+            weir()
+                .args(args)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()?,
+        ))
     }
 
     /// Starts a live `weir run` serving on `127.0.0.1:port` (API, `/metrics`).
-    pub fn spawn_live(&self, name: &str, port: u16, args: &[&str]) -> Result<Child, Error> {
+    pub fn spawn_live(&self, name: &str, port: u16, args: &[&str]) -> Result<Running, Error> {
         let mut all = vec!["run", "--report-secs", "2"];
         all.extend_from_slice(args);
         let log = std::fs::File::create(self.log_path(name))?;
-        Ok(weir()
-            .args(&all)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("WEIR_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?)
+        Ok(Running(
+            weir()
+                .args(&all)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .env("WEIR_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()?,
+        ))
     }
 
     /// Starts `weir run --until-end` with `args`.
-    pub fn spawn_run(&self, name: &str, args: &[&str]) -> Result<Child, Error> {
+    pub fn spawn_run(&self, name: &str, args: &[&str]) -> Result<Running, Error> {
         let mut all = vec!["run", "--until-end", "--report-secs", "2"];
         all.extend_from_slice(args);
         self.spawn(name, &all)

@@ -51,6 +51,16 @@ pub struct KafkaConfig {
     /// How long an idle worker parks between looks at its sources (a
     /// record arriving wakes it at once): what an idle pipeline costs.
     pub idle_park_ms: u64,
+    /// A worker whose partitions (every topic) have all been at their end
+    /// this long hands them to a watcher consumer whose fetches wait
+    /// `watch_wait_ms`, and takes them back at the first record it sees: on
+    /// Tansu, whose every fetch costs the broker work per partition, an idle
+    /// pipeline then costs it little. `0`: never.
+    pub idle_after_ms: u64,
+    /// The watcher's `fetch.wait.max.ms`. While asleep, idle partitions'
+    /// clocks stay this much (plus the idle grace) behind wall time: keep
+    /// `dataflow.reference_delay_ms` above both.
+    pub watch_wait_ms: u64,
 }
 
 /// What a gap in a partition's offsets is.
@@ -83,6 +93,8 @@ impl Default for KafkaConfig {
             align_max_records: 5_000,
             on_gap: GapPolicy::Fail,
             idle_park_ms: 250,
+            idle_after_ms: 2_000,
+            watch_wait_ms: 2_000,
         }
     }
 }

@@ -170,6 +170,17 @@ pub struct Sources {
     epochs: VecDeque<(Time, Checkpoint)>,
     /// Where the next poll starts among the queues (round robin).
     next_queue: usize,
+    /// A consumer with a long fetch wait that watches every partition while
+    /// this worker is idle (see [`Sources::poll`]); live runs only.
+    watcher: Option<BaseConsumer>,
+    /// Whether every partition is handed to the watcher.
+    asleep: bool,
+    /// When the last record (of any topic) was read.
+    last_record: Instant,
+    idle_after: Duration,
+    /// How far behind wall time idle partitions' clocks stay while asleep:
+    /// the grace plus the watcher's fetch wait (what it can vouch for).
+    asleep_lag_ms: i64,
 }
 
 /// What reading records changes (apart from the consumer and its queues).
@@ -286,9 +297,29 @@ impl Sources {
                 queues.push((index, p, queue));
             }
         }
+        let watcher = match (rules.bound, kafka.idle_after_ms) {
+            (Bound::Live, after) if after > 0 && !queues.is_empty() => {
+                let mut config = consumer_config(kafka);
+                config.set("fetch.wait.max.ms", kafka.watch_wait_ms.to_string());
+                config.set("enable.partition.eof", "false");
+                Some(
+                    config
+                        .create::<BaseConsumer>()
+                        .map_err(|e| ConnectorError::kafka("create the idle watcher", e))?,
+                )
+            }
+            _ => None,
+        };
+        let asleep_lag_ms =
+            i64::try_from(rules.idle_grace_ms + kafka.watch_wait_ms).unwrap_or(i64::MAX);
         Ok(Sources {
             consumer,
             queues,
+            watcher,
+            asleep: false,
+            last_record: Instant::now(),
+            idle_after: Duration::from_millis(kafka.idle_after_ms),
+            asleep_lag_ms,
             reader: Reader {
                 topics,
                 rules,
@@ -309,6 +340,64 @@ impl Sources {
         for (_, _, queue) in &mut self.queues {
             queue.set_nonempty_callback(wake.clone());
         }
+        if let Some(watcher) = self.watcher.as_mut() {
+            watcher.set_nonempty_callback(wake);
+        }
+    }
+
+    /// Every partition has been at its end for `idle_after`: hand them all
+    /// to the watcher (its long fetch wait costs the broker little, where
+    /// the main consumer's short one would keep it busy for nothing).
+    fn fall_asleep(&mut self) -> Result<(), ConnectorError> {
+        let Some(watcher) = self.watcher.as_ref() else {
+            return Ok(());
+        };
+        let mut all = TopicPartitionList::new();
+        let mut watch = TopicPartitionList::new();
+        for state in &self.reader.topics {
+            for &p in &state.partitions {
+                all.add_partition(&state.topic, p);
+                let next = state.next_offsets.get(&p).copied().unwrap_or(0);
+                watch
+                    .add_partition_offset(&state.topic, p, Offset::Offset(next))
+                    .map_err(|e| ConnectorError::kafka("watch partitions", e))?;
+            }
+        }
+        self.consumer
+            .pause(&all)
+            .map_err(|e| ConnectorError::kafka("pause idle partitions", e))?;
+        watcher
+            .assign(&watch)
+            .map_err(|e| ConnectorError::kafka("watch idle partitions", e))?;
+        self.asleep = true;
+        Ok(())
+    }
+
+    /// The watcher saw a record: every partition goes back to the main
+    /// consumer. Their clocks stay where they are until it reports each
+    /// partition again (a record, or its end), so the record that woke the
+    /// worker keeps its own timestamp as its clock.
+    fn wake_up(&mut self) -> Result<(), ConnectorError> {
+        let mut resume = TopicPartitionList::new();
+        for state in &mut self.reader.topics {
+            for &p in &state.partitions {
+                if !state.paused.contains(&p) {
+                    resume.add_partition(&state.topic, p);
+                }
+            }
+            state.idle.clear();
+        }
+        if let Some(watcher) = self.watcher.as_ref() {
+            watcher
+                .unassign()
+                .map_err(|e| ConnectorError::kafka("stop watching", e))?;
+        }
+        self.consumer
+            .resume(&resume)
+            .map_err(|e| ConnectorError::kafka("resume partitions", e))?;
+        self.asleep = false;
+        self.last_record = Instant::now();
+        Ok(())
     }
 
     fn state(&self, role: Role) -> Option<&TopicState> {
@@ -394,9 +483,43 @@ impl Sources {
             }
             std::thread::sleep(Duration::from_millis(1).min(wait));
         }
+        if read > 0 {
+            self.last_record = Instant::now();
+        }
+        // Asleep: anything the watcher hands over is a reason to wake.
+        if self.asleep {
+            let mut woken = false;
+            if let Some(watcher) = self.watcher.as_ref() {
+                while let Some(event) = watcher.poll(Duration::ZERO) {
+                    match event {
+                        Ok(_) => woken = true,
+                        Err(e) if is_transient(&e) => {}
+                        Err(e) => return Err(ConnectorError::kafka("watch idle partitions", e)),
+                    }
+                }
+            }
+            if woken {
+                self.wake_up()?;
+            }
+        } else if self.watcher.is_some()
+            && read == 0
+            && self.last_record.elapsed() >= self.idle_after
+            && self
+                .reader
+                .topics
+                .iter()
+                .all(|t| t.paused.is_empty() && t.partitions.iter().all(|p| t.idle.contains(p)))
+        {
+            self.fall_asleep()?;
+        }
         // librdkafka reports the end of a partition once; the partition
         // stays idle, and its clock follows wall time, until a record arrives.
-        let idle_clock = now_ms() - i64::try_from(self.reader.rules.idle_grace_ms).unwrap_or(0);
+        let lag = if self.asleep {
+            self.asleep_lag_ms
+        } else {
+            i64::try_from(self.reader.rules.idle_grace_ms).unwrap_or(0)
+        };
+        let idle_clock = now_ms() - lag;
         for state in &mut self.reader.topics {
             for p in &state.idle {
                 state.clocks.idle(*p, idle_clock);
@@ -722,6 +845,11 @@ impl Sources {
         }
     }
 
+    /// Whether every partition is handed to the idle watcher.
+    pub fn asleep(&self) -> bool {
+        self.asleep
+    }
+
     /// Offset gaps seen (broker faults, records deleted before they were read).
     pub fn gaps(&self) -> u64 {
         self.reader.topics.iter().map(|t| t.gaps).sum()
@@ -845,6 +973,12 @@ fn consumer(kafka: &KafkaConfig) -> Result<BaseConsumer, ConnectorError> {
         &kafka.brokers,
         Duration::from_millis(kafka.connect_timeout_ms),
     )?;
+    consumer_config(kafka)
+        .create()
+        .map_err(|e| ConnectorError::kafka("create consumer", e))
+}
+
+fn consumer_config(kafka: &KafkaConfig) -> rdkafka::ClientConfig {
     let mut config = kafka.client_config();
     config
         // Required by librdkafka even without group membership (never
@@ -867,8 +1001,6 @@ fn consumer(kafka: &KafkaConfig) -> Result<BaseConsumer, ConnectorError> {
         // End-of-partition events drive the idle rule of the clock.
         .set("enable.partition.eof", "true");
     config
-        .create()
-        .map_err(|e| ConnectorError::kafka("create consumer", e))
 }
 
 fn now_ms() -> i64 {
