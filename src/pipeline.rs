@@ -1,11 +1,11 @@
 //! Wires the Kafka sources, the dataflow graph and the output sinks on each
 //! timely worker. No pipeline semantics here: the graph is
-//! `weir_dataflow::graph`, the sources `weir_connectors::kafka::PartitionSource`.
+//! `weir_dataflow::graph`, the sources `weir_connectors::kafka::Sources`.
 //!
 //! ```text
-//!  PartitionSource(readings, p % peers == worker) ─► InputHandle ─┐
-//!  PartitionSource(registry, p % peers == worker) ─► InputHandle ─┤
-//!  PartitionSource(alert control, 1 partition)    ─► InputHandle ─┴─► graph ─► OutputSink (counts, JSON lines)
+//!  Sources (one consumer): readings (p % peers == worker) ─► InputHandle ─┐
+//!                         registry (p % peers == worker) ─► InputHandle ─┤
+//!                         alert control (1 partition)    ─► InputHandle ─┴─► graph ─► OutputSink (counts, JSON lines)
 //!                                                                            ─► StorePostgres, Publish
 //! ```
 
