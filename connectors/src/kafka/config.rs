@@ -58,8 +58,8 @@ pub struct KafkaConfig {
     /// pipeline then costs it little. `0`: never.
     pub idle_after_ms: u64,
     /// The watcher's `fetch.wait.max.ms`. While asleep, idle partitions'
-    /// clocks stay this much (plus the idle grace) behind wall time: keep
-    /// `dataflow.reference_delay_ms` above both.
+    /// clocks stay this much (plus the idle grace) behind wall time; on
+    /// waking, each partition's clock waits for its own next report.
     pub watch_wait_ms: u64,
 }
 
