@@ -39,6 +39,17 @@
 #       durable engine), `weir run` with its server over empty topics, and
 #       the CPU each uses over SECONDS (default 60, after 15 s to settle),
 #       in percent of one core (from /proc/PID/stat).
+#   scripts/bench.sh backlog [COUNT] [SECONDS]
+#       Catching up: COUNT readings (default 5,000,000; 10,000 sensors, the
+#       last COUNT/1,000 s of event time) produced first into a broker of its
+#       own (Tansu sqlite), then a live `weir run -w 2`: rows stored and RSS
+#       every 5 s until all are stored (or SECONDS, default 600), and the
+#       run's peak RSS (VmHWM).
+#   scripts/bench.sh ids [COUNT] [SECONDS]
+#       COUNT distinct sensor ids (default 1,000,000) through `weir ingest`
+#       (HTTP batches of 1,000 on one connection, every id in turn, for
+#       SECONDS, default 60) into a live `weir run -w 2`; the peak RSS of
+#       both. WEIR_RUN_ARGS adds flags to the run.
 #   scripts/bench.sh dataflow|memory|hot [ARGS]   → weir bench dataflow|memory|hot
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -232,13 +243,99 @@ idle() {
   log "idle for ${seconds}s: broker $(awk "BEGIN { printf \"%.1f\", 100 * ($b1 - $b0) / $hz / $seconds }")% of a core, weir run $(awk "BEGIN { printf \"%.1f\", 100 * ($w1 - $w0) / $hz / $seconds }")% (Tansu sqlite; ${WEIR_RUN_ARGS:-weir run}; logs in $DIR)"
 }
 
+peak_rss_kb() { # peak_rss_kb PID: the process's peak resident set (VmHWM), in KiB
+  awk '/^VmHWM/ { print $2 }' "/proc/$1/status"
+}
+
+backlog() {
+  local count=${1:-5000000} seconds=${2:-600}
+  scripts/services.sh
+  build
+  own_broker 19097 sqlite
+  RUN_PID=''
+  trap 'kill $BROKER_PID $RUN_PID 2>/dev/null || true' EXIT
+  local schema="bench_backlog_$(date +%s)"
+  export WEIR_KAFKA__BROKERS=127.0.0.1:19097 WEIR_POSTGRES__SCHEMA=$schema WEIR_SERVER__LISTEN=127.0.0.1:18094
+  "$WEIR" topics >&2
+  # Event time: the last COUNT/10,000 x 10 s, ending now (recent enough for retention).
+  local span_ms=$(( count / 10000 * 10000 ))
+  local start_ms=$(( $(date +%s) * 1000 - span_ms ))
+  local t0
+  t0=$(date +%s)
+  "$WEIR" simulate --count "$count" --sensors 10000 --zones 100 --interval 10s \
+    --rate max --seed 1 --start-ms "$start_ms" >&2
+  log "produced $count readings in $(( $(date +%s) - t0 )) s; now a live weir run -w 2 over the backlog"
+  "$WEIR" run -w 2 --report-secs 10 >"$DIR/run.out" 2>"$DIR/run.log" &
+  RUN_PID=$!
+  t0=$(date +%s)
+  local stored=0 elapsed=0
+  echo "seconds  stored  rss_mib" >&2
+  while [ "$stored" -lt "$count" ] && [ "$elapsed" -lt "$seconds" ]; do
+    sleep 5
+    elapsed=$(( $(date +%s) - t0 ))
+    stored=$(psql -X -qAt "postgres://weir:weir@127.0.0.1:5432/weir" \
+      -c "SELECT count(*) FROM $schema.readings" 2>/dev/null || echo 0)
+    echo "$elapsed  $stored  $(( $(awk '/^VmRSS/ { print $2 }' "/proc/$RUN_PID/status") / 1024 ))" >&2
+  done
+  log "backlog of $count: $stored stored after ${elapsed}s; weir run peak RSS $(( $(peak_rss_kb "$RUN_PID") / 1024 )) MiB (logs in $DIR)"
+}
+
+ids() {
+  local count=${1:-1000000} seconds=${2:-60}
+  scripts/services.sh
+  build
+  own_broker 19096 sqlite
+  RUN_PID='' INGEST_PID=''
+  trap 'kill $BROKER_PID $RUN_PID $INGEST_PID 2>/dev/null || true' EXIT
+  local http_port=18095
+  cat >"$DIR/weir.toml" <<TOML
+[kafka]
+brokers = "127.0.0.1:19096"
+[postgres]
+schema = "bench_ids_$(date +%s)"
+[server]
+listen = "127.0.0.1:18096"
+[ingest.http]
+listen = "127.0.0.1:$http_port"
+[ingest.mqtt]
+enabled = false
+[ingest.grpc]
+enabled = false
+[ingest.buffer]
+dir = "$DIR/buffer"
+[ingest.rate]
+gateway_burst = 10000000.0
+gateway_per_sec = 10000000.0
+device_burst = 10000000.0
+device_per_sec = 10000000.0
+[ingest.auth]
+tokens = [{ token = "bench-token", device = "bench", sensors = ["load-*"] }]
+TOML
+  "$WEIR" --config "$DIR/weir.toml" topics >&2
+  "$WEIR" --config "$DIR/weir.toml" ingest >"$DIR/ingest.out" 2>"$DIR/ingest.log" &
+  INGEST_PID=$!
+  # shellcheck disable=SC2086 # WEIR_RUN_ARGS: extra flags for the run
+  "$WEIR" --config "$DIR/weir.toml" run -w 2 --report-secs 10 ${WEIR_RUN_ARGS:-} >"$DIR/run.out" 2>"$DIR/run.log" &
+  RUN_PID=$!
+  wait_port "weir ingest" $http_port 60 "$DIR/ingest.log"
+  wait_port "weir server" 18096 60 "$DIR/run.log"
+  # COUNT distinct sensor ids (one connection: ids load-0-0 … load-0-COUNT-1, in turn).
+  "$WEIR" bench ingest --address "127.0.0.1:$http_port" --token bench-token \
+    --connections 1 --sensors "$count" --seconds "$seconds"
+  sleep 30
+  log "$count distinct ids: weir ingest peak RSS $(( $(peak_rss_kb "$INGEST_PID") / 1024 )) MiB, weir run peak RSS $(( $(peak_rss_kb "$RUN_PID") / 1024 )) MiB (${WEIR_RUN_ARGS:-defaults}; logs in $DIR)"
+  grep -E "WARN|ERROR" "$DIR/run.log" | head -5 >&2 || true
+}
+
 case "$what" in
   idle) idle "$@" ;;
+  backlog) backlog "$@" ;;
+  ids) ids "$@" ;;
   sink) sink "$@" ;;
   ws) ws "$@" ;;
   latency) latency "$@" ;;
   alerts) alerts "$@" ;;
   ingest) ingest "$@" ;;
   dataflow | memory | hot) build; "$WEIR" bench "$what" "$@" ;;
-  *) die "usage: scripts/bench.sh idle [SECONDS] | sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | alerts [RATE] [SECONDS] [memory|sqlite] | ingest [SECONDS] [memory|sqlite] [always|interval|never] | dataflow|memory|hot [ARGS]" ;;
+  *) die "usage: scripts/bench.sh idle [SECONDS] | backlog [COUNT] [SECONDS] | ids [COUNT] [SECONDS] | sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | alerts [RATE] [SECONDS] [memory|sqlite] | ingest [SECONDS] [memory|sqlite] [always|interval|never] | dataflow|memory|hot [ARGS]" ;;
 esac

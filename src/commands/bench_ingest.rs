@@ -94,7 +94,9 @@ async fn bench(args: &IngestBenchArgs) -> anyhow::Result<()> {
                     if i > 0 {
                         body.push(',');
                     }
-                    let sensor = (c * sensors / 1_000 + i) % sensors;
+                    // The sensors in turn across rounds: with `--sensors N`
+                    // every one of N ids is sent once N readings went out.
+                    let sensor = (round as usize * batch + i) % sensors;
                     let ts = 1_764_000_000_000u64 + (round * batch as u64 + i as u64) * 10;
                     body.push_str(&format!(
                         r#"{{"sensorId":"load-{c}-{sensor}","timestamp":{ts},"value":{}.5}}"#,

@@ -149,6 +149,14 @@ impl Ingest {
         Ok(())
     }
 
+    /// Kills it (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Whether it is still running (it must never crash).
     pub fn alive(&mut self) -> bool {
         self.child

@@ -20,6 +20,12 @@ pub type Error = Box<dyn std::error::Error>;
 /// machine for every later test).
 pub struct Running(Child);
 
+impl From<Child> for Running {
+    fn from(child: Child) -> Running {
+        Running(child)
+    }
+}
+
 impl std::ops::Deref for Running {
     type Target = Child;
 

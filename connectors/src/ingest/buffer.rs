@@ -13,15 +13,26 @@
 //! body = seq (u64), timestamp ms (i64), topic (u8: 0 readings, 1 dead
 //! letters), key (u16 length + bytes), content type (u8 length + bytes),
 //! headers (u8 count; each u8 name length + name, u16 value length +
-//! value), payload (u32 length + bytes); integers little-endian. On open,
-//! a torn tail (a record cut short or failing its checksum at the end of
-//! the last segment: a crash mid-write) is truncated; it was never
-//! acknowledged. A bad record anywhere else is data loss: logged at ERROR
-//! and counted, and the rest of that segment is skipped.
+//! value), payload (u32 length + bytes); integers little-endian.
+//!
+//! What is acknowledged is never cut or skipped silently:
+//! - A write that fails (a full disk, an I/O error) is undone before the
+//!   gateways hear of it: every segment it touched is cut back to its
+//!   length before the batch, its seqs are given again, and the writer
+//!   reopens; the segment stays a sequence of whole frames. The readers
+//!   never read past what the writer has committed (`Committed::segment`).
+//! - On open, bad bytes at the end of the last segment with no valid frame
+//!   after them are a torn write (a crash mid-write, never acknowledged):
+//!   they are copied to `<segment>.torn` and cut. Bad bytes anywhere else
+//!   are corruption (a disk fault): the reader resynchronises on the next
+//!   valid frame and sends, in place of the records it could not read, one
+//!   dead letter (reason `buffer_corrupt`, the raw bytes cut to 64 KiB,
+//!   the seqs lost in `x-weir-detail`), logged at ERROR and counted
+//!   (`weir_ingest_buffer_corrupt_total`); the records after it go on.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -34,6 +45,8 @@ use super::config::{BufferConfig, Fsync};
 
 const MAGIC: u8 = 0xA7;
 const FRAME: usize = 9;
+/// The longest body a frame may claim.
+const MAX_BODY: usize = 64 << 20;
 
 /// Where a buffered record goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,6 +175,9 @@ struct Append {
 #[derive(Debug, Default)]
 struct Committed {
     next_seq: u64,
+    /// The writer's segment (first seq) and its committed length: nothing
+    /// past it may be read (a batch being written can still be undone).
+    segment: (u64, u64),
     closed: bool,
 }
 
@@ -173,6 +189,8 @@ struct Shared {
     pending_bytes: AtomicU64,
     /// Records appended and not yet drained.
     pending_records: AtomicU64,
+    /// Records lost to corruption (sent as `buffer_corrupt` dead letters).
+    corrupt: AtomicU64,
 }
 
 /// The buffer: cheap to clone, shared by every gateway.
@@ -237,7 +255,7 @@ fn read_record<R: Read>(
     }
     let len = u32::from_le_bytes([frame[1], frame[2], frame[3], frame[4]]) as usize;
     let crc = u32::from_le_bytes([frame[5], frame[6], frame[7], frame[8]]);
-    if len > 64 << 20 {
+    if len > MAX_BODY {
         return Err(());
     }
     body.resize(len, 0);
@@ -249,25 +267,68 @@ fn read_record<R: Read>(
     Ok(Some((seq, record, FRAME + len)))
 }
 
-/// Scans a segment: (last seq + 1, valid length, pending bytes at or after `cursor`, pending records); `None` if unreadable.
-fn scan(path: &Path, cursor: u64) -> std::io::Result<(Option<u64>, u64, u64, u64, bool)> {
-    let file = File::open(path)?;
-    let total = file.metadata()?.len();
-    let mut reader = BufReader::new(file);
+/// The offset of the first valid frame in `bytes` at or after `from`
+/// whose seq is at least `min_seq`, with that seq.
+fn resync(bytes: &[u8], from: usize, min_seq: u64) -> Option<(usize, u64)> {
     let mut body = Vec::new();
-    let (mut next, mut valid, mut bytes, mut records) = (None, 0u64, 0u64, 0u64);
+    (from..bytes.len()).find_map(|at| {
+        if bytes[at] != MAGIC {
+            return None;
+        }
+        match read_record(&mut &bytes[at..], &mut body) {
+            Ok(Some((seq, _, _))) if seq >= min_seq => Some((at, seq)),
+            _ => None,
+        }
+    })
+}
+
+/// A segment as found on open.
+#[derive(Debug, Default)]
+struct Scan {
+    /// Last valid seq + 1.
+    next: Option<u64>,
+    /// Bytes and records at or after the cursor.
+    pending_bytes: u64,
+    pending_records: u64,
+    /// Where bad bytes begin that no valid frame follows (a torn tail on
+    /// the last segment).
+    tail: Option<u64>,
+    /// Corrupt stretches followed by valid frames.
+    corrupt: u64,
+}
+
+/// Scans a segment's frames, resynchronising past corrupt stretches.
+fn scan(path: &Path, cursor: u64) -> std::io::Result<Scan> {
+    let bytes = std::fs::read(path)?;
+    let mut body = Vec::new();
+    let mut found = Scan::default();
+    let mut at = 0usize;
     loop {
-        match read_record(&mut reader, &mut body) {
-            Ok(None) => return Ok((next, valid, bytes, records, false)),
+        match read_record(&mut &bytes[at..], &mut body) {
+            Ok(None) => return Ok(found),
             Ok(Some((seq, _, size))) => {
-                next = Some(seq + 1);
-                valid += size as u64;
+                found.next = Some(seq + 1);
                 if seq >= cursor {
-                    bytes += size as u64;
-                    records += 1;
+                    found.pending_bytes += size as u64;
+                    found.pending_records += 1;
                 }
+                at += size;
             }
-            Err(()) => return Ok((next, valid, bytes, records, valid < total)),
+            Err(()) => match resync(&bytes, at + 1, found.next.unwrap_or(0)) {
+                Some((next, seq)) => {
+                    error!(segment = %path.display(), from = at, to = next, "ingest buffer: corrupt bytes inside a segment; the records after them are kept, the unreadable ones become a dead letter");
+                    found.corrupt += 1;
+                    if seq > cursor {
+                        found.pending_bytes += (next - at) as u64;
+                        found.pending_records += 1;
+                    }
+                    at = next;
+                }
+                None => {
+                    found.tail = Some(at as u64);
+                    return Ok(found);
+                }
+            },
         }
     }
 }
@@ -282,22 +343,30 @@ impl Buffer {
         let mut next_seq = cursor;
         let (mut pending_bytes, mut pending_records) = (0u64, 0u64);
         let found = segments(&dir)?;
+        let mut segment = (0, 0);
         for (i, (first, path)) in found.iter().enumerate() {
-            let (next, valid, bytes, records, torn) = scan(path, cursor)?;
-            pending_bytes += bytes;
-            pending_records += records;
-            if let Some(next) = next {
-                next_seq = next_seq.max(next);
-            } else {
-                next_seq = next_seq.max(*first);
-            }
-            if torn {
-                if i + 1 == found.len() {
-                    warn!(segment = %path.display(), valid, "ingest buffer: cutting a torn tail (a write cut short before it was acknowledged)");
+            let scanned = scan(path, cursor)?;
+            pending_bytes += scanned.pending_bytes;
+            pending_records += scanned.pending_records;
+            next_seq = next_seq.max(scanned.next.unwrap_or(*first));
+            let last = i + 1 == found.len();
+            match scanned.tail {
+                Some(valid) if last => {
+                    // A write cut short: never acknowledged. Kept aside, then cut.
+                    let torn = path.with_extension(format!("wal.torn-{valid}"));
+                    let bytes = std::fs::read(path)?;
+                    std::fs::write(&torn, &bytes[valid as usize..])?;
+                    warn!(segment = %path.display(), valid, torn = %torn.display(), "ingest buffer: cutting a torn tail (a write cut short before it was acknowledged; the bytes are kept aside)");
                     OpenOptions::new().write(true).open(path)?.set_len(valid)?;
-                } else {
-                    error!(segment = %path.display(), valid, "ingest buffer: a corrupt record inside a closed segment; the rest of the segment is lost");
                 }
+                Some(valid) => {
+                    error!(segment = %path.display(), valid, "ingest buffer: corrupt bytes at the end of a closed segment; they become a dead letter");
+                    pending_records += 1;
+                }
+                None => {}
+            }
+            if last {
+                segment = (*first, std::fs::metadata(path)?.len());
             }
         }
         if pending_records > 0 {
@@ -311,11 +380,13 @@ impl Buffer {
             dir: dir.clone(),
             committed: Mutex::new(Committed {
                 next_seq,
+                segment,
                 closed: false,
             }),
             more: Condvar::new(),
             pending_bytes: AtomicU64::new(pending_bytes),
             pending_records: AtomicU64::new(pending_records),
+            corrupt: AtomicU64::new(0),
         });
         let (appends, queue) = sync_channel::<Append>(4_096);
         let writer = Writer {
@@ -325,6 +396,7 @@ impl Buffer {
             segment_size: 0,
             next_seq,
             last_sync: Instant::now(),
+            force_new: false,
         };
         std::thread::Builder::new()
             .name("ingest-buffer".into())
@@ -380,6 +452,11 @@ impl Buffer {
         )
     }
 
+    /// Records lost to corruption so far (each stretch sent as a dead letter).
+    pub fn corrupt(&self) -> u64 {
+        self.shared.corrupt.load(Ordering::Relaxed)
+    }
+
     /// A reader from the persisted cursor (the drainer's).
     pub fn reader(&self) -> std::io::Result<BufferReader> {
         let cursor = read_cursor(&self.shared.dir)?;
@@ -387,6 +464,7 @@ impl Buffer {
             shared: Arc::clone(&self.shared),
             next_seq: cursor,
             current: None,
+            offset: 0,
             body: Vec::new(),
             drained_seq: cursor,
             sizes: VecDeque::new(),
@@ -406,10 +484,19 @@ impl Buffer {
 struct Writer {
     shared: Arc<Shared>,
     config: BufferConfig,
-    file: Option<(u64, BufWriter<File>)>,
+    /// The open segment: first seq, path, writer.
+    file: Option<(u64, PathBuf, BufWriter<File>)>,
     segment_size: u64,
     next_seq: u64,
     last_sync: Instant,
+    /// After a failed write that could not be undone: the next segment is new.
+    force_new: bool,
+}
+
+/// A segment a batch wrote to, and its length before the batch.
+struct Touched {
+    path: PathBuf,
+    len: u64,
 }
 
 impl Writer {
@@ -426,7 +513,7 @@ impl Writer {
             }
             let result = self.write(&batch, &mut frame);
             if let Err(e) = &result {
-                error!(error = %e, "ingest buffer: write failed; refusing readings until it works");
+                error!(error = %e, "ingest buffer: write failed (undone); refusing readings until it works");
             }
             for append in batch {
                 let _ = append.reply.send(result.clone());
@@ -434,30 +521,67 @@ impl Writer {
         }
     }
 
+    /// Writes a batch, or nothing: a failed batch is undone.
     fn write(&mut self, batch: &[Append], frame: &mut Vec<u8>) -> Result<(), BufferError> {
-        let io = |e: std::io::Error| BufferError::Io(e.to_string());
+        let start_seq = self.next_seq;
+        let mut touched = Vec::new();
+        match self.write_batch(batch, frame, &mut touched) {
+            Ok((bytes, records)) => {
+                self.shared
+                    .pending_bytes
+                    .fetch_add(bytes, Ordering::Relaxed);
+                self.shared
+                    .pending_records
+                    .fetch_add(records, Ordering::Relaxed);
+                let first = self.file.as_ref().map_or(0, |(first, _, _)| *first);
+                if let Ok(mut committed) = self.shared.committed.lock() {
+                    committed.next_seq = self.next_seq;
+                    committed.segment = (first, self.segment_size);
+                }
+                self.shared.more.notify_all();
+                Ok(())
+            }
+            Err(e) => {
+                self.undo(start_seq, &touched);
+                Err(BufferError::Io(e.to_string()))
+            }
+        }
+    }
+
+    fn write_batch(
+        &mut self,
+        batch: &[Append],
+        frame: &mut Vec<u8>,
+        touched: &mut Vec<Touched>,
+    ) -> std::io::Result<(u64, u64)> {
         let mut bytes = 0u64;
         let mut records = 0u64;
         for append in batch {
             for record in &append.records {
                 if self.file.is_none() || self.segment_size >= self.config.segment_bytes {
-                    self.rotate().map_err(io)?;
+                    self.rotate()?;
+                }
+                let (_, path, file) = self
+                    .file
+                    .as_mut()
+                    .ok_or_else(|| std::io::Error::other("no segment open"))?;
+                if touched.last().is_none_or(|t| t.path != *path) {
+                    touched.push(Touched {
+                        path: path.clone(),
+                        len: self.segment_size,
+                    });
                 }
                 frame.clear();
                 record.encode(self.next_seq, frame);
-                let (_, file) = self
-                    .file
-                    .as_mut()
-                    .ok_or_else(|| BufferError::Io("no segment open".into()))?;
-                file.write_all(frame).map_err(io)?;
+                file.write_all(frame)?;
                 self.segment_size += frame.len() as u64;
                 bytes += frame.len() as u64;
                 records += 1;
                 self.next_seq += 1;
             }
         }
-        if let Some((_, file)) = self.file.as_mut() {
-            file.flush().map_err(io)?;
+        if let Some((_, _, file)) = self.file.as_mut() {
+            file.flush()?;
             let sync = match self.config.fsync {
                 Fsync::Always => true,
                 Fsync::Interval => {
@@ -466,36 +590,69 @@ impl Writer {
                 Fsync::Never => false,
             };
             if sync {
-                file.get_ref().sync_data().map_err(io)?;
+                file.get_ref().sync_data()?;
                 self.last_sync = Instant::now();
             }
         }
-        self.shared
-            .pending_bytes
-            .fetch_add(bytes, Ordering::Relaxed);
-        self.shared
-            .pending_records
-            .fetch_add(records, Ordering::Relaxed);
-        if let Ok(mut committed) = self.shared.committed.lock() {
-            committed.next_seq = self.next_seq;
+        Ok((bytes, records))
+    }
+
+    /// Undoes a failed batch: what it wrote is cut off every segment it
+    /// touched (bytes still in the write buffer are discarded, not
+    /// written), so the segments hold whole frames only, and its seqs are
+    /// given again. If a segment cannot be cut, its seqs are not reused:
+    /// the reader then meets the partial frame as corruption.
+    fn undo(&mut self, start_seq: u64, touched: &[Touched]) {
+        if let Some((_, _, writer)) = self.file.take() {
+            // Discard what is buffered: a partial frame must not reach the file.
+            let _ = writer.into_parts();
         }
-        self.shared.more.notify_all();
-        Ok(())
+        self.segment_size = 0;
+        let mut clean = true;
+        for t in touched {
+            let cut = OpenOptions::new()
+                .write(true)
+                .open(&t.path)
+                .and_then(|f| f.set_len(t.len).and_then(|()| f.sync_all()));
+            let cut = match cut {
+                // A segment the batch created goes again.
+                Ok(()) if t.len == 0 => std::fs::remove_file(&t.path),
+                other => other,
+            };
+            if let Err(e) = cut {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    clean = false;
+                    error!(segment = %t.path.display(), error = %e, "ingest buffer: cannot cut a failed write back; its records will be read as corrupt");
+                }
+            }
+        }
+        if clean {
+            self.next_seq = start_seq;
+        } else {
+            // Never reuse a seq that may be on disk; write on in a new segment.
+            self.force_new = true;
+        }
+        if let Ok(dir) = File::open(&self.shared.dir) {
+            let _ = dir.sync_all();
+        }
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {
-        if let Some((_, mut file)) = self.file.take() {
+        if let Some((_, _, file)) = self.file.as_mut() {
+            // On failure the writer stays in place, for `undo` to discard.
             file.flush()?;
             file.get_ref().sync_data()?;
         }
+        self.file = None;
         // Continue the last segment if it has room (a restart), else start one.
         let last = segments(&self.shared.dir)?.pop();
         let (first, path) = match last {
             Some((first, path))
-                if std::fs::metadata(&path)
-                    .map(|m| m.len())
-                    .unwrap_or(u64::MAX)
-                    < self.config.segment_bytes =>
+                if !self.force_new
+                    && std::fs::metadata(&path)
+                        .map(|m| m.len())
+                        .unwrap_or(u64::MAX)
+                        < self.config.segment_bytes =>
             {
                 (first, path)
             }
@@ -503,9 +660,10 @@ impl Writer {
         };
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         self.segment_size = file.metadata()?.len();
-        self.file = Some((first, BufWriter::with_capacity(1 << 20, file)));
+        self.file = Some((first, path, BufWriter::with_capacity(1 << 20, file)));
         // The new segment's name must survive a crash.
         File::open(&self.shared.dir)?.sync_all()?;
+        self.force_new = false;
         Ok(())
     }
 }
@@ -514,7 +672,10 @@ impl Writer {
 pub struct BufferReader {
     shared: Arc<Shared>,
     next_seq: u64,
+    /// The segment being read: first seq, reader.
     current: Option<(u64, BufReader<File>)>,
+    /// Where in it the next frame starts.
+    offset: u64,
     body: Vec<u8>,
     /// Everything below this has reached Kafka.
     drained_seq: u64,
@@ -527,7 +688,7 @@ impl BufferReader {
     /// The next record, waiting up to `wait` for one; `None` if none came
     /// (or the buffer is closed and empty).
     pub fn next(&mut self, wait: Duration) -> std::io::Result<Option<(u64, Record)>> {
-        {
+        let (committed_next, segment) = {
             let Ok(committed) = self.shared.committed.lock() else {
                 return Ok(None);
             };
@@ -541,16 +702,30 @@ impl BufferReader {
             if committed.next_seq <= self.next_seq {
                 return Ok(None);
             }
-        }
+            (committed.next_seq, committed.segment)
+        };
         loop {
             if self.current.is_none() {
                 self.open_segment()?;
             }
+            let first = self.current_first();
+            // The writer's segment is read up to what it committed only.
+            let limit = if first == segment.0 {
+                segment.1
+            } else {
+                u64::MAX
+            };
             let Some((_, reader)) = self.current.as_mut() else {
                 return Ok(None);
             };
-            match read_record(reader, &mut self.body) {
+            let read = if self.offset >= limit {
+                Ok(None)
+            } else {
+                read_record(reader, &mut self.body)
+            };
+            match read {
                 Ok(Some((seq, record, size))) => {
+                    self.offset += size as u64;
                     if seq < self.next_seq {
                         continue; // before the cursor: drained already
                     }
@@ -559,19 +734,91 @@ impl BufferReader {
                     return Ok(Some((seq, record)));
                 }
                 // The end of this segment: the next one starts at our seq.
-                Ok(None) | Err(()) => {
-                    let next_exists = segments(&self.shared.dir)?
-                        .iter()
-                        .any(|(first, _)| *first > self.current_first() && *first <= self.next_seq);
-                    if next_exists {
+                Ok(None) => {
+                    if self.next_segment_exists()? {
                         self.current = None;
                         continue;
                     }
                     // The active segment, partly read: look again later.
                     return Ok(None);
                 }
+                Err(()) => {
+                    let end = if limit == u64::MAX { None } else { Some(limit) };
+                    if let Some(found) = self.skip_corrupt(end, committed_next)? {
+                        return Ok(Some(found));
+                    }
+                }
             }
         }
+    }
+
+    /// At a frame that does not read in committed bytes: corruption.
+    /// Resynchronises on the next valid frame (of this segment, up to
+    /// `end`); the records in between are one `buffer_corrupt` dead letter,
+    /// returned in their place (`None` if no record was lost).
+    fn skip_corrupt(
+        &mut self,
+        end: Option<u64>,
+        committed_next: u64,
+    ) -> std::io::Result<Option<(u64, Record)>> {
+        let Some((first, _)) = self.current.as_ref() else {
+            return Ok(None);
+        };
+        let first = *first;
+        let path = segment_path(&self.shared.dir, first);
+        let mut bytes = std::fs::read(&path)?;
+        if let Some(end) = end {
+            bytes.truncate(end as usize);
+        }
+        let from = (self.offset as usize).min(bytes.len());
+        let (to, lost_until) = match resync(&bytes, from + 1, self.next_seq) {
+            Some((at, seq)) => (at, seq),
+            None => {
+                // To the end of the segment: the next segment's first seq,
+                // or for the writer's segment what it committed.
+                let next_first = segments(&self.shared.dir)?
+                    .into_iter()
+                    .map(|(f, _)| f)
+                    .find(|f| *f > first);
+                (bytes.len(), next_first.unwrap_or(committed_next))
+            }
+        };
+        let stretch = &bytes[from..to];
+        self.offset = to as u64;
+        if let Some((_, reader)) = self.current.as_mut() {
+            reader.seek(SeekFrom::Start(self.offset))?;
+        }
+        if lost_until <= self.next_seq {
+            warn!(segment = %path.display(), from, to, "ingest buffer: skipped bytes that hold no record");
+            return Ok(None);
+        }
+        let (seq, lost) = (self.next_seq, lost_until - self.next_seq);
+        self.shared.corrupt.fetch_add(lost, Ordering::Relaxed);
+        error!(segment = %path.display(), from, to, first_seq = seq, records = lost, "ingest buffer: corrupt records; sent as one buffer_corrupt dead letter, the rest goes on");
+        let rejection = super::gateway::Rejection {
+            index: 0,
+            field: "$".into(),
+            reason: "buffer_corrupt".into(),
+            detail: format!(
+                "{} bytes {from}..{to}: records {seq}..{lost_until} unreadable",
+                path.display()
+            ),
+        };
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let record =
+            super::gateway::dead_letter("", stretch.to_vec(), "ingest-buffer", &rejection, at);
+        self.next_seq = lost_until;
+        self.sizes.push_back((seq, stretch.len() as u64));
+        Ok(Some((seq, record)))
+    }
+
+    fn next_segment_exists(&self) -> std::io::Result<bool> {
+        let current = self.current_first();
+        Ok(segments(&self.shared.dir)?
+            .iter()
+            .any(|(first, _)| *first > current && *first <= self.next_seq))
     }
 
     fn current_first(&self) -> u64 {
@@ -591,6 +838,7 @@ impl BufferReader {
         };
         let file = File::open(&path)?;
         self.current = Some((first, BufReader::with_capacity(1 << 20, file)));
+        self.offset = 0;
         Ok(())
     }
 
@@ -779,6 +1027,134 @@ mod tests {
         assert_eq!(last + 1, accepted, "everything accepted is there");
         reader.drained(last)?;
         buffer.append(vec![record(accepted)]).await?;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// Reads everything there is: (seq, record).
+    fn read_all(reader: &mut BufferReader) -> std::io::Result<Vec<(u64, Record)>> {
+        let mut out = Vec::new();
+        while let Some(found) = reader.next(Duration::from_millis(50))? {
+            out.push(found);
+        }
+        Ok(out)
+    }
+
+    fn reason(record: &Record) -> Option<String> {
+        record
+            .headers
+            .iter()
+            .find(|(n, _)| n == "x-weir-reason")
+            .map(|(_, v)| String::from_utf8_lossy(v).to_string())
+    }
+
+    /// Flips one byte in the middle of the `n`th segment (a payload byte
+    /// of some record); returns that segment's path.
+    fn corrupt_segment(dir: &Path, n: usize) -> Result<PathBuf, Box<dyn std::error::Error>> {
+        let path = segments(dir)?.get(n).ok_or("no such segment")?.1.clone();
+        let mut bytes = std::fs::read(&path)?;
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x5A;
+        std::fs::write(&path, bytes)?;
+        Ok(path)
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_record_in_a_closed_segment_is_a_dead_letter_and_the_rest_goes_on()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = temp("corrupt-closed");
+        let buffer = Buffer::open(&config(&dir))?;
+        buffer
+            .append((0..300u64).map(record).collect::<Vec<_>>())
+            .await?;
+        buffer.close();
+        drop(buffer);
+        assert!(segments(&dir)?.len() > 3);
+        corrupt_segment(&dir, 1)?;
+        let buffer = Buffer::open(&config(&dir))?;
+        let mut reader = buffer.reader()?;
+        let read = read_all(&mut reader)?;
+        let dead: Vec<&(u64, Record)> = read
+            .iter()
+            .filter(|(_, r)| reason(r).as_deref() == Some("buffer_corrupt"))
+            .collect();
+        assert_eq!(dead.len(), 1, "one dead letter for the bad stretch");
+        assert_eq!(buffer.corrupt(), 1, "one record lost");
+        let lost = dead[0].0;
+        let good: Vec<u64> = read.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(good, (0..300).collect::<Vec<_>>(), "every seq, in order");
+        for (seq, r) in &read {
+            if *seq != lost {
+                assert_eq!(r, &record(*seq));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn opening_never_cuts_records_after_a_corrupt_one()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = temp("corrupt-last");
+        let buffer = Buffer::open(&BufferConfig {
+            segment_bytes: 1 << 20,
+            ..config(&dir)
+        })?;
+        buffer
+            .append((0..100u64).map(record).collect::<Vec<_>>())
+            .await?;
+        buffer.close();
+        drop(buffer);
+        assert_eq!(segments(&dir)?.len(), 1, "one segment: the last");
+        corrupt_segment(&dir, 0)?;
+        let buffer = Buffer::open(&BufferConfig {
+            segment_bytes: 1 << 20,
+            ..config(&dir)
+        })?;
+        // Appending goes on after the records, not after a cut.
+        buffer.append(vec![record(100)]).await?;
+        let mut reader = buffer.reader()?;
+        let read = read_all(&mut reader)?;
+        let seqs: Vec<u64> = read.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, (0..=100).collect::<Vec<_>>());
+        assert_eq!(
+            read.iter()
+                .filter(|(_, r)| reason(r).as_deref() == Some("buffer_corrupt"))
+                .count(),
+            1
+        );
+        assert_eq!(read[100].1, record(100));
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_torn_tail_is_kept_aside_and_cut() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = temp("torn");
+        let buffer = Buffer::open(&config(&dir))?;
+        buffer
+            .append((0..10u64).map(record).collect::<Vec<_>>())
+            .await?;
+        buffer.close();
+        drop(buffer);
+        let last = segments(&dir)?.pop().ok_or("no segment")?.1;
+        let mut torn = Vec::new();
+        record(10).encode(10, &mut torn);
+        torn.truncate(torn.len() / 2);
+        OpenOptions::new()
+            .append(true)
+            .open(&last)?
+            .write_all(&torn)?;
+        let buffer = Buffer::open(&config(&dir))?;
+        buffer.append(vec![record(10)]).await?;
+        let read = read_all(&mut buffer.reader()?)?;
+        assert_eq!(read.len(), 11);
+        assert!(read.iter().all(|(seq, r)| r == &record(*seq)));
+        let aside = std::fs::read_dir(&dir)?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".torn-"))
+            .count();
+        assert_eq!(aside, 1, "the torn bytes are kept aside");
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }

@@ -14,6 +14,15 @@
 //! within a run; a crash of weir re-sends what was delivered after the
 //! last cursor write (at most ~100 ms of records), so across weir crashes
 //! it is at least once.
+//!
+//! A record Kafka will never take (too large, invalid: an error that is
+//! not about the broker being away) is not retried for ever, holding every
+//! record behind it: it is replaced by a dead letter (reason
+//! `kafka_refused`, payload cut to 64 KiB, size and error in headers) in
+//! its place in the order; a dead letter refused for good is dropped with
+//! an ERROR log and counted (`weir_ingest_dropped_total`). The gateways
+//! already refuse payloads over 64 KiB at the edge, so this is defence in
+//! depth (a broker with a smaller `message.max.bytes`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,18 +31,55 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use tracing::{error, info, warn};
 
 use super::buffer::{Buffer, Record, Topic};
+use super::gateway::{Rejection, dead_letter};
 use crate::ConnectorError;
 use crate::kafka::KafkaConfig;
 
 /// Delivery reports, by seq.
 struct Reports {
-    tx: Sender<(u64, Result<(), String>)>,
+    tx: Sender<(u64, Result<(), Refused>)>,
 }
+
+/// Why Kafka did not take a record.
+#[derive(Clone, Debug)]
+struct Refused {
+    /// The error, for logs and the dead letter.
+    reason: String,
+    /// Kafka will never take this record as it is.
+    permanent: bool,
+}
+
+impl Refused {
+    fn of(error: &KafkaError) -> Refused {
+        Refused {
+            reason: error.to_string(),
+            permanent: error.rdkafka_error_code().is_some_and(never_taken),
+        }
+    }
+}
+
+/// Whether Kafka refuses a record with `code` however often it is sent.
+fn never_taken(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::InvalidRecord
+            | RDKafkaErrorCode::InvalidTimestamp
+            | RDKafkaErrorCode::BadMessage
+    )
+}
+
+/// The `x-weir-source` of the dead letters the drainer writes in place of
+/// records Kafka refused.
+const DRAIN_SOURCE: &str = "ingest-drain";
 
 impl ClientContext for Reports {}
 
@@ -45,7 +91,7 @@ impl ProducerContext for Reports {
     fn delivery(&self, result: &DeliveryResult<'_>, seq: Self::DeliveryOpaque) {
         let outcome = match result {
             Ok(_) => Ok(()),
-            Err((e, _)) => Err(e.to_string()),
+            Err((e, _)) => Err(Refused::of(e)),
         };
         let _ = self.tx.send((seq as u64, outcome));
     }
@@ -58,6 +104,10 @@ pub struct DrainStats {
     pub drained: AtomicU64,
     /// Delivery failures (each retried).
     pub failures: AtomicU64,
+    /// Records Kafka refused for good, sent as `kafka_refused` dead letters instead.
+    pub refused: AtomicU64,
+    /// Dead letters Kafka refused for good: dropped (logged at ERROR).
+    pub dropped: AtomicU64,
 }
 
 /// Starts the drainer thread; it runs until `stop` is set and everything
@@ -114,7 +164,7 @@ pub fn start(
 
 struct Drain {
     producer: ThreadedProducer<Reports>,
-    reports: Receiver<(u64, Result<(), String>)>,
+    reports: Receiver<(u64, Result<(), Refused>)>,
     readings: String,
     dlq: String,
     /// Records sent and not yet reported, kept for a resend on failure.
@@ -191,9 +241,17 @@ impl Drain {
                             self.broker_down = false;
                         }
                     }
-                    Err(reason) => {
+                    Err(refused) if refused.permanent => {
+                        // Sent again as a dead letter, or dropped: nothing waits behind it.
+                        if let Some(replacement) =
+                            record.and_then(|r| self.replace(seq, r, &refused.reason))
+                        {
+                            self.held.insert(seq, replacement);
+                        }
+                    }
+                    Err(refused) => {
                         self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                        error!(seq, %reason, "ingest: Kafka refused a buffered record; sending it again");
+                        error!(seq, reason = %refused.reason, "ingest: Kafka refused a buffered record; sending it again");
                         if let Some(record) = record {
                             self.held.insert(seq, record);
                         }
@@ -239,19 +297,65 @@ impl Drain {
     }
 
     /// Sends `record`: in flight when the producer took it, else held for
-    /// a resend. Whether it was taken.
+    /// a resend (or replaced, when Kafka will never take it). Whether the
+    /// window may take more.
     fn offer(&mut self, seq: u64, record: Record) -> bool {
-        let taken = self.send(seq, &record);
-        if taken {
-            self.in_flight.insert(seq, record);
-        } else {
-            self.held.insert(seq, record);
+        let mut record = record;
+        loop {
+            match self.send(seq, &record) {
+                Ok(()) => {
+                    self.in_flight.insert(seq, record);
+                    return true;
+                }
+                Err(refused) if refused.permanent => {
+                    match self.replace(seq, record, &refused.reason) {
+                        Some(replacement) => record = replacement,
+                        // Dropped: the cursor may pass it.
+                        None => return true,
+                    }
+                }
+                Err(_) => {
+                    self.held.insert(seq, record);
+                    return false;
+                }
+            }
         }
-        taken
     }
 
-    /// Hands one record to the producer; false when its queue is full.
-    fn send(&self, seq: u64, record: &Record) -> bool {
+    /// What goes in place of `record`, which Kafka will never take: a
+    /// bounded dead letter, or nothing if it is one already (dropped,
+    /// logged and counted).
+    fn replace(&mut self, seq: u64, record: Record, reason: &str) -> Option<Record> {
+        let ours = record
+            .headers
+            .iter()
+            .any(|(name, value)| name == "x-weir-source" && value == DRAIN_SOURCE.as_bytes());
+        if ours {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            error!(seq, %reason, key = %String::from_utf8_lossy(&record.key), "ingest: Kafka refused even the dead letter of a buffered record; dropped");
+            return None;
+        }
+        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        warn!(seq, %reason, size = record.payload.len(), "ingest: Kafka will never take a buffered record; sending it as a dead letter");
+        let rejection = Rejection {
+            index: 0,
+            field: "$".into(),
+            reason: "kafka_refused".into(),
+            detail: reason.to_string(),
+        };
+        let key = String::from_utf8_lossy(&record.key).to_string();
+        Some(dead_letter(
+            &key,
+            record.payload,
+            DRAIN_SOURCE,
+            &rejection,
+            record.timestamp_ms,
+        ))
+    }
+
+    /// Hands one record to the producer; `Err` when it did not take it
+    /// (a full queue: not permanent).
+    fn send(&self, seq: u64, record: &Record) -> Result<(), Refused> {
         let topic = match record.topic {
             Topic::Readings => &self.readings,
             Topic::DeadLetters => &self.dlq,
@@ -272,18 +376,20 @@ impl Drain {
             .timestamp(record.timestamp_ms)
             .headers(headers);
         match self.producer.send(base) {
-            Ok(()) => true,
+            Ok(()) => Ok(()),
             Err((e, _)) => {
+                let refused = Refused::of(&e);
+                if refused.permanent {
+                    return Err(refused);
+                }
                 if !matches!(
                     e,
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull
-                    )
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
                 ) {
                     error!(seq, error = %e, "ingest: producing a buffered record failed; retrying");
                 }
                 std::thread::sleep(Duration::from_millis(5));
-                false
+                Err(refused)
             }
         }
     }

@@ -223,30 +223,87 @@ fn reading_record(v: Valid, at: i64) -> Record {
     }
 }
 
-/// A dead-letter record: the payload as received, the reason in headers.
-fn dead_letter(
+/// The most payload bytes a dead letter keeps: what weir accepts as a
+/// reading at most. A larger payload is cut to this, its size kept in
+/// `x-weir-size` and `x-weir-truncated: true`, so that no dead letter can
+/// be larger than Kafka takes (a record the broker refuses would wait in
+/// the buffer for ever).
+pub const DEAD_LETTER_PAYLOAD_MAX: usize = weir_dataflow::MAX_PAYLOAD_BYTES;
+
+/// A dead-letter record: the payload as received (cut to
+/// [`DEAD_LETTER_PAYLOAD_MAX`]), the reason in headers.
+pub fn dead_letter(
     key: &str,
-    payload: Vec<u8>,
+    mut payload: Vec<u8>,
     source: &str,
     rejection: &Rejection,
     at: i64,
 ) -> Record {
+    let size = payload.len();
+    let mut headers = vec![
+        (
+            "x-weir-reason".into(),
+            rejection.reason.clone().into_bytes(),
+        ),
+        (
+            "x-weir-detail".into(),
+            bounded(&rejection.detail, 1_024).into_bytes(),
+        ),
+        ("x-weir-source".into(), source.as_bytes().to_vec()),
+    ];
+    if size > DEAD_LETTER_PAYLOAD_MAX {
+        payload.truncate(DEAD_LETTER_PAYLOAD_MAX);
+        payload.shrink_to_fit();
+        headers.push(("x-weir-size".into(), size.to_string().into_bytes()));
+        headers.push(("x-weir-truncated".into(), b"true".to_vec()));
+    }
     Record {
         topic: Topic::DeadLetters,
-        key: key.as_bytes().to_vec(),
+        key: key.as_bytes()[..key.len().min(1_024)].to_vec(),
         timestamp_ms: at,
         content_type: "application/octet-stream".into(),
-        headers: vec![
-            (
-                "x-weir-reason".into(),
-                rejection.reason.clone().into_bytes(),
-            ),
-            (
-                "x-weir-detail".into(),
-                rejection.detail.clone().into_bytes(),
-            ),
-            ("x-weir-source".into(), source.as_bytes().to_vec()),
-        ],
+        headers,
         payload,
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn bounded(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_letter_keeps_a_bounded_payload_and_its_size() {
+        let rejection = Rejection {
+            index: 0,
+            field: "$".into(),
+            reason: "too_large".into(),
+            detail: "é".repeat(2_000),
+        };
+        let big = vec![b'x'; 2_000_000];
+        let record = dead_letter("tmp-1", big, "mqtt:sensors/tmp-1/readings", &rejection, 7);
+        assert_eq!(record.payload.len(), DEAD_LETTER_PAYLOAD_MAX);
+        let header = |name: &str| {
+            record
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| String::from_utf8_lossy(v).to_string())
+        };
+        assert_eq!(header("x-weir-size").as_deref(), Some("2000000"));
+        assert_eq!(header("x-weir-truncated").as_deref(), Some("true"));
+        assert_eq!(header("x-weir-reason").as_deref(), Some("too_large"));
+        assert!(header("x-weir-detail").is_some_and(|d| d.len() <= 1_024));
+        let small = dead_letter("tmp-1", b"{}".to_vec(), "mqtt:x", &rejection, 7);
+        assert_eq!(small.payload, b"{}");
+        assert!(small.headers.iter().all(|(n, _)| n != "x-weir-size"));
     }
 }

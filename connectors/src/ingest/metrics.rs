@@ -38,7 +38,7 @@ impl IngestMetrics {
     }
 
     /// Prometheus text, with the buffer's state and the drainer's counters.
-    pub fn render(&self, pending: (u64, u64), drain: &DrainStats) -> String {
+    pub fn render(&self, pending: (u64, u64), corrupt: u64, drain: &DrainStats) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -88,6 +88,10 @@ impl IngestMetrics {
         );
         let _ = writeln!(
             out,
+            "# HELP weir_ingest_buffer_corrupt_total Buffered records lost to corruption on disk (each stretch sent as a buffer_corrupt dead letter).\n# TYPE weir_ingest_buffer_corrupt_total counter\nweir_ingest_buffer_corrupt_total {corrupt}"
+        );
+        let _ = writeln!(
+            out,
             "# HELP weir_ingest_drained_total Records delivered from the disk buffer to Kafka.\n# TYPE weir_ingest_drained_total counter\nweir_ingest_drained_total {}",
             drain.drained.load(Ordering::Relaxed)
         );
@@ -95,6 +99,16 @@ impl IngestMetrics {
             out,
             "# HELP weir_ingest_drain_failures_total Kafka delivery failures of buffered records (each retried).\n# TYPE weir_ingest_drain_failures_total counter\nweir_ingest_drain_failures_total {}",
             drain.failures.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP weir_ingest_kafka_refused_total Buffered records Kafka will never take (too large, invalid), sent as kafka_refused dead letters instead.\n# TYPE weir_ingest_kafka_refused_total counter\nweir_ingest_kafka_refused_total {}",
+            drain.refused.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP weir_ingest_dropped_total Dead letters Kafka refused for good, dropped (logged at ERROR).\n# TYPE weir_ingest_dropped_total counter\nweir_ingest_dropped_total {}",
+            drain.dropped.load(Ordering::Relaxed)
         );
         out
     }

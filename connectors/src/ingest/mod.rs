@@ -126,7 +126,8 @@ pub async fn start(
             buffer.clone(),
             Arc::clone(&stats),
         );
-        Arc::new(move || m.render(b.pending(), &s)) as Arc<dyn Fn() -> String + Send + Sync>
+        Arc::new(move || m.render(b.pending(), b.corrupt(), &s))
+            as Arc<dyn Fn() -> String + Send + Sync>
     };
     let limits = |_: &str| {
         Arc::new(limit::Limits::new(

@@ -14,7 +14,11 @@
 //! what was not acknowledged — the session is persistent (fixed client id,
 //! clean session off), so messages sent while weir was away arrive too.
 //! A payload that is not a reading, or names another sensor than its
-//! topic, is dead-lettered with its reason (MQTT has no one to answer).
+//! topic, is dead-lettered with its reason (MQTT has no one to answer),
+//! and acknowledged. That includes a publish of any size MQTT allows: over
+//! 64 KiB it is a `too_large` dead letter whose payload is cut to 64 KiB
+//! (`x-weir-size` keeps the size), so the drainer never holds a record
+//! Kafka cannot take, and the bridge never loops on a packet it cannot read.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,6 +29,10 @@ use tracing::{info, warn};
 
 use super::config::MqttConfig;
 use super::gateway::{Gateway, Rejection, validate};
+
+/// The largest packet MQTT 3.1.1 can frame: a remaining length of at most
+/// 268,435,455 bytes, plus the fixed header.
+const MQTT_MAX_PACKET: usize = 268_435_455 + 5;
 
 /// The sensor id in `topic` under `filter` (its `+` level), if it matches.
 pub fn sensor_of<'a>(filter: &str, topic: &'a str) -> Option<&'a str> {
@@ -58,8 +66,11 @@ pub fn start(config: &MqttConfig, gateway: Gateway) -> Result<(), String> {
         .set_manual_acks(true)
         // A persistent session: the broker keeps QoS 1 messages while weir is away.
         .set_clean_session(false)
-        // Readings are at most 64 KiB; room for the MQTT framing.
-        .set_max_packet_size(1 << 20, 1 << 20);
+        // Read every packet MQTT can carry: one larger than the client's
+        // limit would fail the connection, and the persistent session
+        // would redeliver it at every reconnect, for ever. Over 64 KiB it
+        // becomes a `too_large` dead letter (payload cut, size kept).
+        .set_max_packet_size(MQTT_MAX_PACKET, 1 << 20);
     let (client, eventloop) = AsyncClient::new(options, config.in_flight.max(10));
     // Unbounded, so the event loop never waits on the forwarder (which
     // waits on the event loop to send its acks): the broker's in-flight
