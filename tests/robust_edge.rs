@@ -9,7 +9,12 @@
 //! - a full file system (a small tmpfs: this test mounts, so it runs as
 //!   root, as CI does) across segment rotations, then space again and a
 //!   restart: every reading answered 202 reaches Kafka, once, and nothing
-//!   answered otherwise does.
+//!   answered otherwise does;
+//! - `kill -9` of `weir ingest` under HTTP load, with a client that retries
+//!   until it hears 202 and sends its last batches again after the crash:
+//!   a live `weir run` stores each reading once, drops and counts the
+//!   repeats, and every view equals a recomputation over `readings`
+//!   (issue #14, item 1).
 
 mod common;
 
@@ -78,6 +83,7 @@ fn metric(ingest: &Ingest, name: &str) -> Option<f64> {
 
 #[test]
 fn oversized_mqtt_publishes_are_dead_letters_and_traffic_flows() -> Result<(), Error> {
+    let _serial = common::serial();
     let mosquitto = OwnMosquitto::start("edge-mqtt")?;
     let broker = format!("broker = \"{}\"", mosquitto.address);
     let mut ingest = Ingest::new(
@@ -248,6 +254,7 @@ fn exactly(records: &[Read], accepted: &[(String, i64)]) {
 
 #[test]
 fn a_full_file_system_across_rotations_loses_nothing_acknowledged() -> Result<(), Error> {
+    let _serial = common::serial();
     let mut broker = OwnBroker::start("edge-disk-broker")?;
     let mut ingest = Ingest::new(
         "edge-disk",
@@ -304,6 +311,7 @@ fn a_full_file_system_across_rotations_loses_nothing_acknowledged() -> Result<()
 
 #[test]
 fn a_corrupt_byte_in_a_closed_segment_costs_one_record() -> Result<(), Error> {
+    let _serial = common::serial();
     let mut broker = OwnBroker::start("edge-corrupt-broker")?;
     let mut ingest = Ingest::new(
         "edge-corrupt",
@@ -353,6 +361,138 @@ fn a_corrupt_byte_in_a_closed_segment_costs_one_record() -> Result<(), Error> {
     assert_eq!(
         metric(&ingest, "weir_ingest_buffer_corrupt_total"),
         Some(1.0)
+    );
+    Ok(())
+}
+
+/// A live `weir run` on the ingest's topics and schema; its log path.
+fn spawn_run(ingest: &Ingest, port: u16) -> Result<(common::store::Running, PathBuf), Error> {
+    let log_path = ingest.dir.join(format!("run-{port}.log"));
+    let log = std::fs::File::create(&log_path)?;
+    let child = common::weir()
+        .args(["run", "-w", "2", "--report-secs", "2"])
+        .envs(ingest.env.iter().map(|(k, v)| (k, v)))
+        .env("WEIR_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()?;
+    Ok((common::store::Running::from(child), log_path))
+}
+
+fn schema_db(ingest: &Ingest) -> Result<postgres::Client, Error> {
+    let schema = ingest
+        .env
+        .iter()
+        .find(|(k, _)| k == "WEIR_POSTGRES__SCHEMA")
+        .map(|(_, v)| v.clone())
+        .ok_or("no schema")?;
+    let mut db = postgres::Client::connect(&common::store::pg_url(), postgres::NoTls)?;
+    db.batch_execute(&format!("SET search_path TO {schema}"))?;
+    Ok(db)
+}
+
+#[test]
+fn kill_9_of_weir_ingest_under_load_with_retries_leaves_views_exact() -> Result<(), Error> {
+    let _serial = common::serial();
+    let mut ingest = Ingest::new(
+        "edge-kill",
+        None,
+        &[
+            ("ingest.mqtt", "enabled = false"),
+            ("ingest.grpc", "enabled = false"),
+            ("ingest.rate", "device_burst = 1000000.0"),
+            ("ingest.rate", "device_per_sec = 1000000.0"),
+        ],
+    )?;
+    ingest.start()?;
+    let port = common::webhook::free_port()?;
+    let (mut run, run_log) = spawn_run(&ingest, port)?;
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let from = now - 20 * 60_000;
+    // 200 batches of 20 (4 sensors, a reading each per second of event
+    // time); each retried until it is answered 202, as a client does.
+    let batch_of = |b: i64| -> (Vec<(String, i64)>, String) {
+        let batch: Vec<(String, i64)> = (0..20)
+            .map(|i| (format!("load-kill-{}", i % 4), from + b * 5_000 + (i / 4) * 1_000))
+            .collect();
+        let body = format!(
+            "[{}]",
+            batch
+                .iter()
+                .enumerate()
+                .map(|(i, (s, t))| reading(s, *t, (b * 20 + i as i64) as f64 / 8.0))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        (batch, body)
+    };
+    let mut accepted = std::collections::BTreeSet::new();
+    let mut sent_twice = 0;
+    for b in 0..200i64 {
+        if b == 100 {
+            // A crash between the buffer and the cursor: kill -9, then back.
+            ingest.kill();
+            ingest.start()?;
+            // The client never heard the last answers before the crash:
+            // it sends its last 10 batches again.
+            for again in 90..100 {
+                let (_, body) = batch_of(again);
+                let (status, _, _) = post(&ingest.http, "/ingest/batch", &headers, body.as_bytes())?;
+                assert_eq!(status, 202);
+                sent_twice += 20;
+            }
+        }
+        let (batch, body) = batch_of(b);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = post(&ingest.http, "/ingest/batch", &headers, body.as_bytes())
+                .map_or(0, |r| r.0);
+            if status == 202 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never accepted: {status}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        accepted.extend(batch);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut db = schema_db(&ingest)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let stored = common::store::stored(&mut db);
+        if stored == accepted.len() as i64 {
+            break;
+        }
+        if let Some(status) = run.try_wait()? {
+            return Err(format!("weir run exited ({status}):\n{}", common::store::tail(&run_log)).into());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{stored} of {} stored:\n{}",
+            accepted.len(),
+            common::store::tail(&run_log)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Windows and statistics counted each reading once.
+    std::thread::sleep(Duration::from_secs(3));
+    common::store::check_views(&mut db)?;
+    let exact = common::store::metric(
+        &format!("127.0.0.1:{port}"),
+        "weir_duplicates_total{kind=\"exact\"}",
+    )
+    .unwrap_or(0.0);
+    assert!(
+        exact >= f64::from(sent_twice),
+        "the repeats were dropped and counted: {exact} < {sent_twice}"
     );
     Ok(())
 }
