@@ -260,10 +260,18 @@ backlog() {
   # Event time: the last COUNT/10,000 x 10 s, ending now (recent enough for retention).
   local span_ms=$(( count / 10000 * 10000 ))
   local start_ms=$(( $(date +%s) * 1000 - span_ms ))
-  local t0
+  local t0 chunk=500000 done=0
   t0=$(date +%s)
-  "$WEIR" simulate --count "$count" --sensors 10000 --zones 100 --interval 10s \
-    --rate max --seed 1 --start-ms "$start_ms" >&2
+  # In chunks of 500,000, each its own stretch of event time: one producer
+  # pushing millions at once outruns Tansu's sqlite engine, whose stalls
+  # then fail records after the producer's 2-minute timeout.
+  while [ "$done" -lt "$count" ]; do
+    local n=$(( count - done < chunk ? count - done : chunk ))
+    "$WEIR" simulate --count "$n" --sensors 10000 --zones 100 --interval 10s \
+      --rate max --seed 1 --start-ms $(( start_ms + done / 10000 * 10000 )) \
+      $([ "$done" = 0 ] || echo --no-registry) >&2
+    done=$(( done + n ))
+  done
   log "produced $count readings in $(( $(date +%s) - t0 )) s; now a live weir run -w 2 over the backlog"
   "$WEIR" run -w 2 --report-secs 10 >"$DIR/run.out" 2>"$DIR/run.log" &
   RUN_PID=$!

@@ -153,6 +153,9 @@ fn oversized_mqtt_publishes_are_dead_letters_and_traffic_flows() -> Result<(), E
     Ok(())
 }
 
+/// The readings accepted (sensor, ts) and the count of each status.
+type Sent = (Vec<(String, i64)>, BTreeMap<u16, usize>);
+
 /// Sends `n` readings of `sensor` from `ts`, `per` per request; returns
 /// the accepted ones and the statuses.
 fn send(
@@ -162,7 +165,7 @@ fn send(
     requests: usize,
     per: usize,
     stop_after_refusals: Option<usize>,
-) -> Result<(Vec<(String, i64)>, BTreeMap<u16, usize>), Error> {
+) -> Result<Sent, Error> {
     let auth = format!("Bearer {TOKEN}");
     let headers = [
         ("Authorization", auth.as_str()),
@@ -421,7 +424,12 @@ fn kill_9_of_weir_ingest_under_load_with_retries_leaves_views_exact() -> Result<
     // time); each retried until it is answered 202, as a client does.
     let batch_of = |b: i64| -> (Vec<(String, i64)>, String) {
         let batch: Vec<(String, i64)> = (0..20)
-            .map(|i| (format!("load-kill-{}", i % 4), from + b * 5_000 + (i / 4) * 1_000))
+            .map(|i| {
+                (
+                    format!("load-kill-{}", i % 4),
+                    from + b * 5_000 + (i / 4) * 1_000,
+                )
+            })
             .collect();
         let body = format!(
             "[{}]",
@@ -445,7 +453,8 @@ fn kill_9_of_weir_ingest_under_load_with_retries_leaves_views_exact() -> Result<
             // it sends its last 10 batches again.
             for again in 90..100 {
                 let (_, body) = batch_of(again);
-                let (status, _, _) = post(&ingest.http, "/ingest/batch", &headers, body.as_bytes())?;
+                let (status, _, _) =
+                    post(&ingest.http, "/ingest/batch", &headers, body.as_bytes())?;
                 assert_eq!(status, 202);
                 sent_twice += 20;
             }
@@ -453,8 +462,8 @@ fn kill_9_of_weir_ingest_under_load_with_retries_leaves_views_exact() -> Result<
         let (batch, body) = batch_of(b);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let status = post(&ingest.http, "/ingest/batch", &headers, body.as_bytes())
-                .map_or(0, |r| r.0);
+            let status =
+                post(&ingest.http, "/ingest/batch", &headers, body.as_bytes()).map_or(0, |r| r.0);
             if status == 202 {
                 break;
             }
@@ -472,7 +481,11 @@ fn kill_9_of_weir_ingest_under_load_with_retries_leaves_views_exact() -> Result<
             break;
         }
         if let Some(status) = run.try_wait()? {
-            return Err(format!("weir run exited ({status}):\n{}", common::store::tail(&run_log)).into());
+            return Err(format!(
+                "weir run exited ({status}):\n{}",
+                common::store::tail(&run_log)
+            )
+            .into());
         }
         assert!(
             Instant::now() < deadline,

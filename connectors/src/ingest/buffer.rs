@@ -619,11 +619,11 @@ impl Writer {
                 Ok(()) if t.len == 0 => std::fs::remove_file(&t.path),
                 other => other,
             };
-            if let Err(e) = cut {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    clean = false;
-                    error!(segment = %t.path.display(), error = %e, "ingest buffer: cannot cut a failed write back; its records will be read as corrupt");
-                }
+            if let Err(e) = cut
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                clean = false;
+                error!(segment = %t.path.display(), error = %e, "ingest buffer: cannot cut a failed write back; its records will be read as corrupt");
             }
         }
         if clean {
