@@ -98,9 +98,9 @@ fuzz() {
   local name=$1
   shift
   log "schemathesis: $name"
-  "$st" --config-file scripts/api_fuzz.toml run "$@" \
+  "$st" --config-file "scripts/api_fuzz/$name.toml" run "$@" \
     --checks all --seed "$SEED" --max-examples "$EXAMPLES" \
-    --generation-deterministic --workers 1 --no-color \
+    --generation-deterministic --generation-database none --workers 1 --no-color \
     --request-timeout 20 --report junit --report-dir "$tmp/report-$name"
 }
 

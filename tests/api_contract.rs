@@ -203,8 +203,8 @@ fn websockets_past_the_cap_get_503_and_silences_have_a_maximum() -> Result<(), E
         match tokio_tungstenite::connect_async(&url).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 assert_eq!(response.status().as_u16(), 503);
-                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or(&[]))
-                    .into_owned();
+                let body =
+                    String::from_utf8_lossy(response.body().as_deref().unwrap_or(&[])).into_owned();
                 assert!(body.contains("max_ws_clients"), "{body}");
             }
             Err(e) => return Err(format!("third socket: {e}").into()),
@@ -231,7 +231,10 @@ fn websockets_past_the_cap_get_503_and_silences_have_a_maximum() -> Result<(), E
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
     let day = 86_400_000_i64;
-    let too_long = format!(r#"{{"zone":"zone-01","duration_ms":{},"author":"t"}}"#, 7 * day + 1);
+    let too_long = format!(
+        r#"{{"zone":"zone-01","duration_ms":{},"author":"t"}}"#,
+        7 * day + 1
+    );
     let answer = request(&address, "POST", "/api/silences", Some(&too_long))?;
     assert_bad(&answer, "8-day silence", "max_silence_ms");
     let past = format!(
@@ -251,7 +254,10 @@ fn websockets_past_the_cap_get_503_and_silences_have_a_maximum() -> Result<(), E
     let huge = r#"{"zone":"zone-01","starts":9223372036854775000,"duration_ms":1,"author":"t"}"#;
     let answer = request(&address, "POST", "/api/silences", Some(huge))?;
     assert_bad(&answer, "silence in year 292 million", "`starts`");
-    let week = format!(r#"{{"zone":"zone-01","duration_ms":{},"author":"t"}}"#, 7 * day);
+    let week = format!(
+        r#"{{"zone":"zone-01","duration_ms":{},"author":"t"}}"#,
+        7 * day
+    );
     let answer = request(&address, "POST", "/api/silences", Some(&week))?;
     assert_eq!(
         answer.status,

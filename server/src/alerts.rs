@@ -476,6 +476,8 @@ mod tests {
         assert!(time_field(&map(json!(i64::MAX)), "ends").is_err());
         assert!(time_field(&map(json!(-62_135_596_800_001_i64)), "ends").is_err());
         assert_eq!(time_field(&map(json!(5)), "ends").ok(), Some(Some(5)));
-        assert!(time_field(&map(json!("1970-01-01T00:00:01Z")), "ends").is_ok_and(|t| t == Some(1_000)));
+        assert!(
+            time_field(&map(json!("1970-01-01T00:00:01Z")), "ends").is_ok_and(|t| t == Some(1_000))
+        );
     }
 }

@@ -15,10 +15,10 @@ use crate::assets;
 use crate::db::{Db, query_error};
 use crate::error::{ApiError, respond};
 use crate::history::{self, time_param};
-use crate::ws::WsSlot;
 use crate::hub::Hub;
 use crate::openapi;
 use crate::ws;
+use crate::ws::WsSlot;
 
 /// Every route: (method, path template). `{x}` is a path parameter.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -59,8 +59,8 @@ pub struct Context {
     pub control: Option<crate::alerts::ControlProducer>,
 }
 
-pub use crate::params::{limit, only};
 use crate::params::{self, MAX_NAME_CHARS, MAX_ZONE_CHARS};
+pub use crate::params::{limit, only};
 
 /// `/ws` parameters: only `zone` (repeatable), each 1 to 64 characters
 /// without control characters.
@@ -301,7 +301,9 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
     let spec = warp::path!("api" / "openapi.json")
         .and(warp::get())
         .and(with_ctx(Arc::clone(&ctx)))
-        .map(|ctx: Arc<Context>| warp::reply::json(&openapi::document(ctx.hub.config())).into_response());
+        .map(|ctx: Arc<Context>| {
+            warp::reply::json(&openapi::document(ctx.hub.config())).into_response()
+        });
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_ctx(Arc::clone(&ctx)))
@@ -361,7 +363,8 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|body: bytes::Bytes, ctx: Arc<Context>| async move {
             let max_ms = ctx.hub.config().max_silence_ms;
-            match crate::alerts::create_silence(&ctx.db, ctx.control.as_ref(), &body, max_ms).await {
+            match crate::alerts::create_silence(&ctx.db, ctx.control.as_ref(), &body, max_ms).await
+            {
                 Ok((status, value)) => with_status(Ok(value), status),
                 Err(e) => e.into_response(),
             }
@@ -610,7 +613,10 @@ mod tests {
                 "{method} {path}"
             );
             assert_eq!(
-                response.headers().get("allow").and_then(|v| v.to_str().ok()),
+                response
+                    .headers()
+                    .get("allow")
+                    .and_then(|v| v.to_str().ok()),
                 Some(allow),
                 "{method} {path}"
             );
@@ -626,7 +632,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn bodies_without_length_or_too_large_get_411_and_413() {
+    async fn bodies_over_the_limit_get_413() {
         let filter = routes(context());
         let response = warp::test::request()
             .method("POST")
@@ -655,7 +661,10 @@ mod tests {
             ("/api/anomalies?zone=a%00b", "`zone`"),
             ("/api/dead-letters?reason=", "`reason`"),
             ("/api/alerts?zone=%00", "`zone`"),
-            ("/api/sensors/x/history?from=-9223372036854775808", "years 1 to 9999"),
+            (
+                "/api/sensors/x/history?from=-9223372036854775808",
+                "years 1 to 9999",
+            ),
             ("/api/sensors/x/history?to=253402300800000", "`to`"),
             ("/api/anomalies?since=9223372036854775807", "`since`"),
             ("/api/sensors/x/history?from=1&x%00=1", "control"),

@@ -168,7 +168,9 @@ mod tests {
         assert!(err("zone=%1F").contains("control"));
         assert!(err("a%00=1").contains("control"));
         assert_eq!(
-            query("zone=zone%2001&limit=5").ok().and_then(|p| p.get("zone").cloned()),
+            query("zone=zone%2001&limit=5")
+                .ok()
+                .and_then(|p| p.get("zone").cloned()),
             Some("zone 01".to_string())
         );
     }
@@ -194,7 +196,10 @@ mod tests {
 
     #[test]
     fn ids_follow_their_patterns() {
-        assert_eq!(sensor_segment("tmp-00001").ok().as_deref(), Some("tmp-00001"));
+        assert_eq!(
+            sensor_segment("tmp-00001").ok().as_deref(),
+            Some("tmp-00001")
+        );
         assert!(sensor_segment("a%00").is_err());
         assert!(sensor_segment("a%20b").is_err());
         assert!(sensor_segment(&"a".repeat(129)).is_err());

@@ -362,11 +362,14 @@ pub fn routes(ctx: Arc<HttpContext>) -> BoxedFilter<(Response,)> {
             .and(warp::get())
             .map(|| warp::reply::json(&json!({"status": "ok"})).into_response()),
     );
-    let spec = boxed(warp::path!("openapi.json").and(warp::get()).and(with()).map(
-        |ctx: Arc<HttpContext>| {
-            warp::reply::json(&super::openapi::document(&ctx.config)).into_response()
-        },
-    ));
+    let spec = boxed(
+        warp::path!("openapi.json")
+            .and(warp::get())
+            .and(with())
+            .map(|ctx: Arc<HttpContext>| {
+                warp::reply::json(&super::openapi::document(&ctx.config)).into_response()
+            }),
+    );
     let routed = single
         .or(batch)
         .unify()

@@ -39,7 +39,8 @@ fn error(description: &str) -> Value {
 
 fn with_retry(description: &str) -> Value {
     let mut response = error(description);
-    response["headers"] = json!({"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}});
+    response["headers"] =
+        json!({"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}});
     response
 }
 
@@ -47,6 +48,9 @@ fn with_retry(description: &str) -> Value {
 /// (unknown fields ignored; an optional field may be `null`).
 fn reading_schemas() -> Value {
     let sensor_id = json!({"type": "string", "minLength": 1, "maxLength": MAX_SENSOR_ID_BYTES, "pattern": "^[A-Za-z0-9._:-]+$"});
+    let mut nullable_id = sensor_id.clone();
+    nullable_id["nullable"] = json!(true);
+    let absent = json!({"nullable": true, "enum": [null]});
     let ts = json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_TS_MS - 1});
     let flags = json!({"type": "array", "nullable": true, "maxItems": MAX_FLAGS,
         "items": {"type": "string", "maxLength": MAX_FLAG_BYTES},
@@ -55,19 +59,22 @@ fn reading_schemas() -> Value {
         "ReadingV1": {"type": "object", "required": ["sensorId", "timestamp", "value"],
             "description": "The original firmware's JSON.",
             "properties": {
-                "schemaVersion": {"type": "integer", "enum": [1], "nullable": true},
+                "schemaVersion": {"type": "integer", "enum": [1, null], "nullable": true},
                 "sensorId": sensor_id.clone(),
                 "timestamp": ts.clone(),
                 "value": {"type": "number"},
                 "flags": flags.clone()
             }},
         "ReadingV2": {"type": "object", "required": ["schemaVersion", "ts", "value"],
-            "description": "`sensorId` or `sensor_id` (both only if equal).",
-            "oneOf": [{"required": ["sensorId"]}, {"required": ["sensor_id"]}],
+            "description": "`sensorId` or `sensor_id`, the other absent or null (the decoder also takes both when equal).",
+            "oneOf": [
+                {"required": ["sensorId"], "properties": {"sensorId": {"type": "string"}, "sensor_id": absent.clone()}},
+                {"required": ["sensor_id"], "properties": {"sensor_id": {"type": "string"}, "sensorId": absent}}
+            ],
             "properties": {
                 "schemaVersion": {"type": "integer", "enum": [2]},
-                "sensorId": sensor_id.clone(),
-                "sensor_id": sensor_id,
+                "sensorId": nullable_id.clone(),
+                "sensor_id": nullable_id,
                 "ts": {"oneOf": [ts, {"type": "string", "pattern": RFC3339_PATTERN}],
                        "description": "Epoch milliseconds or RFC 3339, 1970 to 2100."},
                 "value": {"type": "number"},
@@ -191,7 +198,8 @@ mod tests {
         let v1 = &spec["components"]["schemas"]["ReadingV1"]["properties"];
         assert_eq!(v1["sensorId"]["maxLength"], MAX_SENSOR_ID_BYTES);
         assert_eq!(v1["timestamp"]["maximum"], MAX_TS_MS - 1);
-        let batch = &spec["paths"]["/ingest/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        let batch = &spec["paths"]["/ingest/batch"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
         assert_eq!(batch["maxItems"], HttpConfig::default().max_batch);
     }
 }
