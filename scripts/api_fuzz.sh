@@ -92,6 +92,18 @@ pids+=($!)
 pids+=($!)
 wait_port "weir run" "$server_port" 60 "$tmp/run.log"
 wait_port "weir ingest" "$ingest_port" 60 "$tmp/ingest.log"
+# The server listens before `weir run` has migrated its schema: wait for a
+# table-backed route to answer.
+ready=0
+for ((i = 0; i < 300; i++)); do
+  if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' \
+    "http://127.0.0.1:$server_port/api/anomalies?limit=1" 2>/dev/null; then
+    ready=1
+    break
+  fi
+  sleep 0.2
+done
+[ "$ready" = 1 ] || { tail -n 20 "$tmp/run.log" >&2; die "weir run did not become ready within 60s"; }
 
 # --generation-deterministic and a seed: the same requests every run.
 fuzz() {

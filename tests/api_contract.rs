@@ -107,7 +107,8 @@ fn start() -> Result<(Killed, String, std::path::PathBuf), Error> {
         .spawn()?;
     let run = Killed(child);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !request(&address, "GET", "/api/openapi.json", None).is_ok_and(|a| a.status == 200) {
+    // Ready once the migrations ran: the server listens before they do.
+    while !request(&address, "GET", "/api/anomalies?limit=1", None).is_ok_and(|a| a.status == 200) {
         if Instant::now() > deadline {
             return Err(format!(
                 "the server did not answer within 60 s:\n{}",
