@@ -105,15 +105,17 @@ for ((i = 0; i < 300; i++)); do
 done
 [ "$ready" = 1 ] || { tail -n 20 "$tmp/run.log" >&2; die "weir run did not become ready within 60s"; }
 
-# --generation-deterministic and a seed: the same requests every run.
+# --generation-deterministic (no example database) and a seed: the same
+# requests every run.
 fuzz() {
   local name=$1
   shift
   log "schemathesis: $name"
-  "$st" --config-file "scripts/api_fuzz/$name.toml" run "$@" \
+  # From $tmp: schemathesis keeps a .schemathesis/ cache in its directory.
+  (cd "$tmp" && "$st" --config-file "$WEIR_ROOT/scripts/api_fuzz/$name.toml" run "$@" \
     --checks all --seed "$SEED" --max-examples "$EXAMPLES" \
-    --generation-deterministic --generation-database none --workers 1 --no-color \
-    --request-timeout 20 --report junit --report-dir "$tmp/report-$name"
+    --generation-deterministic --workers 1 --no-color \
+    --request-timeout 20 --report junit --report-dir "$tmp/report-$name")
 }
 
 status=0
