@@ -16,3 +16,7 @@ log "lint done after $(($(date +%s) - started))s"
 
 cargo test --release --workspace --locked --no-fail-fast
 log "tests done after $(($(date +%s) - started))s"
+
+# The HTTP contracts against the running code (the release binary is built by now).
+scripts/api_fuzz.sh
+log "api fuzz done after $(($(date +%s) - started))s"

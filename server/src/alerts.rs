@@ -74,6 +74,9 @@ fn json_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
     }
 }
 
+/// The longest text field of a request body (author, comment, matchers).
+pub const MAX_TEXT_CHARS: usize = 1_024;
+
 fn text_field(
     map: &serde_json::Map<String, Value>,
     name: &str,
@@ -85,7 +88,10 @@ fn text_field(
         Some(Value::String(s)) if s.trim().is_empty() && required => {
             Err(bad_body(name, "must not be empty"))
         }
-        Some(Value::String(s)) if s.len() > 1_024 => Err(bad_body(name, "longer than 1024 bytes")),
+        Some(Value::String(s)) if s.chars().count() > MAX_TEXT_CHARS => Err(bad_body(
+            name,
+            format!("longer than {MAX_TEXT_CHARS} characters"),
+        )),
         Some(Value::String(s)) if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
             Err(bad_body(
                 name,
@@ -103,21 +109,26 @@ fn time_field(map: &serde_json::Map<String, Value>, name: &str) -> Result<Option
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
-            .map(Some)
-            .ok_or_else(|| bad_body(name, "expected integer epoch milliseconds")),
+            .ok_or_else(|| bad_body(name, "expected integer epoch milliseconds"))
+            .and_then(|t| in_range(name, t))
+            .map(Some),
         Some(Value::String(s)) => {
             let parsed =
                 time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
                     .map_err(|e| bad_body(name, format!("`{s}` is not RFC 3339: {e}")))?;
-            Ok(Some(
-                i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
-            ))
+            let ms = i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+            in_range(name, ms).map(Some)
         }
         Some(_) => Err(bad_body(
             name,
             "expected epoch milliseconds or RFC 3339 text",
         )),
     }
+}
+
+/// `t` if it lies from year 1 to year 9999 (what PostgreSQL and the document accept).
+fn in_range(name: &str, t: i64) -> Result<i64, ApiError> {
+    crate::params::time_in_range(name, t).map_err(|e| bad_body(name, e.detail))
 }
 
 /// `GET /api/alerts?state=&zone=&limit=`.
@@ -133,7 +144,7 @@ pub async fn list(db: &Db, params: BTreeMap<String, String>) -> Result<Value, Ap
             format!("`{s}`: expected open or resolved"),
         ));
     }
-    let zone = params.get("zone").cloned();
+    let zone = crate::params::text(&params, "zone", crate::params::MAX_ZONE_CHARS)?;
     let limit = crate::api::limit(&params)?;
     let client = db.client().await?;
     let rows = client
@@ -292,11 +303,13 @@ async fn store_silence(db: &Db, s: &Silence) -> Result<(), ApiError> {
 
 /// `POST /api/silences` with matchers (`sensor_id`, `zone`, `kind`: at
 /// least one), `starts` (default now), `ends` or `duration_ms`, `author`,
-/// `comment`.
+/// `comment`. The end must be after the start and in the future, and the
+/// silence at most `max_ms` long.
 pub async fn create_silence(
     db: &Db,
     control: Option<&ControlProducer>,
     body: &[u8],
+    max_ms: i64,
 ) -> Result<(StatusCode, Value), ApiError> {
     let map = json_body(body)?;
     for key in map.keys() {
@@ -348,12 +361,7 @@ pub async fn create_silence(
         (None, Some(_)) => return Err(bad_body("duration_ms", "expected a positive integer")),
         (None, None) => return Err(bad_body("ends", "required (or `duration_ms`)")),
     };
-    if ends_ms <= starts_ms {
-        return Err(bad_body(
-            "ends",
-            format!("{ends_ms} is not after `starts` {starts_ms}"),
-        ));
-    }
+    check_span(starts_ms, ends_ms, now_ms(), max_ms)?;
     let author = text_field(&map, "author", true)?.unwrap_or_default();
     let comment = text_field(&map, "comment", false)?.unwrap_or_default();
     let random = std::collections::hash_map::RandomState::new()
@@ -378,6 +386,33 @@ pub async fn create_silence(
         .await?;
     store_silence(db, &silence).await?;
     Ok((StatusCode::CREATED, json!(silence)))
+}
+
+/// A silence's span: its end after its start, not in the past, and at most
+/// `max_ms` (`server.max_silence_ms`) after its start.
+fn check_span(starts_ms: i64, ends_ms: i64, now: i64, max_ms: i64) -> Result<(), ApiError> {
+    if ends_ms <= starts_ms {
+        return Err(bad_body(
+            "ends",
+            format!("{ends_ms} is not after `starts` {starts_ms}"),
+        ));
+    }
+    if ends_ms <= now {
+        return Err(bad_body(
+            "ends",
+            format!("{ends_ms} is in the past (now is {now}): the silence would never apply"),
+        ));
+    }
+    if ends_ms - starts_ms > max_ms {
+        return Err(bad_body(
+            "ends",
+            format!(
+                "the silence lasts {} ms; at most {max_ms} ms (server.max_silence_ms)",
+                ends_ms - starts_ms
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `DELETE /api/silences/{id}`: the silence ends now.
@@ -407,4 +442,42 @@ pub async fn delete_silence(
         store_silence(db, &silence).await?;
     }
     Ok(json!(silence))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn a_silence_ends_after_its_start_in_the_future_within_the_maximum() {
+        let now = 1_000 * DAY;
+        let detail = |starts, ends| {
+            check_span(starts, ends, now, 7 * DAY)
+                .err()
+                .map(|e| e.detail)
+                .unwrap_or_default()
+        };
+        assert!(check_span(now, now + 7 * DAY, now, 7 * DAY).is_ok());
+        assert!(check_span(now - DAY, now + DAY, now, 7 * DAY).is_ok());
+        assert!(detail(now, now + 7 * DAY + 1).contains("server.max_silence_ms"));
+        assert!(detail(now - 2 * DAY, now - DAY).contains("in the past"));
+        assert!(detail(now + DAY, now + DAY).contains("not after"));
+    }
+
+    #[test]
+    fn times_outside_years_1_to_9999_are_bad_bodies() {
+        let map = |v: Value| {
+            let mut m = serde_json::Map::new();
+            m.insert("ends".into(), v);
+            m
+        };
+        assert!(time_field(&map(json!(i64::MAX)), "ends").is_err());
+        assert!(time_field(&map(json!(-62_135_596_800_001_i64)), "ends").is_err());
+        assert_eq!(time_field(&map(json!(5)), "ends").ok(), Some(Some(5)));
+        assert!(
+            time_field(&map(json!("1970-01-01T00:00:01Z")), "ends").is_ok_and(|t| t == Some(1_000))
+        );
+    }
 }

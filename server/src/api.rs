@@ -18,6 +18,7 @@ use crate::history::{self, time_param};
 use crate::hub::Hub;
 use crate::openapi;
 use crate::ws;
+use crate::ws::WsSlot;
 
 /// Every route: (method, path template). `{x}` is a path parameter.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -43,6 +44,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
 ];
 
+/// The largest request body (acks and silences).
+pub const MAX_BODY_BYTES: u64 = 16 << 10;
+
 /// What handlers share.
 pub struct Context {
     /// The hot tier.
@@ -55,13 +59,18 @@ pub struct Context {
     pub control: Option<crate::alerts::ControlProducer>,
 }
 
-/// Query parameters as a map (later duplicates win; `zone` lists are read by `/ws` itself).
-pub fn parse_query(raw: &str) -> BTreeMap<String, String> {
-    raw.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .map(|(k, v)| (k.to_string(), ws::percent_decode(v)))
-        .collect()
+use crate::params::{self, MAX_NAME_CHARS, MAX_ZONE_CHARS};
+pub use crate::params::{limit, only};
+
+/// `/ws` parameters: only `zone` (repeatable), each 1 to 64 characters
+/// without control characters.
+fn ws_query(raw: &str) -> Result<(), ApiError> {
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        only(&params::query(pair)?, &["zone"])?;
+        let value = pair.split_once('=').map_or("", |(_, v)| v);
+        params::name_segment("zone", value, MAX_ZONE_CHARS)?;
+    }
+    Ok(())
 }
 
 fn query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
@@ -74,36 +83,11 @@ fn with_ctx(
     warp::any().map(move || Arc::clone(&ctx))
 }
 
-/// A 400 naming the first parameter not in `allowed`.
-pub fn only(params: &BTreeMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
-    match params.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::bad_parameter(
-            k,
-            format!("unknown parameter (expected {})", allowed.join(", ")),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// The `limit` parameter: 1 to 1000, default 100.
-pub fn limit(params: &BTreeMap<String, String>) -> Result<i64, ApiError> {
-    match params.get("limit") {
-        None => Ok(100),
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if (1..=1_000).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_parameter(
-                "limit",
-                format!("`{v}` is not a number from 1 to 1000"),
-            )),
-        },
-    }
-}
-
 async fn anomalies(ctx: &Context, params: BTreeMap<String, String>) -> Result<Value, ApiError> {
     only(&params, &["zone", "since", "limit"])?;
     let since = time_param(&params, "since")?.unwrap_or(0);
     let limit = limit(&params)?;
-    let zone = params.get("zone").cloned();
+    let zone = params::text(&params, "zone", MAX_ZONE_CHARS)?;
     let client = ctx.db.client().await?;
     let rows = client
         .query(
@@ -133,7 +117,7 @@ async fn dead_letters(ctx: &Context, params: BTreeMap<String, String>) -> Result
     only(&params, &["reason", "since", "limit"])?;
     let since = time_param(&params, "since")?.unwrap_or(0);
     let limit = limit(&params)?;
-    let reason = params.get("reason").cloned();
+    let reason = params::text(&params, "reason", MAX_NAME_CHARS)?;
     let client = ctx.db.client().await?;
     let rows = client
         .query(
@@ -221,14 +205,37 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
     let socket = warp::path!("ws")
         .and(warp::get())
         .and(warp::ws())
+        .and(warp::header::optional::<String>("sec-websocket-key"))
         .and(query())
         .and(with_ctx(Arc::clone(&ctx)))
-        .map(|upgrade: warp::ws::Ws, raw: String, ctx: Arc<Context>| {
+        .map(|upgrade: warp::ws::Ws, key: Option<String>, raw: String, ctx: Arc<Context>| {
+            if !key.as_deref().is_some_and(ws::valid_key) {
+                return ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    error: "bad_request",
+                    detail: "Sec-WebSocket-Key is not 16 bytes in base64".into(),
+                }
+                .into_response();
+            }
+            if let Err(e) = ws_query(&raw) {
+                return e.into_response();
+            }
             let zones = ws::zones_from_query(&raw);
             let hub = Arc::clone(&ctx.hub);
+            let max = hub.config().max_ws_clients;
+            let Some(slot) = WsSlot::take(hub.metrics(), max) else {
+                return ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    error: "too_many_clients",
+                    detail: format!(
+                        "{max} WebSocket clients are connected (server.max_ws_clients); try again later"
+                    ),
+                }
+                .into_response();
+            };
             upgrade
                 .max_message_size(64 << 10)
-                .on_upgrade(move |socket| ws::session(socket, hub, zones))
+                .on_upgrade(move |socket| ws::session(socket, hub, zones, slot))
                 .into_response()
         });
     let sensors = warp::path!("api" / "sensors")
@@ -239,20 +246,22 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_ctx(Arc::clone(&ctx)))
         .map(|id: String, ctx: Arc<Context>| {
-            let id = ws::percent_decode(&id);
-            respond(
+            respond(params::sensor_segment(&id).and_then(|id| {
                 ctx.hub
                     .sensor(&id)
-                    .ok_or_else(|| ApiError::not_found(format!("no sensor `{id}`"))),
-            )
+                    .ok_or_else(|| ApiError::not_found(format!("no sensor `{id}`")))
+            }))
         });
     let history = warp::path!("api" / "sensors" / String / "history")
         .and(warp::get())
         .and(query())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|id: String, raw: String, ctx: Arc<Context>| async move {
-            let id = ws::percent_decode(&id);
-            respond(history::history(&ctx.hub, &ctx.db, &id, &parse_query(&raw)).await)
+            let request = params::sensor_segment(&id).and_then(|id| Ok((id, params::query(&raw)?)));
+            respond(match request {
+                Ok((id, query)) => history::history(&ctx.hub, &ctx.db, &id, &query).await,
+                Err(e) => Err(e),
+            })
         });
     let zones = warp::path!("api" / "zones")
         .and(warp::get())
@@ -261,7 +270,10 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
     let zone = warp::path!("api" / "zones" / String).and(warp::get())
         .and(with_ctx(Arc::clone(&ctx)))
         .map(|zone: String, ctx: Arc<Context>| {
-            let zone = ws::percent_decode(&zone);
+            let zone = match params::name_segment("zone", &zone, MAX_ZONE_CHARS) {
+                Ok(zone) => zone,
+                Err(e) => return e.into_response(),
+            };
             let known = ctx.hub.zones().iter().any(|z| z.zone == zone);
             let zones = std::iter::once(zone.clone()).collect();
             let snapshot = ctx.hub.snapshot(Some(&zones));
@@ -277,18 +289,21 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         .and(query())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|raw: String, ctx: Arc<Context>| async move {
-            respond(anomalies(&ctx, parse_query(&raw)).await)
+            respond(async { anomalies(&ctx, params::query(&raw)?).await }.await)
         });
     let dead = warp::path!("api" / "dead-letters")
         .and(warp::get())
         .and(query())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|raw: String, ctx: Arc<Context>| async move {
-            respond(dead_letters(&ctx, parse_query(&raw)).await)
+            respond(async { dead_letters(&ctx, params::query(&raw)?).await }.await)
         });
     let spec = warp::path!("api" / "openapi.json")
         .and(warp::get())
-        .map(|| warp::reply::json(&openapi::document()).into_response());
+        .and(with_ctx(Arc::clone(&ctx)))
+        .map(|ctx: Arc<Context>| {
+            warp::reply::json(&openapi::document(ctx.hub.config())).into_response()
+        });
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_ctx(Arc::clone(&ctx)))
@@ -307,33 +322,39 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         .and(query())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|raw: String, ctx: Arc<Context>| async move {
-            respond(crate::alerts::list(&ctx.db, parse_query(&raw)).await)
+            respond(async { crate::alerts::list(&ctx.db, params::query(&raw)?).await }.await)
         });
     let alert_one = warp::path!("api" / "alerts" / String)
         .and(warp::get())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|id: String, ctx: Arc<Context>| async move {
-            respond(crate::alerts::one(&ctx.db, &ws::percent_decode(&id)).await)
+            respond(
+                async {
+                    let id = params::name_segment("id", &id, MAX_NAME_CHARS)?;
+                    crate::alerts::one(&ctx.db, &id).await
+                }
+                .await,
+            )
         });
     let silence_list = warp::path!("api" / "silences")
         .and(warp::get())
         .and(query())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|raw: String, ctx: Arc<Context>| async move {
-            respond(crate::alerts::silences(&ctx.db, parse_query(&raw)).await)
+            respond(async { crate::alerts::silences(&ctx.db, params::query(&raw)?).await }.await)
         });
-    let body = || warp::body::content_length_limit(16 << 10).and(warp::body::bytes());
+    let body = || warp::body::content_length_limit(MAX_BODY_BYTES).and(warp::body::bytes());
     let ack = warp::path!("api" / "alerts" / String / "ack")
         .and(warp::post())
         .and(body())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(
             |id: String, body: bytes::Bytes, ctx: Arc<Context>| async move {
-                let id = ws::percent_decode(&id);
-                with_status(
-                    crate::alerts::ack(&ctx.db, ctx.control.as_ref(), &id, &body).await,
-                    StatusCode::ACCEPTED,
-                )
+                let result = match params::name_segment("id", &id, MAX_NAME_CHARS) {
+                    Ok(id) => crate::alerts::ack(&ctx.db, ctx.control.as_ref(), &id, &body).await,
+                    Err(e) => Err(e),
+                };
+                with_status(result, StatusCode::ACCEPTED)
             },
         );
     let new_silence = warp::path!("api" / "silences")
@@ -341,7 +362,9 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         .and(body())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|body: bytes::Bytes, ctx: Arc<Context>| async move {
-            match crate::alerts::create_silence(&ctx.db, ctx.control.as_ref(), &body).await {
+            let max_ms = ctx.hub.config().max_silence_ms;
+            match crate::alerts::create_silence(&ctx.db, ctx.control.as_ref(), &body, max_ms).await
+            {
                 Ok((status, value)) => with_status(Ok(value), status),
                 Err(e) => e.into_response(),
             }
@@ -350,8 +373,13 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         .and(warp::delete())
         .and(with_ctx(Arc::clone(&ctx)))
         .then(|id: String, ctx: Arc<Context>| async move {
-            let id = ws::percent_decode(&id);
-            respond(crate::alerts::delete_silence(&ctx.db, ctx.control.as_ref(), &id).await)
+            respond(
+                async {
+                    let id = params::name_segment("id", &id, MAX_NAME_CHARS)?;
+                    crate::alerts::delete_silence(&ctx.db, ctx.control.as_ref(), &id).await
+                }
+                .await,
+            )
         });
 
     // Each route boxed, then chained pairwise: nesting `or` over unboxed
@@ -379,21 +407,46 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
     let deletes = [boxed(end_silence)];
     // Paths are matched before methods (a method filter first would turn
     // every unknown path into a 405).
-    gets.into_iter()
+    let routed = gets
+        .into_iter()
         .chain(posts)
         .chain(deletes)
         .reduce(|a, b| a.or(b).unify().boxed())
         .unwrap_or_else(|| {
             boxed(warp::any().and_then(|| async { Err::<Response, _>(warp::reject::not_found()) }))
         })
+        // `find` searches every route's rejection: the ones a request's own
+        // route gave (body, headers) are asked for before 405, which any
+        // other route on the same path gives.
         .recover(|rejection: warp::Rejection| async move {
             let error = if rejection.is_not_found() {
                 ApiError::not_found("no such route: see /api/openapi.json")
+            } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+                ApiError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    error: "too_large",
+                    detail: format!("the body exceeds {MAX_BODY_BYTES} bytes"),
+                }
+            } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+                ApiError {
+                    status: StatusCode::LENGTH_REQUIRED,
+                    error: "length_required",
+                    detail: "send a Content-Length".into(),
+                }
+            } else if rejection.find::<warp::reject::MissingHeader>().is_some()
+                || rejection.find::<warp::reject::InvalidHeader>().is_some()
+            {
+                ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    error: "bad_request",
+                    detail: format!("{rejection:?}"),
+                }
             } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
                 ApiError {
                     status: StatusCode::METHOD_NOT_ALLOWED,
                     error: "method_not_allowed",
-                    detail: "method not allowed on this route: see /api/openapi.json".into(),
+                    detail: "method not allowed on this route (see Allow and /api/openapi.json)"
+                        .into(),
                 }
             } else {
                 ApiError {
@@ -404,8 +457,43 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
             };
             Ok::<_, std::convert::Infallible>(error.into_response())
         })
-        .unify()
+        .unify();
+    // Every 405 names what the path does allow (RFC 9110).
+    warp::path::full()
+        .and(routed)
+        .map(|path: warp::path::FullPath, response: Response| {
+            with_allow(ROUTES, path.as_str(), response)
+        })
         .boxed()
+}
+
+/// The methods `ROUTES` serves on `path` (templates' `{x}` match one segment).
+pub fn allowed_methods(routes: &[(&'static str, &str)], path: &str) -> Vec<&'static str> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut methods: Vec<&'static str> = routes
+        .iter()
+        .filter(|(_, template)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(t, s)| {
+                    (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
+                })
+        })
+        .map(|(method, _)| *method)
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+}
+
+/// `response` with an `Allow` header when it is a 405.
+pub fn with_allow(routes: &[(&'static str, &str)], path: &str, mut response: Response) -> Response {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Ok(value) = allowed_methods(routes, path).join(", ").parse()
+    {
+        response.headers_mut().insert("allow", value);
+    }
+    response
 }
 
 fn boxed<F>(filter: F) -> BoxedFilter<(Response,)>
@@ -450,7 +538,7 @@ mod tests {
 
     #[test]
     fn the_openapi_document_lists_exactly_the_routes() {
-        let spec = openapi::document();
+        let spec = openapi::document(&ServerConfig::default());
         let documented: BTreeSet<String> = spec["paths"]
             .as_object()
             .map(|paths| paths.keys().cloned().collect())
@@ -507,12 +595,53 @@ mod tests {
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
             assert!(is_unrouted(response.body()), "{path}");
         }
+        for (method, path, allow) in [
+            ("POST", "/api/zones", "GET"),
+            ("DELETE", "/api/silences", "GET, POST"),
+            ("PUT", "/api/alerts/a%3Ab/ack", "POST"),
+            ("POST", "/ws", "GET"),
+            ("OPTIONS", "/", "GET"),
+        ] {
+            let response = warp::test::request()
+                .method(method)
+                .path(path)
+                .reply(&filter)
+                .await;
+            assert_eq!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            assert_eq!(
+                response
+                    .headers()
+                    .get("allow")
+                    .and_then(|v| v.to_str().ok()),
+                Some(allow),
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn allowed_methods_follow_the_templates() {
+        assert_eq!(allowed_methods(ROUTES, "/api/silences"), ["GET", "POST"]);
+        assert_eq!(allowed_methods(ROUTES, "/api/silences/s-1"), ["DELETE"]);
+        assert_eq!(allowed_methods(ROUTES, "/api/sensors/x/history"), ["GET"]);
+        assert!(allowed_methods(ROUTES, "/api/sensors//history").is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bodies_over_the_limit_get_413() {
+        let filter = routes(context());
         let response = warp::test::request()
             .method("POST")
-            .path("/api/zones")
+            .path("/api/silences")
+            .header("content-length", "20000")
+            .body(vec![b' '; 20_000])
             .reply(&filter)
             .await;
-        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -529,6 +658,20 @@ mod tests {
             ("/api/anomalies?since=yesterday", "`since`"),
             ("/api/anomalies?limit=0", "`limit`"),
             ("/api/dead-letters?reasons=x", "`reasons`"),
+            ("/api/anomalies?zone=a%00b", "`zone`"),
+            ("/api/dead-letters?reason=", "`reason`"),
+            ("/api/alerts?zone=%00", "`zone`"),
+            (
+                "/api/sensors/x/history?from=-9223372036854775808",
+                "years 1 to 9999",
+            ),
+            ("/api/sensors/x/history?to=253402300800000", "`to`"),
+            ("/api/anomalies?since=9223372036854775807", "`since`"),
+            ("/api/sensors/x/history?from=1&x%00=1", "control"),
+            ("/api/sensors/bad%20id/history", "`id`"),
+            ("/api/sensors/a%00", "`id`"),
+            ("/api/alerts/%00", "`id`"),
+            ("/api/zones/%01", "`zone`"),
         ] {
             let response = warp::test::request().path(path).reply(&filter).await;
             assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");

@@ -42,6 +42,11 @@ pub struct ServerConfig {
     /// leave (unregistered ones first); so do sensors whose latest reading
     /// is older than `hot_retention_ms`. PostgreSQL still has them.
     pub hot_max_sensors: usize,
+    /// WebSocket clients served at once; past it an upgrade is refused with
+    /// 503 and counted in `weir_ws_refused_total`.
+    pub max_ws_clients: usize,
+    /// The longest silence `POST /api/silences` accepts (ends − starts).
+    pub max_silence_ms: i64,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +68,8 @@ impl Default for ServerConfig {
             max_points: 20_000,
             recent_anomalies: 500,
             hot_max_sensors: 200_000,
+            max_ws_clients: 1_000,
+            max_silence_ms: 7 * 86_400_000,
         }
     }
 }

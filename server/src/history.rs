@@ -65,16 +65,10 @@ pub struct Request {
     pub resolution: Resolution,
 }
 
-/// The epoch-milliseconds parameter `name`, if given; a 400 naming it if malformed.
+/// The epoch-milliseconds parameter `name`, if given; a 400 naming it if
+/// malformed or outside years 1 to 9999 (see [`crate::params::time`]).
 pub fn time_param(params: &BTreeMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
-    params
-        .get(name)
-        .map(|v| {
-            v.parse::<i64>().map_err(|_| {
-                ApiError::bad_parameter(name, format!("`{v}` is not a time in epoch milliseconds"))
-            })
-        })
-        .transpose()
+    crate::params::time(params, name)
 }
 
 /// Parses and checks the query parameters (`to` defaults to now, `from` to an hour before `to`).
@@ -88,7 +82,7 @@ pub fn parse(params: &BTreeMap<String, String>) -> Result<Request, ApiError> {
         }
     }
     let to = time_param(params, "to")?.unwrap_or_else(now_ms);
-    let from = time_param(params, "from")?.unwrap_or(to - 3_600_000);
+    let from = time_param(params, "from")?.unwrap_or(to.saturating_sub(3_600_000));
     if from > to {
         return Err(ApiError::bad_parameter(
             "from",
@@ -341,6 +335,8 @@ mod tests {
         assert!(err(&[("from", "10"), ("to", "5")]).contains("after `to`"));
         assert!(err(&[("resolution", "2m")]).contains("`resolution`"));
         assert!(err(&[("form", "1")]).contains("`form`"));
+        assert!(err(&[("from", "-9223372036854775808")]).contains("years 1 to 9999"));
+        assert!(err(&[("to", "253402300800000")]).contains("`to`"));
         assert_eq!(
             parse(&params(&[
                 ("from", "5"),

@@ -22,6 +22,7 @@ pub mod history;
 pub mod hub;
 pub mod metrics;
 pub mod openapi;
+pub mod params;
 pub mod views;
 pub mod ws;
 

@@ -74,6 +74,8 @@ pub struct Metrics {
     pub ws_messages: AtomicU64,
     /// WebSocket clients disconnected for falling behind.
     pub ws_slow_disconnects: AtomicU64,
+    /// WebSocket upgrades refused because `max_ws_clients` were connected.
+    pub ws_refused: AtomicU64,
     /// Alert delivery attempts by (channel, outcome).
     deliveries: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// From an alert event's storage to its delivery.
@@ -285,6 +287,12 @@ impl Metrics {
             "weir_websocket_slow_disconnects_total",
             "WebSocket clients disconnected for falling behind.",
             load(&self.ws_slow_disconnects),
+        );
+        counter(
+            &mut out,
+            "weir_ws_refused_total",
+            "WebSocket upgrades refused because server.max_ws_clients were connected.",
+            load(&self.ws_refused),
         );
         if let Ok(extra) = self.extra.lock()
             && let Some(render) = extra.as_ref()

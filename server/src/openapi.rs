@@ -3,6 +3,19 @@
 
 use serde_json::{Value, json};
 
+use crate::alerts::MAX_TEXT_CHARS;
+use crate::api::MAX_BODY_BYTES;
+use crate::config::ServerConfig;
+use crate::params::{
+    MAX_NAME_CHARS, MAX_SENSOR_ID_CHARS, MAX_TIME_MS, MAX_ZONE_CHARS, MIN_TIME_MS,
+    NO_CONTROL_PATTERN, SENSOR_ID_PATTERN,
+};
+
+/// Body text: no control character but tab and newline.
+const BODY_TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$";
+/// Body text holding something besides white space.
+const BODY_TEXT_PRESENT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$";
+
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
@@ -23,66 +36,93 @@ fn array_of(name: &str) -> Value {
     json!({"type": "array", "items": reference(name)})
 }
 
-/// The document.
-pub fn document() -> Value {
-    let ms = json!({"type": "integer", "format": "int64", "description": "epoch milliseconds"});
-    let limit = param(
+fn text(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": NO_CONTROL_PATTERN})
+}
+
+fn sensor_id() -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": MAX_SENSOR_ID_CHARS, "pattern": SENSOR_ID_PATTERN})
+}
+
+fn time_ms(description: &str) -> Value {
+    json!({"type": "integer", "format": "int64", "minimum": MIN_TIME_MS, "maximum": MAX_TIME_MS,
+           "description": format!("{description} Epoch milliseconds, years 1 to 9999.")})
+}
+
+fn limit() -> Value {
+    param(
         "limit",
         "query",
-        "Rows to return (1–1000, default 100).",
-        json!({"type": "integer"}),
+        "Rows to return (default 100).",
+        json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
         false,
-    );
+    )
+}
+
+fn text_response(description: &str, media: &str) -> Value {
+    json!({"description": description, "content": {media: {"schema": {"type": "string"}}}})
+}
+
+/// The document, with the limits `config` sets.
+pub fn document(config: &ServerConfig) -> Value {
+    let bad = "Bad parameter: unknown, malformed, out of range, or holding a control character (named in `detail`)";
+    let unavailable = || error_response("PostgreSQL unavailable");
     let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "weir",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Live sensor state, history, anomalies and dead letters of a weir pipeline. Errors are {\"error\", \"detail\"} with a 4xx/5xx status."
+            "description": "Live sensor state, history, anomalies and dead letters of a weir pipeline. Errors are {\"error\", \"detail\"} with a 4xx/5xx status; on the routes that take parameters, an unknown one is refused by name (400). A method a path does not serve is a 405 whose `Allow` lists those it does."
         },
         "paths": {
-            "/": {"get": {"summary": "The live dashboard (HTML).", "responses": {"200": {"description": "HTML page"}}}},
-            "/app.js": {"get": {"summary": "The dashboard's script.", "responses": {"200": {"description": "JavaScript"}}}},
-            "/style.css": {"get": {"summary": "The dashboard's style sheet.", "responses": {"200": {"description": "CSS"}}}},
+            "/": {"get": {"summary": "The live dashboard (HTML).", "responses": {"200": text_response("HTML page", "text/html")}}},
+            "/app.js": {"get": {"summary": "The dashboard's script.", "responses": {"200": text_response("JavaScript", "text/javascript")}}},
+            "/style.css": {"get": {"summary": "The dashboard's style sheet.", "responses": {"200": text_response("CSS", "text/css")}}},
             "/ws": {"get": {
-                "summary": "WebSocket push: a `snapshot`, then `update`s coalesced per sensor (every 250 ms by default). Send {\"type\":\"subscribe\",\"zones\":[…]} to change zones. Slow clients are closed with code 4001.",
-                "parameters": [param("zone", "query", "Zone to follow (repeatable; none = all zones).", json!({"type": "string"}), false)],
-                "responses": {"101": {"description": "Switching protocols"}}
+                "summary": format!("WebSocket push: a `snapshot`, then `update`s coalesced per sensor (every {} ms). Send {{\"type\":\"subscribe\",\"zones\":[…]}} to change zones. Slow clients are closed with code 4001, silent ones with 1001. At most {} clients at once (`server.max_ws_clients`): past it the upgrade is refused with 503.", config.coalesce_ms, config.max_ws_clients),
+                "parameters": [
+                    param("zone", "query", "Zone to follow (repeatable; none = all zones).", text(MAX_ZONE_CHARS), false)
+                ],
+                "responses": {
+                    "101": {"description": "Switching protocols"},
+                    "400": error_response("Not a WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key` of 16 bytes in base64 are required), or a bad `zone`"),
+                    "503": error_response("`server.max_ws_clients` clients are connected (`too_many_clients`; counted in weir_ws_refused_total)")
+                }
             }},
             "/api/sensors": {"get": {"summary": "Every sensor's latest state.", "responses": {"200": json_response("Sensors", array_of("Sensor"))}}},
             "/api/sensors/{id}": {"get": {
                 "summary": "One sensor's latest state.",
-                "parameters": [param("id", "path", "Sensor id.", json!({"type": "string"}), true)],
-                "responses": {"200": json_response("Sensor", reference("Sensor")), "404": error_response("Unknown sensor")}
+                "parameters": [param("id", "path", "Sensor id (what the decoder accepts).", sensor_id(), true)],
+                "responses": {"200": json_response("Sensor", reference("Sensor")), "400": error_response("Not a sensor id"), "404": error_response("Unknown sensor")}
             }},
             "/api/sensors/{id}/history": {"get": {
-                "summary": "A sensor's history. The source follows the range: the hot tier for recent ranges up to 1 h, raw readings up to 7 days, 5-minute then 1-hour windows beyond (or when asked). The response names its source.",
+                "summary": format!("A sensor's history. The source follows the range: the hot tier for recent ranges up to {} ms, raw readings up to {} ms, 5-minute then 1-hour windows beyond (or when asked). The response names its source. `from` must not be after `to`, `resolution=raw` is refused beyond {} ms, and a response holding more than {} points (`server.max_points`) is refused with `too_many_points`: these are 400s the parameters' schemas cannot state.", config.hot_max_range_ms, config.raw_max_range_ms, config.raw_max_range_ms, config.max_points),
                 "parameters": [
-                    param("id", "path", "Sensor id.", json!({"type": "string"}), true),
-                    param("from", "query", "Range start (default: an hour before `to`).", ms.clone(), false),
-                    param("to", "query", "Range end (default: now).", ms.clone(), false),
+                    param("id", "path", "Sensor id.", sensor_id(), true),
+                    param("from", "query", "Range start (default: an hour before `to`).", time_ms("Range start."), false),
+                    param("to", "query", "Range end (default: now).", time_ms("Range end."), false),
                     param("resolution", "query", "raw, 5m, 1h or auto (default).", json!({"type": "string", "enum": ["auto", "raw", "5m", "1h"]}), false)
                 ],
-                "responses": {"200": json_response("Points", reference("History")), "400": error_response("Bad parameter, or more points than the limit"), "404": error_response("Unknown sensor"), "503": error_response("Database unavailable")}
+                "responses": {"200": json_response("Points", reference("History")), "400": error_response(&format!("{bad}; `from` after `to`; raw beyond its range; more than `max_points` points")), "404": error_response("Unknown sensor"), "503": unavailable()}
             }},
             "/api/zones": {"get": {"summary": "Zones with sensor counts, warnings, criticals and open incidents.", "responses": {"200": json_response("Zones", array_of("ZoneSummary"))}}},
             "/api/zones/{zone}": {"get": {
                 "summary": "One zone: its sensors, recent anomalies and incidents.",
-                "parameters": [param("zone", "path", "Zone.", json!({"type": "string"}), true)],
-                "responses": {"200": json_response("Zone", reference("Zone")), "404": error_response("Unknown zone")}
+                "parameters": [param("zone", "path", "Zone.", text(MAX_ZONE_CHARS), true)],
+                "responses": {"200": json_response("Zone", reference("Zone")), "400": error_response("Not a zone name"), "404": error_response("Unknown zone")}
             }},
             "/api/anomalies": {"get": {
                 "summary": "Stored anomalies, newest first.",
-                "parameters": [param("zone", "query", "Only this zone.", json!({"type": "string"}), false), param("since", "query", "Event time from.", ms.clone(), false), limit.clone()],
-                "responses": {"200": json_response("Anomalies", array_of("Anomaly")), "400": error_response("Bad parameter"), "503": error_response("Database unavailable")}
+                "parameters": [param("zone", "query", "Only this zone.", text(MAX_ZONE_CHARS), false), param("since", "query", "Event time from.", time_ms("Event time from."), false), limit()],
+                "responses": {"200": json_response("Anomalies", array_of("Anomaly")), "400": error_response(bad), "503": unavailable()}
             }},
             "/api/dead-letters": {"get": {
                 "summary": "Dead letters (rejected records with their reason), newest first.",
-                "parameters": [param("reason", "query", "Only this reason (malformed_json, out_of_range, too_late, …).", json!({"type": "string"}), false), param("since", "query", "Record time from.", ms, false), limit],
-                "responses": {"200": json_response("Dead letters", array_of("DeadLetter")), "400": error_response("Bad parameter"), "503": error_response("Database unavailable")}
+                "parameters": [param("reason", "query", "Only this reason (malformed_json, out_of_range, too_late, …).", text(MAX_NAME_CHARS), false), param("since", "query", "Record time from.", time_ms("Record time from."), false), limit()],
+                "responses": {"200": json_response("Dead letters", array_of("DeadLetter")), "400": error_response(bad), "503": unavailable()}
             }},
-            "/api/openapi.json": {"get": {"summary": "This document.", "responses": {"200": {"description": "OpenAPI 3 document"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics (text format).", "responses": {"200": {"description": "Prometheus text exposition"}}}},
+            "/api/openapi.json": {"get": {"summary": "This document.", "responses": {"200": json_response("OpenAPI 3 document", json!({"type": "object"}))}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (text format).", "responses": {"200": text_response("Prometheus text exposition", "text/plain")}}},
             "/health": {"get": {"summary": "Readiness: broker and database reachable.", "responses": {"200": json_response("Ready", reference("Health")), "503": json_response("Not ready", reference("Health"))}}}
         },
         "components": {"schemas": {
@@ -106,73 +146,84 @@ pub fn document() -> Value {
             "Health": {"type": "object", "properties": {"status": {"type": "string"}, "broker": {"type": "string"}, "database": {"type": "string"}, "websocket_clients": {"type": "integer"}}}
         }}
     });
-    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), alert_paths()) {
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), alert_paths(config))
+    {
         paths.extend(more);
     }
     if let (Some(schemas), Value::Object(more)) = (
         doc["components"]["schemas"].as_object_mut(),
-        alert_schemas(),
+        alert_schemas(config),
     ) {
         schemas.extend(more);
     }
     doc
 }
 
-fn alert_paths() -> Value {
+fn alert_paths(config: &ServerConfig) -> Value {
     let id = param(
         "id",
         "path",
         "Alert id (`sensor:kind:fired_ms` or `zone:<zone>:fired_ms`; percent-encode it).",
-        json!({"type": "string"}),
+        text(MAX_NAME_CHARS),
         true,
     );
     let body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": reference(schema)}}});
+    let bad = "Bad parameter: unknown, malformed, out of range, or holding a control character (named in `detail`)";
+    let bad_body = "Bad body: not a JSON object, a field missing, mistyped, out of range or holding a control character (named in `detail`)";
+    let too_large = error_response(&format!("Body over {MAX_BODY_BYTES} bytes"));
+    let length_required = error_response("No Content-Length");
+    let unavailable = || error_response("PostgreSQL unavailable");
     json!({
         "/api/alerts": {"get": {
             "summary": "Alerts, newest first.",
             "parameters": [
                 param("state", "query", "open or resolved.", json!({"type": "string", "enum": ["open", "resolved"]}), false),
-                param("zone", "query", "Only this zone.", json!({"type": "string"}), false),
-                param("limit", "query", "Rows to return (1–1000, default 100).", json!({"type": "integer"}), false)
+                param("zone", "query", "Only this zone.", text(MAX_ZONE_CHARS), false),
+                limit()
             ],
-            "responses": {"200": json_response("Alerts", array_of("Alert")), "400": error_response("Bad parameter"), "503": error_response("Database unavailable")}
+            "responses": {"200": json_response("Alerts", array_of("Alert")), "400": error_response(bad), "503": unavailable()}
         }},
         "/api/alerts/{id}": {"get": {
             "summary": "One alert, its lifecycle events and their deliveries per channel.",
             "parameters": [id.clone()],
-            "responses": {"200": json_response("Alert and events", json!({"type": "object", "properties": {"alert": reference("Alert"), "events": {"type": "array", "items": {"type": "object"}}}})), "404": error_response("Unknown alert")}
+            "responses": {"200": json_response("Alert and events", json!({"type": "object", "properties": {"alert": reference("Alert"), "events": {"type": "array", "items": {"type": "object"}}}})), "400": error_response("Not an alert id"), "404": error_response("Unknown alert"), "503": unavailable()}
         }},
         "/api/alerts/{id}/ack": {"post": {
             "summary": "Acknowledge an open alert: it escalates no further. Applied by the pipeline (through the alert-control topic) about a second later.",
             "parameters": [id],
             "requestBody": body("AckRequest"),
-            "responses": {"202": json_response("Accepted", json!({"type": "object"})), "400": error_response("Bad body"), "404": error_response("Unknown alert"), "409": error_response("Alert not open"), "503": error_response("Kafka or database unavailable")}
+            "responses": {"202": json_response("Accepted", json!({"type": "object"})), "400": error_response(bad_body), "404": error_response("Unknown alert"), "409": error_response("Alert not open"), "411": length_required.clone(), "413": too_large.clone(), "503": error_response("Kafka or PostgreSQL unavailable")}
         }},
         "/api/silences": {
             "get": {
                 "summary": "Silences, latest start first.",
                 "parameters": [
                     param("active", "query", "Only silences that have (not) ended.", json!({"type": "boolean"}), false),
-                    param("limit", "query", "Rows to return (1–1000, default 100).", json!({"type": "integer"}), false)
+                    limit()
                 ],
-                "responses": {"200": json_response("Silences", array_of("Silence")), "400": error_response("Bad parameter")}
+                "responses": {"200": json_response("Silences", array_of("Silence")), "400": error_response(bad), "503": unavailable()}
             },
             "post": {
-                "summary": "Create a silence: matching alerts (sensor, zone and/or kind; event time in [starts, ends)) are recorded, not delivered.",
+                "summary": format!("Create a silence: matching alerts (sensor, zone and/or kind; event time in [starts, ends)) are recorded, not delivered. Its end must be after its start and in the future, and it may last at most {} ms (`server.max_silence_ms`): 400s the body's schema cannot state.", config.max_silence_ms),
                 "requestBody": body("SilenceRequest"),
-                "responses": {"201": json_response("Created", reference("Silence")), "400": error_response("Bad body"), "503": error_response("Kafka or database unavailable")}
+                "responses": {"201": json_response("Created", reference("Silence")), "400": error_response(&format!("{bad_body}; the end not after the start, in the past, or more than max_silence_ms after it")), "411": length_required, "413": too_large, "503": error_response("Kafka or PostgreSQL unavailable")}
             }
         },
         "/api/silences/{id}": {"delete": {
             "summary": "End a silence now.",
-            "parameters": [param("id", "path", "Silence id.", json!({"type": "string"}), true)],
-            "responses": {"200": json_response("The silence as ended", reference("Silence")), "404": error_response("Unknown silence")}
+            "parameters": [param("id", "path", "Silence id.", text(MAX_NAME_CHARS), true)],
+            "responses": {"200": json_response("The silence as ended", reference("Silence")), "400": error_response("Not a silence id"), "404": error_response("Unknown silence"), "503": error_response("Kafka or PostgreSQL unavailable")}
         }}
     })
 }
 
-fn alert_schemas() -> Value {
+fn alert_schemas(config: &ServerConfig) -> Value {
     let ms = json!({"type": "integer", "format": "int64"});
+    let body_text = |nullable: bool| json!({"type": "string", "maxLength": MAX_TEXT_CHARS, "pattern": BODY_TEXT_PATTERN, "nullable": nullable});
+    let time = json!({"nullable": true, "oneOf": [
+        {"type": "integer", "format": "int64", "minimum": MIN_TIME_MS, "maximum": MAX_TIME_MS},
+        {"type": "string", "format": "date-time"}
+    ], "description": "epoch milliseconds (years 1 to 9999) or RFC 3339"});
     json!({
         "Alert": {"type": "object", "properties": {
             "alert_id": {"type": "string"}, "scope": {"type": "string", "enum": ["sensor", "zone"]}, "sensor_id": {"type": "string", "nullable": true},
@@ -182,11 +233,22 @@ fn alert_schemas() -> Value {
             "fired_ms": ms.clone(), "updated_ms": ms.clone(), "resolved_ms": {"type": "integer", "nullable": true}, "occurrences": {"type": "integer"},
             "value": {"type": "number", "nullable": true}, "acked_by": {"type": "string", "nullable": true},
             "members": {"type": "array", "items": {"type": "string"}}, "group_id": {"type": "string", "nullable": true}, "silence_id": {"type": "string", "nullable": true}}},
-        "AckRequest": {"type": "object", "required": ["author"], "properties": {"author": {"type": "string"}, "comment": {"type": "string"}}},
-        "SilenceRequest": {"type": "object", "required": ["author"], "properties": {
-            "sensor_id": {"type": "string"}, "zone": {"type": "string"}, "kind": {"type": "string"},
-            "starts": {"description": "epoch ms or RFC 3339 (default now)"}, "ends": {"description": "epoch ms or RFC 3339"},
-            "duration_ms": {"type": "integer"}, "author": {"type": "string"}, "comment": {"type": "string"}}},
+        "AckRequest": {"type": "object", "required": ["author"], "properties": {
+            "author": {"type": "string", "maxLength": MAX_TEXT_CHARS, "pattern": BODY_TEXT_PRESENT_PATTERN},
+            "comment": body_text(true)}},
+        "SilenceRequest": {"type": "object", "required": ["author"], "additionalProperties": false,
+            "description": "At least one matcher (sensor_id, zone, kind); `ends` or `duration_ms`, not both.",
+            "allOf": [
+                {"anyOf": [{"required": ["sensor_id"]}, {"required": ["zone"]}, {"required": ["kind"]}]},
+                {"oneOf": [{"required": ["ends"]}, {"required": ["duration_ms"]}]}
+            ],
+            "properties": {
+                "sensor_id": body_text(true), "zone": body_text(true),
+                "kind": {"type": "string", "enum": ["zscore", "threshold_high", "threshold_low", "zone", null], "nullable": true},
+                "starts": time.clone(), "ends": time,
+                "duration_ms": {"type": "integer", "format": "int64", "minimum": 1, "maximum": config.max_silence_ms},
+                "author": {"type": "string", "maxLength": MAX_TEXT_CHARS, "pattern": BODY_TEXT_PRESENT_PATTERN},
+                "comment": body_text(true)}},
         "Silence": {"type": "object", "properties": {
             "id": {"type": "string"}, "sensor_id": {"type": "string", "nullable": true}, "zone": {"type": "string", "nullable": true},
             "kind": {"type": "string", "nullable": true}, "starts_ms": ms.clone(), "ends_ms": ms, "author": {"type": "string"}, "comment": {"type": "string"}}}

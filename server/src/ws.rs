@@ -28,6 +28,7 @@ use tracing::{debug, info};
 use warp::ws::{Message, WebSocket};
 
 use crate::hub::{Delta, Hub, Snapshot};
+use crate::metrics::Metrics;
 
 /// Close code for a client that fell behind.
 pub const SLOW_CONSUMER: u16 = 4001;
@@ -37,6 +38,48 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// socket already holds) before the connection is dropped. Nothing new is
 /// queued meanwhile, so memory stays bounded.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether `key` (`Sec-WebSocket-Key`) is 16 bytes in base64, as RFC 6455
+/// asks; warp takes any value.
+pub fn valid_key(key: &str) -> bool {
+    key.len() == 24
+        && key.ends_with("==")
+        && key
+            .bytes()
+            .take(22)
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// One of the `max_ws_clients` places, held from the upgrade until the
+/// session ends (or until the upgrade fails): counted in
+/// `weir_websocket_clients`, given back on drop.
+pub struct WsSlot(Arc<Metrics>);
+
+impl WsSlot {
+    /// A place for one more client, or `None` when `max` are connected
+    /// (the refusal is counted in `weir_ws_refused_total`).
+    pub fn take(metrics: &Arc<Metrics>, max: usize) -> Option<WsSlot> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let taken = metrics
+            .ws_clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Some(WsSlot(Arc::clone(metrics))),
+            Err(_) => {
+                metrics.ws_refused.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+impl Drop for WsSlot {
+    fn drop(&mut self) {
+        self.0.ws_clients.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Zones from a raw query string: every `zone=` value; none means all.
 pub fn zones_from_query(query: &str) -> Option<BTreeSet<String>> {
@@ -126,9 +169,13 @@ fn update_message(seq: u64, zones: &Option<BTreeSet<String>>, delta: &Delta) -> 
 }
 
 /// Serves one client until it leaves, is too slow, or goes silent.
-pub async fn session(socket: WebSocket, hub: Arc<Hub>, zones: Option<BTreeSet<String>>) {
+pub async fn session(
+    socket: WebSocket,
+    hub: Arc<Hub>,
+    zones: Option<BTreeSet<String>>,
+    slot: WsSlot,
+) {
     let metrics = Arc::clone(hub.metrics());
-    metrics.ws_clients.fetch_add(1, Ordering::Relaxed);
     let config = hub.config().clone();
     let (mut sink, mut stream) = socket.split();
     let (queue, mut queued) = mpsc::channel::<Message>(config.client_queue.max(1));
@@ -266,7 +313,7 @@ pub async fn session(socket: WebSocket, hub: Arc<Hub>, zones: Option<BTreeSet<St
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
     forwarder.abort();
     reader.abort();
-    metrics.ws_clients.fetch_sub(1, Ordering::Relaxed);
+    drop(slot);
 }
 
 async fn reader_done(reader: &tokio::task::JoinHandle<()>) {
@@ -289,5 +336,28 @@ mod tests {
             vec!["zone 02", "zone-01"]
         );
         assert_eq!(percent_decode("a%2"), "a%2");
+    }
+
+    #[test]
+    fn keys_are_16_bytes_in_base64() {
+        assert!(valid_key("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!valid_key("dGhlIHNhbXBsZSBub25jZQ="));
+        assert!(!valid_key("dGhlIHNhbXBsZSBub25jZ$=="));
+        assert!(!valid_key(""));
+    }
+
+    #[test]
+    fn slots_stop_at_the_cap_and_come_back_on_drop() {
+        let metrics = Arc::new(Metrics::default());
+        let first = WsSlot::take(&metrics, 2);
+        let second = WsSlot::take(&metrics, 2);
+        assert!(first.is_some() && second.is_some());
+        assert!(WsSlot::take(&metrics, 2).is_none());
+        assert_eq!(metrics.ws_refused.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.ws_clients.load(Ordering::Relaxed), 2);
+        drop(first);
+        assert!(WsSlot::take(&metrics, 2).is_some());
+        assert_eq!(metrics.ws_clients.load(Ordering::Relaxed), 1);
+        assert!(metrics.render().contains("weir_ws_refused_total 1"));
     }
 }

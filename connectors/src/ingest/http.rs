@@ -1,6 +1,7 @@
 //! The HTTP gateway (warp): `POST /ingest` (one reading) and
-//! `POST /ingest/batch` (a JSON array, or NDJSON), plus `GET /metrics` and
-//! `GET /health`.
+//! `POST /ingest/batch` (a JSON array, or NDJSON), plus `GET /metrics`,
+//! `GET /health` and `GET /openapi.json` ([`super::openapi`], whose test
+//! keeps it in step with these routes).
 //!
 //! ```text
 //!  request ─ Content-Length ≤ max (413; 411 without one) ─ body within body_timeout (408)
@@ -361,7 +362,15 @@ pub fn routes(ctx: Arc<HttpContext>) -> BoxedFilter<(Response,)> {
             .and(warp::get())
             .map(|| warp::reply::json(&json!({"status": "ok"})).into_response()),
     );
-    single
+    let spec = boxed(
+        warp::path!("openapi.json")
+            .and(warp::get())
+            .and(with())
+            .map(|ctx: Arc<HttpContext>| {
+                warp::reply::json(&super::openapi::document(&ctx.config)).into_response()
+            }),
+    );
+    let routed = single
         .or(batch)
         .unify()
         .boxed()
@@ -369,6 +378,9 @@ pub fn routes(ctx: Arc<HttpContext>) -> BoxedFilter<(Response,)> {
         .unify()
         .boxed()
         .or(health)
+        .unify()
+        .boxed()
+        .or(spec)
         .unify()
         .recover(|rejection: warp::Rejection| async move {
             let response = if rejection.is_not_found() {
@@ -404,7 +416,18 @@ pub fn routes(ctx: Arc<HttpContext>) -> BoxedFilter<(Response,)> {
             };
             Ok::<_, std::convert::Infallible>(response)
         })
-        .unify()
+        .unify();
+    // A 405 names the methods its path serves (RFC 9110).
+    warp::path::full()
+        .and(routed)
+        .map(|path: warp::path::FullPath, mut response: Response| {
+            if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                && let Ok(allow) = super::openapi::allowed_methods(path.as_str()).parse()
+            {
+                response.headers_mut().insert("allow", allow);
+            }
+            response
+        })
         .boxed()
 }
 

@@ -25,6 +25,7 @@ pub mod http;
 pub mod limit;
 pub mod metrics;
 pub mod mqtt;
+pub mod openapi;
 pub mod proto;
 
 use std::net::SocketAddr;
