@@ -45,11 +45,14 @@
 #       own (Tansu sqlite), then a live `weir run -w 2`: rows stored and RSS
 #       every 5 s until all are stored (or SECONDS, default 600), and the
 #       run's peak RSS (VmHWM).
-#   scripts/bench.sh ids [COUNT] [SECONDS]
+#   scripts/bench.sh ids [COUNT] [SECONDS] [RATE]
 #       COUNT distinct sensor ids (default 1,000,000) through `weir ingest`
 #       (HTTP batches of 1,000 on one connection, every id in turn, for
-#       SECONDS, default 60) into a live `weir run -w 2`; the peak RSS of
-#       both. WEIR_RUN_ARGS adds flags to the run.
+#       SECONDS, default 120, at most RATE readings/s, default 10,000: the
+#       gateway's rate limit, a refused batch is sent again) into a live
+#       `weir run -w 2`; the peak RSS of both. Sensors are forgotten after
+#       dataflow.forget_after_ms of record time (set it, e.g.
+#       WEIR_DATAFLOW__FORGET_AFTER_MS=10000). WEIR_RUN_ARGS adds flags to the run.
 #   scripts/bench.sh dataflow|memory|hot [ARGS]   → weir bench dataflow|memory|hot
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -200,8 +203,8 @@ enabled = false
 dir = "$DIR/buffer"
 fsync = "$fsync"
 [ingest.rate]
-gateway_burst = 10000000.0
-gateway_per_sec = 10000000.0
+gateway_burst = $rate.0
+gateway_per_sec = $rate.0
 device_burst = 10000000.0
 device_per_sec = 10000000.0
 [ingest.auth]
@@ -289,7 +292,7 @@ backlog() {
 }
 
 ids() {
-  local count=${1:-1000000} seconds=${2:-60}
+  local count=${1:-1000000} seconds=${2:-120} rate=${3:-10000}
   scripts/services.sh
   build
   own_broker 19096 sqlite
@@ -312,8 +315,8 @@ enabled = false
 [ingest.buffer]
 dir = "$DIR/buffer"
 [ingest.rate]
-gateway_burst = 10000000.0
-gateway_per_sec = 10000000.0
+gateway_burst = $rate.0
+gateway_per_sec = $rate.0
 device_burst = 10000000.0
 device_per_sec = 10000000.0
 [ingest.auth]
@@ -345,5 +348,5 @@ case "$what" in
   alerts) alerts "$@" ;;
   ingest) ingest "$@" ;;
   dataflow | memory | hot) build; "$WEIR" bench "$what" "$@" ;;
-  *) die "usage: scripts/bench.sh idle [SECONDS] | backlog [COUNT] [SECONDS] | ids [COUNT] [SECONDS] | sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | alerts [RATE] [SECONDS] [memory|sqlite] | ingest [SECONDS] [memory|sqlite] [always|interval|never] | dataflow|memory|hot [ARGS]" ;;
+  *) die "usage: scripts/bench.sh idle [SECONDS] | backlog [COUNT] [SECONDS] | ids [COUNT] [SECONDS] [RATE] | sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | alerts [RATE] [SECONDS] [memory|sqlite] | ingest [SECONDS] [memory|sqlite] [always|interval|never] | dataflow|memory|hot [ARGS]" ;;
 esac

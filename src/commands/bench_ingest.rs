@@ -109,11 +109,18 @@ async fn bench(args: &IngestBenchArgs) -> anyhow::Result<()> {
                      Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
                     body.len()
                 );
+                // A refused batch (429, 503) is sent again, as a client
+                // would: the ids go on in turn only once accepted.
                 match connection.post(&head, body.as_bytes()).await? {
-                    202 => accepted.fetch_add(batch as u64, Ordering::Relaxed),
-                    _ => refused.fetch_add(batch as u64, Ordering::Relaxed),
+                    202 => {
+                        accepted.fetch_add(batch as u64, Ordering::Relaxed);
+                        round += 1;
+                    }
+                    _ => {
+                        refused.fetch_add(batch as u64, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
                 };
-                round += 1;
             }
             anyhow::Ok(())
         }));
