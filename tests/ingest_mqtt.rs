@@ -7,13 +7,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use common::corpus::{Target, cases};
 use common::ingest::{Error, Ingest, OwnMosquitto, reading};
-use common::kafka::read_topic;
+use common::kafka::{read_topic, reading_counts};
 
 const T0: i64 = 1_764_000_000_000;
 const SENSORS: usize = 10;
@@ -62,17 +61,6 @@ fn publish_bytes(ingest: &Ingest, port: &str, topic: &str, payload: &[u8]) -> Re
     Ok(())
 }
 
-fn counts(records: &[common::kafka::Read]) -> BTreeMap<(String, i64), usize> {
-    let mut out = BTreeMap::new();
-    for r in records {
-        let ts = weir_dataflow::decode(&r.payload, r.header(weir_dataflow::CONTENT_TYPE_HEADER))
-            .map(|reading| reading.ts_ms)
-            .unwrap_or(-1);
-        *out.entry((r.key.clone(), ts)).or_insert(0) += 1;
-    }
-    out
-}
-
 #[test]
 fn mqtt_readings_arrive_once_even_those_sent_while_weir_was_away() -> Result<(), Error> {
     let mosquitto = OwnMosquitto::start("mqtt-broker")?;
@@ -102,7 +90,7 @@ fn mqtt_readings_arrive_once_even_those_sent_while_weir_was_away() -> Result<(),
         p.join().map_err(|_| "publisher panicked")??;
     }
     let first = read_topic(&ingest.brokers, &ingest.readings, 12, SENSORS * PER_SENSOR)?;
-    let seen = counts(&first);
+    let seen = reading_counts(&first);
     assert_eq!(first.len(), SENSORS * PER_SENSOR, "{}", ingest.log_tail());
     assert!(seen.values().all(|n| *n == 1), "a reading twice");
     assert_eq!(seen.len(), SENSORS * PER_SENSOR);
@@ -130,7 +118,7 @@ fn mqtt_readings_arrive_once_even_those_sent_while_weir_was_away() -> Result<(),
         12,
         SENSORS * PER_SENSOR + 500,
     )?;
-    let seen = counts(&all);
+    let seen = reading_counts(&all);
     assert_eq!(
         all.len(),
         SENSORS * PER_SENSOR + 500,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::OwnBroker;
 use common::ingest::{Error, Ingest, OwnMosquitto, TOKEN, post, reading};
-use common::kafka::{Read, read_topic};
+use common::kafka::{Read, read_topic, reading_counts};
 
 const T0: i64 = 1_764_000_000_000;
 
@@ -60,25 +60,9 @@ fn publish_lines(port: &str, topic: &str, lines: &[String]) -> Result<(), Error>
     Ok(())
 }
 
-/// (sensor, ts) of every record that decodes as a reading, with its count.
-fn counts(records: &[Read]) -> BTreeMap<(String, i64), usize> {
-    let mut out = BTreeMap::new();
-    for r in records {
-        let ts = weir_dataflow::decode(&r.payload, r.header(weir_dataflow::CONTENT_TYPE_HEADER))
-            .map(|reading| reading.ts_ms)
-            .unwrap_or(-1);
-        *out.entry((r.key.clone(), ts)).or_insert(0) += 1;
-    }
-    out
-}
-
 /// A value of `weir ingest`'s `/metrics`.
 fn metric(ingest: &Ingest, name: &str) -> Option<f64> {
-    let (_, body, _) = common::ingest::curl(&[&format!("http://{}/metrics", ingest.http)]).ok()?;
-    body.lines()
-        .find(|l| l.split([' ', '{']).next() == Some(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    common::store::metric(&ingest.http, name)
 }
 
 #[test]
@@ -111,7 +95,7 @@ fn oversized_mqtt_publishes_are_dead_letters_and_traffic_flows() -> Result<(), E
     publish_lines(port, &ingest.topic("mq-ok"), &good)?;
 
     let readings = read_topic(&ingest.brokers, &ingest.readings, 12, good.len())?;
-    let seen = counts(&readings);
+    let seen = reading_counts(&readings);
     assert_eq!(
         readings.len(),
         good.len(),
@@ -151,6 +135,19 @@ fn oversized_mqtt_publishes_are_dead_letters_and_traffic_flows() -> Result<(), E
         ingest.log_tail()
     );
     Ok(())
+}
+
+/// Settings for a `weir ingest` with its HTTP gateway only and the
+/// per-device rate limit out of the way, plus `extra`.
+fn http_only(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut settings = vec![
+        ("ingest.mqtt", "enabled = false"),
+        ("ingest.grpc", "enabled = false"),
+        ("ingest.rate", "device_burst = 1000000.0"),
+        ("ingest.rate", "device_per_sec = 1000000.0"),
+    ];
+    settings.extend_from_slice(extra);
+    settings
 }
 
 /// The readings accepted (sensor, ts) and the count of each status.
@@ -237,7 +234,7 @@ impl Drop for Tmpfs {
 
 /// Everything accepted is in Kafka once, and nothing else is.
 fn exactly(records: &[Read], accepted: &[(String, i64)]) {
-    let seen = counts(records);
+    let seen = reading_counts(records);
     let twice = seen.values().filter(|n| **n > 1).count();
     assert_eq!(twice, 0, "readings written twice");
     let missing: Vec<&(String, i64)> = accepted.iter().filter(|k| !seen.contains_key(*k)).collect();
@@ -262,14 +259,8 @@ fn a_full_file_system_across_rotations_loses_nothing_acknowledged() -> Result<()
     let mut ingest = Ingest::new(
         "edge-disk",
         Some(&broker.address),
-        &[
-            ("ingest.mqtt", "enabled = false"),
-            ("ingest.grpc", "enabled = false"),
-            ("ingest.rate", "device_burst = 1000000.0"),
-            ("ingest.rate", "device_per_sec = 1000000.0"),
-            // Rotations while the disk fills.
-            ("ingest.buffer", "segment_bytes = 16384"),
-        ],
+        // Rotations while the disk fills.
+        &http_only(&[("ingest.buffer", "segment_bytes = 16384")]),
     )?;
     let disk = Tmpfs::mount(&ingest.dir.join("buffer"), "256k")?;
     ingest.start()?;
@@ -319,13 +310,7 @@ fn a_corrupt_byte_in_a_closed_segment_costs_one_record() -> Result<(), Error> {
     let mut ingest = Ingest::new(
         "edge-corrupt",
         Some(&broker.address),
-        &[
-            ("ingest.mqtt", "enabled = false"),
-            ("ingest.grpc", "enabled = false"),
-            ("ingest.rate", "device_burst = 1000000.0"),
-            ("ingest.rate", "device_per_sec = 1000000.0"),
-            ("ingest.buffer", "segment_bytes = 16384"),
-        ],
+        &http_only(&[("ingest.buffer", "segment_bytes = 16384")]),
     )?;
     ingest.start()?;
     broker.stop();
@@ -349,7 +334,7 @@ fn a_corrupt_byte_in_a_closed_segment_costs_one_record() -> Result<(), Error> {
     broker.restart()?;
     ingest.start()?;
     let records = read_topic(&ingest.brokers, &ingest.readings, 12, accepted.len() - 1)?;
-    let seen = counts(&records);
+    let seen = reading_counts(&records);
     let missing: Vec<&(String, i64)> = accepted.iter().filter(|k| !seen.contains_key(*k)).collect();
     assert_eq!(
         missing.len(),
@@ -398,16 +383,7 @@ fn schema_db(ingest: &Ingest) -> Result<postgres::Client, Error> {
 #[test]
 fn kill_9_of_weir_ingest_under_load_with_retries_leaves_views_exact() -> Result<(), Error> {
     let _serial = common::serial();
-    let mut ingest = Ingest::new(
-        "edge-kill",
-        None,
-        &[
-            ("ingest.mqtt", "enabled = false"),
-            ("ingest.grpc", "enabled = false"),
-            ("ingest.rate", "device_burst = 1000000.0"),
-            ("ingest.rate", "device_per_sec = 1000000.0"),
-        ],
-    )?;
+    let mut ingest = Ingest::new("edge-kill", None, &http_only(&[]))?;
     ingest.start()?;
     let port = common::webhook::free_port()?;
     let (mut run, run_log) = spawn_run(&ingest, port)?;

@@ -35,6 +35,19 @@ impl Read {
     }
 }
 
+/// How often each (key, reading ts) occurs among `records`; a record that
+/// does not decode as a reading counts under ts -1.
+pub fn reading_counts(records: &[Read]) -> std::collections::BTreeMap<(String, i64), usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in records {
+        let ts = weir_dataflow::decode(&r.payload, r.header(weir_dataflow::CONTENT_TYPE_HEADER))
+            .map(|reading| reading.ts_ms)
+            .unwrap_or(-1);
+        *out.entry((r.key.clone(), ts)).or_insert(0) += 1;
+    }
+    out
+}
+
 /// Reads `topic` (all `partitions`) on `brokers` until `expected` records.
 pub fn read_topic(
     brokers: &str,
