@@ -189,6 +189,26 @@ mod tests {
     }
 
     #[test]
+    fn compression_is_a_codec_and_a_bad_one_is_named() -> anyhow::Result<()> {
+        let config = Config::load(None, env(&[("WEIR_KAFKA__COMPRESSION", "zstd")]))?;
+        assert_eq!(
+            config.kafka.compression,
+            weir_connectors::kafka::Compression::Zstd
+        );
+        assert_eq!(
+            config.kafka.producer_config().get("compression.type"),
+            Some("zstd")
+        );
+        let error = Config::load(None, env(&[("WEIR_KAFKA__COMPRESSION", "lz5")]))
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(error.contains("lz5"), "{error}");
+        assert!(error.contains("compression"), "{error}");
+        Ok(())
+    }
+
+    #[test]
     fn unknown_environment_key_is_named() {
         let error = Config::load(None, env(&[("WEIR_KAFKA__NOPE", "1")]))
             .err()

@@ -90,7 +90,7 @@ pub struct Metrics {
     pub registry_rejected: AtomicU64,
     /// Gaps in the readings' offsets recorded (`kafka.on_gap = "record"`).
     pub source_gaps: AtomicU64,
-    /// Readings partitions paused by watermark alignment (this process).
+    /// Readings partitions held back by watermark alignment (this process).
     pub partitions_paused: AtomicI64,
     /// Sensors that left the hot tier (silent past its retention, or past `hot_max_sensors`).
     pub hot_evicted: AtomicU64,
@@ -217,7 +217,7 @@ impl Metrics {
         gauge(
             &mut out,
             "weir_partitions_paused",
-            "Readings partitions paused because they ran ahead of what is durable (watermark alignment).",
+            "Readings partitions held back (left unread) because their clock ran ahead of the least partition clock (watermark alignment).",
             self.partitions_paused.load(Ordering::Relaxed) as f64,
         );
         counter(

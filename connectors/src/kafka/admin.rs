@@ -43,11 +43,12 @@ pub enum TopicOutcome {
 /// the same key hash.
 pub fn topic_specs(config: &KafkaConfig) -> Vec<TopicSpec> {
     let retention = config.retention_ms.to_string();
+    let codec = config.compression.topic_codec();
     let deleting = |name: &str| TopicSpec {
         name: name.to_string(),
         partitions: config.partitions,
         configs: vec![
-            ("compression.type", "lz4".into()),
+            ("compression.type", codec.into()),
             ("retention.ms", retention.clone()),
             ("cleanup.policy", "delete".into()),
         ],
@@ -58,7 +59,7 @@ pub fn topic_specs(config: &KafkaConfig) -> Vec<TopicSpec> {
             name: config.registry_topic.clone(),
             partitions: config.partitions,
             configs: vec![
-                ("compression.type", "lz4".into()),
+                ("compression.type", codec.into()),
                 // Only the latest record per sensor matters; a tombstone removes it.
                 ("cleanup.policy", "compact".into()),
             ],
@@ -70,7 +71,7 @@ pub fn topic_specs(config: &KafkaConfig) -> Vec<TopicSpec> {
             // Silences and acks are few; one partition keeps them in one order.
             partitions: 1,
             configs: vec![
-                ("compression.type", "lz4".into()),
+                ("compression.type", codec.into()),
                 // The latest version of each silence and ack is what applies.
                 ("cleanup.policy", "compact".into()),
             ],
@@ -163,7 +164,7 @@ mod tests {
         assert!(
             readings
                 .configs
-                .contains(&("compression.type", "lz4".into()))
+                .contains(&("compression.type", "producer".into()))
         );
         assert!(
             readings

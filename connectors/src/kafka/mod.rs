@@ -8,7 +8,7 @@ mod producer;
 mod source;
 
 pub use admin::{TopicOutcome, TopicSpec, ensure_topics, topic_specs};
-pub use config::{GapPolicy, KafkaConfig};
+pub use config::{Compression, GapPolicy, KafkaConfig};
 pub use lag::{PartitionLag, group_lag};
 pub use producer::{Header, KafkaProducer, OutgoingRecord};
 pub use source::{

@@ -1,4 +1,4 @@
-//! The record producer: idempotent, lz4, keyed, with delivery accounting.
+//! The record producer: idempotent, compressed as configured, keyed, with delivery accounting.
 //!
 //! `send` never drops a record: when librdkafka's local queue is full it
 //! waits for room and tries again. Delivery reports are counted, and

@@ -6,7 +6,8 @@
 //!  broker ─► one BaseConsumer per worker (one fetch for every partition it owns)
 //!              └ a queue per partition ─► RawRecord (+ partition clock, clamped record time)
 //!                  │ at its end (EOF) ─► clock advances to wall time − grace (idle rule)
-//!                  │ ahead of the least partition by align_lead_ms and align_max_records ─► paused
+//!                  │ ahead of the least partition by align_lead_ms and align_max_records ─► held back
+//!                  │   (its queue left unread until the least partition catches up)
 //!                  └ bounded run: a partition is finished at the end offset seen at start
 //! ```
 //!
@@ -148,7 +149,8 @@ struct TopicState {
     ends: Option<BTreeMap<i32, i64>>,
     /// Partitions at their end since their last record (the idle rule applies).
     idle: BTreeSet<i32>,
-    /// Partitions paused by alignment.
+    /// Partitions held back by alignment: their queues are left unread
+    /// (librdkafka stops fetching a partition once its queue is full).
     paused: BTreeSet<i32>,
     /// Records read per partition, and (clock, records read) marks at each
     /// poll, to tell how many were read past the frontier.
@@ -381,9 +383,7 @@ impl Sources {
         let mut resume = TopicPartitionList::new();
         for state in &mut self.reader.topics {
             for &p in &state.partitions {
-                if !state.paused.contains(&p) {
-                    resume.add_partition(&state.topic, p);
-                }
+                resume.add_partition(&state.topic, p);
             }
             state.idle.clear();
         }
@@ -446,6 +446,12 @@ impl Sources {
             for step in 0..queues {
                 let at = (self.next_queue + step) % queues;
                 let (index, partition) = (self.queues[at].0, self.queues[at].1);
+                // A partition held back by alignment is left unread: its
+                // queue fills to librdkafka's bound, which then stops
+                // fetching it (no pause, so nothing fetched is thrown away).
+                if self.reader.topics[index].paused.contains(&partition) {
+                    continue;
+                }
                 // Up to 500 from one partition before the next one's turn.
                 let mut taken = 0;
                 while taken < 500 && read < max {
@@ -705,7 +711,7 @@ impl Reader {
 }
 
 impl Sources {
-    /// Watermark alignment: pauses the readings partitions whose clock runs
+    /// Watermark alignment: holds back the readings partitions whose clock runs
     /// more than `align_lead_ms` ahead of `frontier` (the readings inputs'
     /// frontier over every worker, i.e. the least partition clock) with
     /// more than `align_max_records` read past it, and resumes them once
@@ -715,7 +721,13 @@ impl Sources {
     /// least partition is never paused, so reading always goes on; while a
     /// partition has not delivered a record yet (the frontier cannot move),
     /// the others stop once past their budget. Idle partitions follow wall
-    /// time and are not paused. Returns how many partitions are paused.
+    /// time and are not held back. Returns how many partitions are held back.
+    ///
+    /// Held back, not paused: librdkafka's pause throws away what it had
+    /// fetched for the partition, and on Tansu, where each fetch scans the
+    /// partition to its end, fetching it again is what a deep backlog cannot
+    /// afford. A held-back partition's queue is simply not read; once it
+    /// holds `queued.min.messages` records librdkafka stops fetching it.
     pub fn align(&mut self, frontier: Option<Time>) -> Result<usize, ConnectorError> {
         let (lead, budget) = (
             self.reader.rules.align_lead_ms,
@@ -734,8 +746,6 @@ impl Sources {
         }
         let floor = frontier.map_or(0, |f| i64::try_from(f).unwrap_or(i64::MAX));
         let state = &mut self.reader.topics[index];
-        let mut pause = TopicPartitionList::new();
-        let mut resume = TopicPartitionList::new();
         for &p in &state.partitions {
             let Some(clock) = state.clocks.record_clock(p) else {
                 continue;
@@ -759,22 +769,10 @@ impl Sources {
             let ahead_ms = clock.saturating_sub(floor);
             let paused = state.paused.contains(&p);
             if !paused && !state.idle.contains(&p) && ahead_ms > lead && ahead_records > budget {
-                pause.add_partition(&state.topic, p);
                 state.paused.insert(p);
             } else if paused && (ahead_ms <= lead / 2 || ahead_records <= budget / 2) {
-                resume.add_partition(&state.topic, p);
                 state.paused.remove(&p);
             }
-        }
-        if pause.count() > 0 {
-            self.consumer
-                .pause(&pause)
-                .map_err(|e| ConnectorError::kafka("pause partitions ahead", e))?;
-        }
-        if resume.count() > 0 {
-            self.consumer
-                .resume(&resume)
-                .map_err(|e| ConnectorError::kafka("resume partitions", e))?;
         }
         Ok(self.reader.topics[index].paused.len())
     }
@@ -994,10 +992,20 @@ fn consumer_config(kafka: &KafkaConfig) -> rdkafka::ClientConfig {
         // Tansu does not answer a waiting fetch early when data arrives: the
         // wait is both the idle request rate and the latency it adds.
         .set("fetch.wait.max.ms", kafka.fetch_wait_max_ms.to_string())
-        // Prefetch is bounded (alignment pauses partitions; librdkafka
-        // keeps at most this much per partition waiting for the worker).
-        .set("queued.max.messages.kbytes", "16384")
-        .set("queued.min.messages", "20000")
+        // Tansu fills the first partition of a fetch up to this (see
+        // `KafkaConfig::fetch_max_bytes`); librdkafka refuses a value below
+        // `message.max.bytes`, which a consumer does not otherwise use.
+        .set("fetch.max.bytes", kafka.fetch_max_bytes.to_string())
+        .set(
+            "message.max.bytes",
+            kafka.fetch_max_bytes.clamp(1_000, 1_000_000).to_string(),
+        )
+        // Prefetch is bounded: librdkafka stops fetching a partition whose
+        // queue holds this many records or bytes, which is how a partition
+        // held back by alignment (its queue left unread) stops costing
+        // memory or broker work.
+        .set("queued.max.messages.kbytes", "4096")
+        .set("queued.min.messages", "10000")
         // End-of-partition events drive the idle rule of the clock.
         .set("enable.partition.eof", "true");
     config
