@@ -20,22 +20,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::{Capability, Inspect, Probe};
+use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Stream};
 use tracing::{info, warn};
 use weir_connectors::ConnectorError;
 use weir_connectors::kafka::{
-    Bound, Gap, RawRecord, Role, SourceRules, Sources, Spec, resume_gaps,
+    Bound, Gap, Role, SourceRules, Sources, Spec, control_record, registry_record, resume_gaps,
+    source_record,
 };
-use weir_connectors::postgres::{Batch, PgSink, PgWriter};
+use weir_connectors::postgres::{PgSink, StorePart, Writer, store};
+use weir_dataflow::DataflowConfig;
 use weir_dataflow::graph::{Inputs, Outputs, Rules, build};
-use weir_dataflow::records::{
-    Control, ControlRecord, Origin, RegistryRecord, SourceRecord, Time, Update,
-};
+use weir_dataflow::records::{Time, Update};
 use weir_dataflow::state::AlertSeed;
-use weir_dataflow::{DataflowConfig, Sensor};
+
+use weir_dataflow::clock::now_ms;
 
 use crate::config::Config;
 
@@ -188,258 +187,8 @@ fn attach(
     probe
 }
 
-/// The stashed times every input frontier has passed, oldest first: the
-/// epochs an output operator may act on (`StorePostgres`, `Publish`).
-pub(crate) fn complete_times<V>(
-    stash: &BTreeMap<Time, V>,
-    frontiers: &[timely::progress::frontier::MutableAntichain<Time>],
-) -> Vec<Time> {
-    stash
-        .keys()
-        .copied()
-        .take_while(|t| frontiers.iter().all(|f| !f.less_equal(t)))
-        .collect()
-}
-
-/// What a store operator writes: the data (readings, views, anomalies,
-/// dead letters) in lingering batches, or the alert events at once on a
-/// connection of their own (an alert should not wait behind a big batch
-/// of readings: its delivery starts from its commit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum StorePart {
-    Data,
-    Alerts,
-}
-
-/// The worker's PostgreSQL writer; it hands back each checkpoint once its offsets are durable.
-pub(crate) type Writer = PgWriter<(Time, weir_connectors::kafka::Checkpoint)>;
-
-/// Writes every completed epoch to PostgreSQL, on a writer thread (see
-/// [`PgWriter`]) so the worker keeps computing and publishing while a
-/// transaction commits. Its output holds a capability for each time until
-/// that time's outputs are committed, so a probe on it (on every worker)
-/// says which epochs are durable everywhere.
-#[allow(clippy::too_many_arguments)]
-fn store<'s>(
-    outputs: &Outputs<'s>,
-    part: StorePart,
-    sink: PgSink,
-    writer_slot: &Rc<RefCell<Option<Writer>>>,
-    failure: &Rc<RefCell<Option<ConnectorError>>>,
-    linger: Duration,
-    max_rows: usize,
-    metrics: std::sync::Arc<weir_server::Metrics>,
-) -> anyhow::Result<Stream<'s, Time, Vec<()>>> {
-    let scope = outputs.readings.scope();
-    let name = match part {
-        StorePart::Data => "StorePostgres",
-        StorePart::Alerts => "StoreAlerts",
-    };
-    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
-    let address = builder.operator_info().address;
-    let activator = scope.activator_for(Rc::clone(&address));
-    let waker = scope.worker().sync_activator_for(address.to_vec());
-    let writer = PgWriter::spawn(
-        sink,
-        format!(
-            "{}-{}",
-            if part == StorePart::Data {
-                "pg-writer"
-            } else {
-                "pg-alerts"
-            },
-            scope.index()
-        ),
-        Box::new(move || {
-            let _ = waker.activate();
-        }),
-    )
-    .context("starting the postgres writer thread")?;
-    *writer_slot.borrow_mut() = Some(writer);
-    let data = part == StorePart::Data;
-    macro_rules! input {
-        ($on:expr, $stream:expr) => {
-            $on.then(|| builder.new_input($stream.clone(), Pipeline))
-        };
-    }
-    let mut readings = input!(data, outputs.readings);
-    let mut windows = input!(data, outputs.windows);
-    let mut latest = input!(data, outputs.latest);
-    let mut anomalies = input!(data, outputs.anomalies);
-    let mut incidents = input!(data, outputs.incidents);
-    let mut dead = input!(data, outputs.dead_letters);
-    let mut alerts = input!(!data, outputs.alert_events);
-    // The output carries no data: only its frontier (what is committed) matters.
-    let (output, stream) = builder.new_output::<Vec<()>>();
-    let writer = Rc::clone(writer_slot);
-    let failure = Rc::clone(failure);
-    builder.build(move |_| {
-        let mut stash: BTreeMap<Time, (Capability<Time>, Batch)> = BTreeMap::new();
-        // Submitted batches: ticket → (capabilities held, rows, submitted at).
-        let mut in_flight: BTreeMap<u64, (Vec<Capability<Time>>, usize, Instant)> = BTreeMap::new();
-        // When the oldest complete epoch became complete (batching small epochs).
-        let mut ready_since: Option<Instant> = None;
-        move |frontiers| {
-            let _ = &output; // kept for the operator's lifetime
-            macro_rules! take {
-                ($input:ident, $field:ident) => {
-                    if let Some(handle) = $input.as_mut() {
-                        handle.for_each(|cap, data| {
-                            let Some(&time) = cap.least() else { return };
-                            let entry = stash
-                                .entry(time)
-                                .or_insert_with(|| (cap.delayed(&time, 0), Batch::default()));
-                            entry.1.$field.extend(data.drain(..));
-                        });
-                    }
-                };
-            }
-            take!(readings, readings);
-            take!(windows, windows);
-            take!(latest, latest);
-            take!(anomalies, anomalies);
-            take!(incidents, incidents);
-            take!(dead, dead_letters);
-            take!(alerts, alert_events);
-            let mut slot = writer.borrow_mut();
-            let Some(writer) = slot.as_mut() else { return };
-            // Committed batches release their epochs.
-            for ticket in writer.written() {
-                if let Some((_caps, rows, at)) = in_flight.remove(&ticket) {
-                    metrics.sink_seconds.observe(at.elapsed().as_secs_f64());
-                    metrics
-                        .readings_stored
-                        .fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-            let complete = complete_times(&stash, frontiers);
-            if complete.is_empty() {
-                return;
-            }
-            // Small epochs wait up to `linger` to share a transaction, unless
-            // the inputs are done (bounded run) or enough rows are waiting;
-            // while two batches are in flight, epochs keep collecting (a
-            // bigger transaction is cheaper) up to four times `max_rows`.
-            let rows: usize = complete
-                .iter()
-                .filter_map(|t| stash.get(t))
-                .map(|(_, part)| part.len())
-                .sum();
-            let since = *ready_since.get_or_insert_with(Instant::now);
-            let finished = frontiers.iter().all(|f| f.is_empty());
-            if !finished && rows < max_rows && since.elapsed() < linger {
-                activator.activate_after(linger.saturating_sub(since.elapsed()));
-                return;
-            }
-            if writer.in_flight() >= 2 && rows < 4 * max_rows {
-                return; // woken when a batch commits
-            }
-            ready_since = None;
-            // Every completed epoch in one transaction.
-            let mut batch = Batch::default();
-            let mut held = Vec::with_capacity(complete.len());
-            for time in complete {
-                if let Some((cap, part)) = stash.remove(&time) {
-                    batch.merge(part);
-                    held.push(cap);
-                }
-            }
-            let stored = batch.readings.iter().filter(|(_, _, d)| *d > 0).count();
-            // Blocks while the queue is full (PostgreSQL slow or down): the
-            // worker then stops consuming, as nothing more could be stored.
-            match writer.submit(batch) {
-                Ok(ticket) => {
-                    in_flight.insert(ticket, (held, stored, Instant::now()));
-                }
-                Err(e) => {
-                    // Keep the capabilities: these epochs are not durable.
-                    *failure.borrow_mut() = Some(e);
-                    for cap in held {
-                        let time = *cap.time();
-                        stash.insert(time, (cap, Batch::default()));
-                    }
-                }
-            }
-        }
-    });
-    Ok(stream)
-}
-
 /// How often worker 0 creates upcoming daily partitions and drops expired ones.
 const UPKEEP_EVERY: Duration = Duration::from_secs(3_600);
-
-/// How far back (record time) a restart replays before the durable offsets:
-/// enough to rebuild every sensor's statistics, lateness watermark and longest window.
-pub fn rewind_ms(config: &DataflowConfig) -> i64 {
-    config.stats_horizon_ms + config.allowed_lateness_ms + 3_600_000 + 300_000
-}
-
-/// A registry record from a raw Kafka record (key = sensor id; empty payload = removed).
-pub fn registry_record(raw: RawRecord) -> Result<RegistryRecord, String> {
-    let sensor_id = String::from_utf8(raw.key)
-        .map_err(|_| format!("offset {}: key is not UTF-8", raw.offset))?;
-    if let Err(e) = weir_dataflow::SensorId::new(&sensor_id) {
-        return Err(format!(
-            "offset {}: key `{}` is not a sensor id: {e}",
-            raw.offset,
-            sensor_id.escape_debug()
-        ));
-    }
-    let sensor = match raw.payload.as_deref() {
-        None | Some([]) => None,
-        Some(payload) => {
-            let sensor =
-                Sensor::decode(payload).map_err(|e| format!("offset {}: {e}", raw.offset))?;
-            if sensor.sensor_id.as_str() != sensor_id {
-                return Err(format!(
-                    "offset {}: key `{sensor_id}` but sensor_id `{}`",
-                    raw.offset, sensor.sensor_id
-                ));
-            }
-            Some(sensor)
-        }
-    };
-    Ok(RegistryRecord {
-        sensor_id,
-        sensor,
-        record_ts_ms: raw.record_ts_ms,
-        clock_ms: raw.clock_ms,
-    })
-}
-
-/// An alert control record (a silence or an ack, JSON) from a raw Kafka record.
-pub fn control_record(raw: RawRecord) -> Result<ControlRecord, String> {
-    let payload = raw
-        .payload
-        .ok_or_else(|| format!("offset {}: empty control record", raw.offset))?;
-    let control: Control = serde_json::from_slice(&payload)
-        .map_err(|e| format!("offset {}: not a control record: {e}", raw.offset))?;
-    Ok(ControlRecord {
-        control: control.sanitized(),
-        origin: Origin {
-            partition: raw.partition,
-            offset: raw.offset,
-            record_ts_ms: raw.record_ts_ms,
-            clock_ms: raw.clock_ms,
-        },
-    })
-}
-
-/// A raw Kafka record as the graph's input.
-pub fn source_record(raw: RawRecord) -> SourceRecord {
-    SourceRecord {
-        origin: Origin {
-            partition: raw.partition,
-            offset: raw.offset,
-            record_ts_ms: raw.record_ts_ms,
-            clock_ms: raw.clock_ms,
-        },
-        key: raw.key,
-        payload: raw.payload.unwrap_or_default(),
-        content_type: raw.content_type,
-        clock_skewed: raw.clock_skewed,
-    }
-}
 
 /// Offsets of `time` are durable in PostgreSQL (or there is no store): the
 /// broker's group offsets follow them, for lag monitoring only.
@@ -474,12 +223,6 @@ fn offsets_durable(
             .map(|(p, (next, _))| (*p, *next))
             .collect(),
     ));
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Runs one timely worker until the sources end (bounded) or `stop` is set.
@@ -537,7 +280,7 @@ pub fn run_worker(
         }
         None => None,
     };
-    let rewind = rewind_ms(dataflow);
+    let rewind = dataflow.rewind_ms();
     let mut recovery = match pg.as_mut() {
         Some(pg) => pg.recovery(&reading_partitions, rewind, dataflow.future_after_ms)?,
         None => Default::default(),
@@ -623,6 +366,14 @@ pub fn run_worker(
                 let probe = ProbeHandle::new();
                 let linger = Duration::from_millis(config.postgres.batch_linger_ms);
                 let metrics = std::sync::Arc::clone(&options.metrics);
+                let committed = |metrics: std::sync::Arc<weir_server::Metrics>| {
+                    move |rows: usize, took: Duration| {
+                        metrics.sink_seconds.observe(took.as_secs_f64());
+                        metrics
+                            .readings_stored
+                            .fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                };
                 store(
                     &outputs,
                     StorePart::Data,
@@ -631,8 +382,9 @@ pub fn run_worker(
                     &failure,
                     linger,
                     config.postgres.batch_max_rows,
-                    std::sync::Arc::clone(&metrics),
-                )?
+                    committed(std::sync::Arc::clone(&metrics)),
+                )
+                .context("starting the postgres writer thread")?
                 .probe_with(&probe);
                 store(
                     &outputs,
@@ -642,8 +394,9 @@ pub fn run_worker(
                     &failure,
                     Duration::ZERO,
                     config.postgres.batch_max_rows,
-                    metrics,
-                )?
+                    committed(metrics),
+                )
+                .context("starting the postgres writer thread")?
                 .probe_with(&probe);
                 Some(probe)
             }

@@ -27,7 +27,7 @@ use weir_dataflow::graph::Outputs;
 use weir_dataflow::records::{LatestState, OutputUpdates, Time, Update, ZoneIncident};
 use weir_server::{Event, Publisher};
 
-use crate::pipeline::complete_times;
+use weir_dataflow::operators::complete_times;
 
 fn sorted<D>(updates: &[Update<D>]) -> Vec<&Update<D>> {
     let mut order: Vec<&Update<D>> = updates.iter().collect();

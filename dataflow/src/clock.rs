@@ -11,8 +11,17 @@
 //! does not stall the frontier (the rule exists because data is absent).
 
 use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::records::Time;
+
+/// Wall time in ms since 1970 (0 before it): the one reading of the wall
+/// clock every crate shares (idle partitions, clamping, retention, stamps).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// Clocks of the partitions one worker owns.
 #[derive(Clone, Debug, Default)]

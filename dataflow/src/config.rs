@@ -71,6 +71,19 @@ impl Default for DataflowConfig {
 }
 
 impl DataflowConfig {
+    /// How far back (record time) a restart replays before the durable
+    /// offsets: enough to rebuild every sensor's statistics, its lateness
+    /// watermark and a window of every size (the longest, and one of each
+    /// shorter size that may straddle its start).
+    pub fn rewind_ms(&self) -> i64 {
+        self.stats_horizon_ms
+            + self.allowed_lateness_ms
+            + crate::records::WindowSize::ALL
+                .iter()
+                .map(|w| w.millis())
+                .sum::<i64>()
+    }
+
     /// Checks ranges, naming the offending setting.
     pub fn validate(&self) -> Result<(), String> {
         let positive = [

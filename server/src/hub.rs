@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
 use weir_dataflow::records::{Alert, AlertEvent, AlertState, Severity, WindowSize, ZoneIncident};
@@ -31,6 +31,7 @@ use crate::config::ServerConfig;
 use crate::events::Event;
 use crate::metrics::Metrics;
 use crate::views::{AnomalyView, IncidentView, SensorView, WindowView, ZoneSummary};
+pub(crate) use weir_dataflow::clock::now_ms;
 
 /// Bytes one hot point takes (event time and value).
 pub const POINT_BYTES: usize = std::mem::size_of::<(i64, f64)>();
@@ -200,12 +201,6 @@ pub struct Hub {
     deltas: broadcast::Sender<Arc<Delta>>,
 }
 
-/// Wall-clock time in ms since the epoch.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 fn in_zones(zone: &str, zones: Option<&BTreeSet<String>>) -> bool {
     zones.is_none_or(|z| z.contains(zone))

@@ -3,20 +3,15 @@
 //! `/metrics` scrapes.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+pub use weir_dataflow::clock::now_ms;
 
-/// Wall-clock time in ms since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// A latency histogram: 1 ms to 1 hour at 3 significant digits.
 pub fn histogram() -> anyhow::Result<Histogram<u64>> {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,6 +15,7 @@ use weir_dataflow::capacity::parse_duration_ms;
 use crate::cli::SimulateArgs;
 use crate::config::Config;
 use crate::simulate::{FormatMix, Generator, REGISTRY_LEAD_MS, SimulatorConfig};
+use weir_dataflow::clock::now_ms;
 
 /// Runs the simulator until `--count` readings are delivered or Ctrl-C.
 pub async fn run(mut config: Config, args: &SimulateArgs) -> anyhow::Result<()> {
@@ -94,12 +95,6 @@ fn apply_flags(sim: &mut SimulatorConfig, args: &SimulateArgs) -> anyhow::Result
         sim.publish_registry = false;
     }
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn produce(config: &Config, stop: &AtomicBool) -> anyhow::Result<()> {

@@ -804,9 +804,7 @@ impl BufferReader {
                 path.display()
             ),
         };
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let at = weir_dataflow::clock::now_ms();
         let record =
             super::gateway::dead_letter("", stretch.to_vec(), "ingest-buffer", &rejection, at);
         self.next_seq = lost_until;

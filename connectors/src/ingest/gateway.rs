@@ -14,9 +14,10 @@
 //! side by side.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
+use weir_dataflow::clock::now_ms;
 use weir_dataflow::{Format, decode};
 
 use super::buffer::{Buffer, BufferError, Record, Topic};
@@ -103,12 +104,6 @@ pub fn validate(
             detail: e.to_string(),
         }),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// One gateway's front door (cheap to clone).

@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
@@ -43,6 +43,7 @@ use super::config::GapPolicy;
 use super::metadata::require_topic;
 use crate::ConnectorError;
 use crate::preflight::{KAFKA, check_reachable};
+use weir_dataflow::clock::now_ms;
 
 /// One record as read, with its partition's clock at that point.
 #[derive(Clone, Debug)]
@@ -1009,12 +1010,6 @@ fn consumer_config(kafka: &KafkaConfig) -> rdkafka::ClientConfig {
         // End-of-partition events drive the idle rule of the clock.
         .set("enable.partition.eof", "true");
     config
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -1,14 +1,17 @@
-//! PostgreSQL: configuration, the schema and its migrations, the sink.
+//! PostgreSQL: configuration, the schema and its migrations, the sink and
+//! its operator (`render`).
 
 mod alerts;
 mod config;
 mod quarantine;
+mod render;
 mod schema;
 mod sink;
 mod writer;
 
 pub use alerts::NOTIFY_CHANNEL;
 pub use config::PostgresConfig;
+pub use render::{StorePart, Writer, store};
 pub use schema::{Layout, SchemaStatus, connect, durable_offsets, migrate, status};
 pub use sink::{Batch, PgSink, Recovery};
 pub use writer::{PgWriter, Waker};

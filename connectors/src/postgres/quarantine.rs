@@ -17,7 +17,6 @@
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use serde::Serialize;
 use tracing::{error, warn};
@@ -71,9 +70,7 @@ fn single(batch: &OutputUpdates) -> Option<(Origin, String, Vec<u8>, &'static st
     fn made_up<D: Serialize>(update: &Update<D>) -> Origin {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         json(update).hash(&mut hasher);
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now = weir_dataflow::clock::now_ms();
         Origin {
             partition: -1,
             offset: i64::from_ne_bytes(hasher.finish().to_ne_bytes()),
@@ -230,8 +227,8 @@ mod tests {
     /// quarantined with the database's message; everything else is written.
     #[test]
     fn a_row_postgres_refuses_is_quarantined_and_the_rest_written() -> Result<(), ConnectorError> {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let config = crate::postgres::PostgresConfig {
             url: std::env::var("WEIR_POSTGRES__URL")

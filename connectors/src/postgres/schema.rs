@@ -15,6 +15,7 @@ use tracing::info;
 use super::PostgresConfig;
 use crate::ConnectorError;
 use crate::preflight::{POSTGRES, check_reachable};
+pub(crate) use weir_dataflow::clock::now_ms;
 
 /// How `readings` is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -487,12 +488,6 @@ pub fn partition_name(day: i64) -> String {
 /// Day number of an epoch-ms time.
 pub fn day_of(ts_ms: i64) -> i64 {
     ts_ms.div_euclid(DAY_MS)
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -17,3 +17,16 @@ pub fn stable_hash(key: &[u8]) -> u64 {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+/// The stashed times every input frontier has passed, oldest first: the
+/// epochs an output operator may act on (`StorePostgres`, `Publish`).
+pub fn complete_times<V>(
+    stash: &std::collections::BTreeMap<crate::records::Time, V>,
+    frontiers: &[timely::progress::frontier::MutableAntichain<crate::records::Time>],
+) -> Vec<crate::records::Time> {
+    stash
+        .keys()
+        .copied()
+        .take_while(|t| frontiers.iter().all(|f| !f.less_equal(t)))
+        .collect()
+}

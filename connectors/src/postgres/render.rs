@@ -1,0 +1,185 @@
+//! The PostgreSQL sink operator: every completed epoch of the graph's
+//! outputs, in one transaction per batch of epochs, on a writer thread
+//! ([`PgWriter`]); its output's frontier says which epochs are durable.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use timely::dataflow::Stream;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use weir_dataflow::graph::Outputs;
+use weir_dataflow::operators::complete_times;
+use weir_dataflow::records::Time;
+
+use super::{Batch, PgSink, PgWriter};
+use crate::ConnectorError;
+use crate::kafka::Checkpoint;
+
+/// What a store operator writes: the data (readings, views, anomalies,
+/// dead letters) in lingering batches, or the alert events at once on a
+/// connection of their own (an alert should not wait behind a big batch
+/// of readings: its delivery starts from its commit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorePart {
+    /// Readings, windows, latest state, anomalies, incidents, dead letters.
+    Data,
+    /// Alert events.
+    Alerts,
+}
+
+/// The worker's PostgreSQL writer; it hands back each checkpoint once its offsets are durable.
+pub type Writer = PgWriter<(Time, Checkpoint)>;
+
+/// Writes every completed epoch to PostgreSQL, on a writer thread (see
+/// [`PgWriter`]) so the worker keeps computing and publishing while a
+/// transaction commits. Its output holds a capability for each time until
+/// that time's outputs are committed, so a probe on it (on every worker)
+/// says which epochs are durable everywhere.
+///
+/// `on_commit` is told the readings stored and the time each transaction
+/// took from submission to commit (the root crate's metrics).
+#[allow(clippy::too_many_arguments)]
+pub fn store<'s>(
+    outputs: &Outputs<'s>,
+    part: StorePart,
+    sink: PgSink,
+    writer_slot: &Rc<RefCell<Option<Writer>>>,
+    failure: &Rc<RefCell<Option<ConnectorError>>>,
+    linger: Duration,
+    max_rows: usize,
+    on_commit: impl Fn(usize, Duration) + 'static,
+) -> std::io::Result<Stream<'s, Time, Vec<()>>> {
+    let scope = outputs.readings.scope();
+    let name = match part {
+        StorePart::Data => "StorePostgres",
+        StorePart::Alerts => "StoreAlerts",
+    };
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let address = builder.operator_info().address;
+    let activator = scope.activator_for(Rc::clone(&address));
+    let waker = scope.worker().sync_activator_for(address.to_vec());
+    let writer = PgWriter::spawn(
+        sink,
+        format!(
+            "{}-{}",
+            if part == StorePart::Data {
+                "pg-writer"
+            } else {
+                "pg-alerts"
+            },
+            scope.index()
+        ),
+        Box::new(move || {
+            let _ = waker.activate();
+        }),
+    )?;
+    *writer_slot.borrow_mut() = Some(writer);
+    let data = part == StorePart::Data;
+    macro_rules! input {
+        ($on:expr, $stream:expr) => {
+            $on.then(|| builder.new_input($stream.clone(), Pipeline))
+        };
+    }
+    let mut readings = input!(data, outputs.readings);
+    let mut windows = input!(data, outputs.windows);
+    let mut latest = input!(data, outputs.latest);
+    let mut anomalies = input!(data, outputs.anomalies);
+    let mut incidents = input!(data, outputs.incidents);
+    let mut dead = input!(data, outputs.dead_letters);
+    let mut alerts = input!(!data, outputs.alert_events);
+    // The output carries no data: only its frontier (what is committed) matters.
+    let (output, stream) = builder.new_output::<Vec<()>>();
+    let writer = Rc::clone(writer_slot);
+    let failure = Rc::clone(failure);
+    builder.build(move |_| {
+        let mut stash: BTreeMap<Time, (Capability<Time>, Batch)> = BTreeMap::new();
+        // Submitted batches: ticket → (capabilities held, rows, submitted at).
+        let mut in_flight: BTreeMap<u64, (Vec<Capability<Time>>, usize, Instant)> = BTreeMap::new();
+        // When the oldest complete epoch became complete (batching small epochs).
+        let mut ready_since: Option<Instant> = None;
+        move |frontiers| {
+            let _ = &output; // kept for the operator's lifetime
+            macro_rules! take {
+                ($input:ident, $field:ident) => {
+                    if let Some(handle) = $input.as_mut() {
+                        handle.for_each(|cap, data| {
+                            let Some(&time) = cap.least() else { return };
+                            let entry = stash
+                                .entry(time)
+                                .or_insert_with(|| (cap.delayed(&time, 0), Batch::default()));
+                            entry.1.$field.extend(data.drain(..));
+                        });
+                    }
+                };
+            }
+            take!(readings, readings);
+            take!(windows, windows);
+            take!(latest, latest);
+            take!(anomalies, anomalies);
+            take!(incidents, incidents);
+            take!(dead, dead_letters);
+            take!(alerts, alert_events);
+            let mut slot = writer.borrow_mut();
+            let Some(writer) = slot.as_mut() else { return };
+            // Committed batches release their epochs.
+            for ticket in writer.written() {
+                if let Some((_caps, rows, at)) = in_flight.remove(&ticket) {
+                    on_commit(rows, at.elapsed());
+                }
+            }
+            let complete = complete_times(&stash, frontiers);
+            if complete.is_empty() {
+                return;
+            }
+            // Small epochs wait up to `linger` to share a transaction, unless
+            // the inputs are done (bounded run) or enough rows are waiting;
+            // while two batches are in flight, epochs keep collecting (a
+            // bigger transaction is cheaper) up to four times `max_rows`.
+            let rows: usize = complete
+                .iter()
+                .filter_map(|t| stash.get(t))
+                .map(|(_, part)| part.len())
+                .sum();
+            let since = *ready_since.get_or_insert_with(Instant::now);
+            let finished = frontiers.iter().all(|f| f.is_empty());
+            if !finished && rows < max_rows && since.elapsed() < linger {
+                activator.activate_after(linger.saturating_sub(since.elapsed()));
+                return;
+            }
+            if writer.in_flight() >= 2 && rows < 4 * max_rows {
+                return; // woken when a batch commits
+            }
+            ready_since = None;
+            // Every completed epoch in one transaction.
+            let mut batch = Batch::default();
+            let mut held = Vec::with_capacity(complete.len());
+            for time in complete {
+                if let Some((cap, part)) = stash.remove(&time) {
+                    batch.merge(part);
+                    held.push(cap);
+                }
+            }
+            let stored = batch.readings.iter().filter(|(_, _, d)| *d > 0).count();
+            // Blocks while the queue is full (PostgreSQL slow or down): the
+            // worker then stops consuming, as nothing more could be stored.
+            match writer.submit(batch) {
+                Ok(ticket) => {
+                    in_flight.insert(ticket, (held, stored, Instant::now()));
+                }
+                Err(e) => {
+                    // Keep the capabilities: these epochs are not durable.
+                    *failure.borrow_mut() = Some(e);
+                    for cap in held {
+                        let time = *cap.time();
+                        stash.insert(time, (cap, Batch::default()));
+                    }
+                }
+            }
+        }
+    });
+    Ok(stream)
+}
