@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// weir: a real-time sensor data pipeline on timely/differential dataflow.
+/// weir: a real-time sensor data pipeline on timely dataflow.
 #[derive(Debug, Parser)]
 #[command(name = "weir", version, about, propagate_version = true)]
 pub struct Cli {

@@ -275,7 +275,9 @@ pub fn run_worker(
     let mut alert_pg = match &pg {
         Some(pg) => {
             let mut sink = pg.sibling()?;
-            sink.set_channels(config.delivery.channels());
+            sink.set_channels(weir_connectors::delivery::registry::channels(
+                &config.delivery,
+            ));
             Some(sink)
         }
         None => None,

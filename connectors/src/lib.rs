@@ -1,9 +1,11 @@
 //! weir's edge: every protocol the pipeline speaks to the outside world.
 //!
-//! Today that is Kafka (topic administration and the record producer) and the
-//! reachability checks that turn "connection refused" into one clear line.
-//! The MQTT bridge, HTTP/gRPC ingest, the PostgreSQL sink and the cold tier
-//! join as their issues land. Pipeline semantics live in `weir-dataflow`.
+//! Kafka (topic administration, the producer, the source and the decoding
+//! of its records), PostgreSQL (schema, the sink, its writer thread and the
+//! store operator), ingest (HTTP, gRPC, MQTT, the disk buffer and its
+//! drainer), alert delivery (webhooks), and the reachability checks that
+//! turn "connection refused" into one clear line. There is no cold tier
+//! yet. Pipeline semantics live in `weir-dataflow`.
 #![warn(missing_docs)]
 
 pub mod delivery;

@@ -1,5 +1,6 @@
 //! weir's domain model and dataflow: sensor readings and their wire formats, the sensor
-//! registry, the capacity planner, and the timely/differential graph built from them. This
+//! registry, the capacity planner, and the timely graph built from them (differential-dataflow
+//! is not used yet: docs/ARCHITECTURE.md says why). This
 //! crate does no I/O: connectors feed the graph's inputs and consume its outputs.
 //!
 //! Decoding never panics on input: every rejected record yields a [`DecodeError`] naming the

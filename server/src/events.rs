@@ -1,5 +1,6 @@
-//! What the pipeline hands the server: consolidated changes of each
-//! completed epoch, through an in-process channel.
+//! What the pipeline hands the server: its changes, through an in-process
+//! channel (a sensor's own changes as they arrive, zone incidents and alert
+//! events once their epoch is complete: see `src/publish.rs`).
 //!
 //! ```text
 //!  timely worker ─ Publish operator ─► Publisher (bounded mpsc) ─► Hub task ─► hot tier + deltas
@@ -49,7 +50,7 @@ impl Publisher {
         (Publisher { tx }, rx)
     }
 
-    /// Hands over one epoch's events, waiting while the hub is behind (the
+    /// Hands over a batch of events, waiting while the hub is behind (the
     /// worker slows down rather than the hot tier dropping changes). Returns
     /// false once the server is gone.
     pub fn publish(&self, events: Vec<Event>) -> bool {

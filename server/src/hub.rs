@@ -201,7 +201,6 @@ pub struct Hub {
     deltas: broadcast::Sender<Arc<Delta>>,
 }
 
-
 fn in_zones(zone: &str, zones: Option<&BTreeSet<String>>) -> bool {
     zones.is_none_or(|z| z.contains(zone))
 }
@@ -277,7 +276,7 @@ impl Hub {
         state.held.first().map(|(at, _)| *at)
     }
 
-    /// Applies one epoch's events to the state.
+    /// Applies a batch of events (see [`crate::Publisher::publish`]) to the state.
     pub fn apply(&self, events: Vec<Event>) {
         let Ok(mut state) = self.state.write() else {
             return;

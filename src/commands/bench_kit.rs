@@ -12,7 +12,6 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 pub use weir_dataflow::clock::now_ms;
 
-
 /// A latency histogram: 1 ms to 1 hour at 3 significant digits.
 pub fn histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, 3_600_000, 3).map_err(|e| anyhow!("histogram: {e}"))

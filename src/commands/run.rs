@@ -196,15 +196,8 @@ fn deliverer(
     config: &Config,
     metrics: &Arc<weir_server::Metrics>,
 ) -> anyhow::Result<weir_connectors::delivery::Deliverer> {
-    use weir_connectors::delivery::{Channel, Deliverer, KafkaChannel, WebhookChannel};
-    let timeout = Duration::from_millis(config.delivery.timeout_ms);
-    let mut channels: Vec<Box<dyn Channel>> = Vec::new();
-    if config.delivery.kafka {
-        channels.push(Box::new(KafkaChannel::new(&config.kafka, timeout)?));
-    }
-    for hook in &config.delivery.webhooks {
-        channels.push(Box::new(WebhookChannel::new(hook, timeout)?));
-    }
+    use weir_connectors::delivery::{Deliverer, registry};
+    let channels = registry::build(&config.kafka, &config.delivery)?;
     let metrics = Arc::clone(metrics);
     Ok(Deliverer::new(
         config.postgres.clone(),
@@ -219,7 +212,7 @@ fn deliverer(
 /// A bounded run waits (up to 30 s) for the outbox to drain before it ends.
 async fn drain_outbox(config: &Config) {
     let postgres = config.postgres.clone();
-    let channels = config.delivery.channels();
+    let channels = weir_connectors::delivery::registry::channels(&config.delivery);
     let drained = tokio::task::spawn_blocking(move || {
         let mut client = weir_connectors::postgres::connect(&postgres).ok()?;
         let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -63,39 +63,5 @@ impl Default for DeliveryConfig {
     }
 }
 
-impl DeliveryConfig {
-    /// The channels every deliverable event gets an outbox row for.
-    pub fn channels(&self) -> Vec<String> {
-        let mut channels = Vec::new();
-        if self.kafka {
-            channels.push(KAFKA_CHANNEL.to_string());
-        }
-        channels.extend(self.webhooks.iter().map(WebhookConfig::channel_name));
-        channels
-    }
-}
-
 /// The channel of the alerts topic.
 pub const KAFKA_CHANNEL: &str = "kafka";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn channels_name_the_topic_and_each_webhook() {
-        let config = DeliveryConfig {
-            webhooks: vec![WebhookConfig {
-                name: "ops".into(),
-                url: "http://127.0.0.1:9/hook".into(),
-            }],
-            ..DeliveryConfig::default()
-        };
-        assert_eq!(config.channels(), ["kafka", "webhook:ops"]);
-        let none = DeliveryConfig {
-            kafka: false,
-            ..DeliveryConfig::default()
-        };
-        assert!(none.channels().is_empty());
-    }
-}

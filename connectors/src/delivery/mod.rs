@@ -6,6 +6,7 @@ mod channel;
 mod config;
 mod deliverer;
 mod http;
+pub mod registry;
 
 pub use channel::{Channel, Failure, KafkaChannel, Payload, WebhookChannel};
 pub use config::{DeliveryConfig, KAFKA_CHANNEL, WebhookConfig};
