@@ -214,25 +214,10 @@ async fn drain_outbox(config: &Config) {
     let postgres = config.postgres.clone();
     let channels = weir_connectors::delivery::registry::channels(&config.delivery);
     let drained = tokio::task::spawn_blocking(move || {
-        let mut client = weir_connectors::postgres::connect(&postgres).ok()?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            let waiting: i64 = client
-                .query_one(
-                    "SELECT count(*) FROM alert_deliveries WHERE state <> 'delivered' AND channel = ANY($1)",
-                    &[&channels],
-                )
-                .map(|r| r.get(0))
-                .ok()?;
-            if waiting == 0 {
-                return Some(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
+        weir_connectors::delivery::wait_drained(&postgres, &channels, Duration::from_secs(30))
     })
     .await;
-    if !matches!(drained, Ok(Some(()))) {
+    if !matches!(drained, Ok(true)) {
         tracing::warn!(
             "alert deliveries still waiting at the end of the run: see alert_deliveries"
         );

@@ -370,6 +370,31 @@ fn with_key(payload: &str, event_id: &str) -> String {
     }
 }
 
+/// Waits up to `timeout` until no outbox row of `channels` is waiting
+/// (any state but `delivered`): how a bounded run lets its alerts go out
+/// before it ends. False when some still wait, or the store cannot be asked.
+pub fn wait_drained(postgres: &PostgresConfig, channels: &[String], timeout: Duration) -> bool {
+    let Ok(mut client) = crate::postgres::connect(postgres) else {
+        return false;
+    };
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let waiting: Option<i64> = client
+            .query_one(
+                "SELECT count(*) FROM alert_deliveries WHERE state <> 'delivered' AND channel = ANY($1)",
+                &[&channels],
+            )
+            .map(|r| r.get(0))
+            .ok();
+        match waiting {
+            Some(0) => return true,
+            Some(_) => std::thread::sleep(Duration::from_millis(100)),
+            None => return false,
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,4 +10,4 @@ pub mod registry;
 
 pub use channel::{Channel, Failure, KafkaChannel, Payload, WebhookChannel};
 pub use config::{DeliveryConfig, KAFKA_CHANNEL, WebhookConfig};
-pub use deliverer::{Deliverer, Outcome};
+pub use deliverer::{Deliverer, Outcome, wait_drained};

@@ -153,6 +153,11 @@ struct TopicState {
     /// Partitions held back by alignment: their queues are left unread
     /// (librdkafka stops fetching a partition once its queue is full).
     paused: BTreeSet<i32>,
+    /// Records a readings partition may still read before the next
+    /// alignment (absent: no limit). Set by `align` (the budget left past
+    /// the frontier), and to the whole budget at the start, so that no
+    /// partition reads far ahead within one poll, before alignment looks.
+    allowance: BTreeMap<i32, u64>,
     /// Records read per partition, and (clock, records read) marks at each
     /// poll, to tell how many were read past the frontier.
     read: BTreeMap<i32, u64>,
@@ -250,6 +255,14 @@ impl Sources {
                 ends: None,
                 idle: BTreeSet::new(),
                 paused: BTreeSet::new(),
+                allowance: if spec.role == Role::Readings && rules.align_lead_ms > 0 {
+                    spec.partitions
+                        .iter()
+                        .map(|&p| (p, rules.align_max_records))
+                        .collect()
+                } else {
+                    BTreeMap::new()
+                },
                 read: BTreeMap::new(),
                 marks: BTreeMap::new(),
                 passed: BTreeMap::new(),
@@ -450,12 +463,14 @@ impl Sources {
                 // A partition held back by alignment is left unread: its
                 // queue fills to librdkafka's bound, which then stops
                 // fetching it (no pause, so nothing fetched is thrown away).
-                if self.reader.topics[index].paused.contains(&partition) {
+                let state = &self.reader.topics[index];
+                let mut allowed = state.allowance.get(&partition).copied();
+                if state.paused.contains(&partition) || allowed == Some(0) {
                     continue;
                 }
                 // Up to 500 from one partition before the next one's turn.
                 let mut taken = 0;
-                while taken < 500 && read < max {
+                while taken < 500 && read < max && allowed != Some(0) {
                     let Some(result) = self.queues[at].2.poll(Duration::ZERO) else {
                         break;
                     };
@@ -465,6 +480,7 @@ impl Sources {
                                 sink(self.reader.topics[index].role, record);
                                 read += 1;
                                 taken += 1;
+                                allowed = allowed.map(|a| a.saturating_sub(1));
                             }
                         }
                         Err(KafkaError::PartitionEOF(_)) => {
@@ -478,6 +494,9 @@ impl Sources {
                             .reader
                             .partition_error(&consumer, index, partition, e)?,
                     }
+                }
+                if let Some(left) = allowed {
+                    self.reader.topics[index].allowance.insert(partition, left);
                 }
                 any |= taken > 0;
                 if read >= max {
@@ -769,10 +788,22 @@ impl Sources {
                 .saturating_sub(base);
             let ahead_ms = clock.saturating_sub(floor);
             let paused = state.paused.contains(&p);
-            if !paused && !state.idle.contains(&p) && ahead_ms > lead && ahead_records > budget {
+            let idle = state.idle.contains(&p);
+            if !paused && !idle && ahead_ms > lead && ahead_records > budget {
                 state.paused.insert(p);
             } else if paused && (ahead_ms <= lead / 2 || ahead_records <= budget / 2) {
                 state.paused.remove(&p);
+            }
+            // What it may read before the next look: nothing while held
+            // back, the budget left while ahead, no limit within the lead.
+            if state.paused.contains(&p) {
+                state.allowance.insert(p, 0);
+            } else if !idle && ahead_ms > lead {
+                state
+                    .allowance
+                    .insert(p, budget.saturating_sub(ahead_records));
+            } else {
+                state.allowance.remove(&p);
             }
         }
         Ok(self.reader.topics[index].paused.len())
