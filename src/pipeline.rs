@@ -30,8 +30,8 @@ use weir_connectors::kafka::{
 };
 use weir_connectors::postgres::{PgSink, StorePart, Writer, store};
 use weir_dataflow::DataflowConfig;
-use weir_dataflow::graph::{Inputs, Outputs, Rules, build};
-use weir_dataflow::records::{Time, Update};
+use weir_dataflow::graph::{Inputs, OutputVisitor, Outputs, Rules, build};
+use weir_dataflow::records::{OutputKind, OutputRecord, Time, Update};
 use weir_dataflow::state::AlertSeed;
 
 use weir_dataflow::clock::now_ms;
@@ -83,24 +83,8 @@ pub struct WorkerSummary {
     pub busy_secs: f64,
 }
 
-/// Updates per output.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Counts {
-    /// Reading updates.
-    pub readings: u64,
-    /// Window updates.
-    pub windows: u64,
-    /// Latest-state updates.
-    pub latest: u64,
-    /// Anomalies.
-    pub anomalies: u64,
-    /// Incident updates.
-    pub incidents: u64,
-    /// Dead letters.
-    pub dead_letters: u64,
-    /// Alert events.
-    pub alert_events: u64,
-}
+/// Updates per output (every output present, from 0).
+pub type Counts = BTreeMap<OutputKind, u64>;
 
 /// Where a worker's outputs go: counters, and optionally a JSON-lines file.
 struct OutputSink {
@@ -119,21 +103,12 @@ struct Line<'a, D> {
 }
 
 impl OutputSink {
-    fn write<D: Serialize>(&mut self, output: &'static str, update: &Update<D>) {
-        let count = match output {
-            "readings" => &mut self.counts.readings,
-            "windows" => &mut self.counts.windows,
-            "latest" => &mut self.counts.latest,
-            "anomalies" => &mut self.counts.anomalies,
-            "incidents" => &mut self.counts.incidents,
-            "alert_events" => &mut self.counts.alert_events,
-            _ => &mut self.counts.dead_letters,
-        };
-        *count += 1;
+    fn write<D: Serialize>(&mut self, output: OutputKind, update: &Update<D>) {
+        *self.counts.entry(output).or_default() += 1;
         if let (Some(file), None) = (&mut self.file, &self.error) {
             let (record, time, diff) = update;
             let line = Line {
-                output,
+                output: output.name(),
                 time: *time,
                 diff: *diff,
                 record,
@@ -148,32 +123,34 @@ impl OutputSink {
     }
 }
 
+/// Counts every output's updates and writes them to the output file (if
+/// any); dead letters are also counted by reason. The probe follows them all.
 fn attach(
     outputs: Outputs<'_>,
     sink: &Rc<RefCell<OutputSink>>,
     metrics: &std::sync::Arc<weir_server::Metrics>,
 ) -> ProbeHandle<Time> {
-    fn tap<'s, D: Serialize + 'static>(
-        stream: Stream<'s, Time, Vec<Update<D>>>,
-        name: &'static str,
-        sink: &Rc<RefCell<OutputSink>>,
-        probe: &ProbeHandle<Time>,
-    ) {
-        let sink = Rc::clone(sink);
-        stream
-            .inspect(move |update| sink.borrow_mut().write(name, update))
-            .probe_with(probe);
+    struct Tap<'a> {
+        sink: &'a Rc<RefCell<OutputSink>>,
+        probe: ProbeHandle<Time>,
     }
-    let probe = ProbeHandle::new();
-    tap(outputs.readings, "readings", sink, &probe);
-    tap(outputs.windows, "windows", sink, &probe);
-    tap(outputs.latest, "latest", sink, &probe);
-    tap(outputs.anomalies, "anomalies", sink, &probe);
-    tap(outputs.incidents, "incidents", sink, &probe);
-    tap(outputs.alert_events, "alert_events", sink, &probe);
+    impl<'s> OutputVisitor<'s> for Tap<'_> {
+        fn visit<D: OutputRecord>(&mut self, stream: &Stream<'s, Time, Vec<Update<D>>>) {
+            let sink = Rc::clone(self.sink);
+            stream
+                .clone()
+                .inspect(move |update| sink.borrow_mut().write(D::KIND, update))
+                .probe_with(&self.probe);
+        }
+    }
+    let mut tap = Tap {
+        sink,
+        probe: ProbeHandle::new(),
+    };
+    outputs.visit(&mut tap);
     let reasons = Rc::clone(sink);
     let metrics = std::sync::Arc::clone(metrics);
-    let dead_letters = outputs.dead_letters.inspect(move |(letter, _, diff)| {
+    outputs.dead_letters.inspect(move |(letter, _, diff)| {
         if *diff > 0 {
             metrics.dead_letter(&letter.reason);
             *reasons
@@ -183,8 +160,7 @@ fn attach(
                 .or_default() += 1;
         }
     });
-    tap(dead_letters, "dead_letters", sink, &probe);
-    probe
+    tap.probe
 }
 
 /// How often worker 0 creates upcoming daily partitions and drops expired ones.
@@ -257,7 +233,7 @@ pub fn run_worker(
         None => None,
     };
     let sink = Rc::new(RefCell::new(OutputSink {
-        counts: Counts::default(),
+        counts: OutputKind::ALL.iter().map(|&kind| (kind, 0)).collect(),
         reasons: Default::default(),
         file,
         error: None,
@@ -681,8 +657,9 @@ pub fn run_worker(
         if last_report.elapsed() >= Duration::from_secs(options.report_secs.max(1)) {
             last_report = Instant::now();
             let counts = &sink.borrow().counts;
-            info!(worker = index, records = summary.records, anomalies = counts.anomalies,
-                  incidents = counts.incidents, dead_letters = counts.dead_letters, paused,
+            let count = |kind| counts.get(&kind).copied().unwrap_or(0);
+            info!(worker = index, records = summary.records, anomalies = count(OutputKind::Anomalies),
+                  incidents = count(OutputKind::Incidents), dead_letters = count(OutputKind::DeadLetters), paused,
                   frontier = ?probe.with_frontier(|f| f.first().copied()), "progress");
         }
     }

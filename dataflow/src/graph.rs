@@ -16,8 +16,8 @@ use timely::dataflow::operators::Concat;
 use crate::config::{AlertPolicy, DataflowConfig};
 use crate::operators::{ApplyAlertPolicy, CorrelateZones, TrackSensors, Validate};
 use crate::records::{
-    AlertEvent, Anomaly, ControlRecord, DeadLetter, LatestState, RegistryRecord, SourceRecord,
-    StoredReading, Time, Update, WindowAggregate, ZoneIncident,
+    AlertEvent, Anomaly, ControlRecord, DeadLetter, LatestState, OutputRecord, RegistryRecord,
+    SourceRecord, StoredReading, Time, Update, WindowAggregate, ZoneIncident,
 };
 use crate::state::{AlertSeed, GraphCounters, StateGauge};
 
@@ -39,6 +39,27 @@ pub struct Outputs<'scope> {
     pub alert_events: Stream<'scope, Time, Vec<Update<AlertEvent>>>,
     /// The size of this worker's sensor state.
     pub gauge: StateGauge,
+}
+
+/// Something done to each output stream, whatever its record type (see
+/// [`Outputs::visit`]).
+pub trait OutputVisitor<'scope> {
+    /// Called once per output, with its stream.
+    fn visit<D: OutputRecord>(&mut self, stream: &Stream<'scope, Time, Vec<Update<D>>>);
+}
+
+impl<'scope> Outputs<'scope> {
+    /// Calls `visitor` on every output stream, in [`crate::records::OutputKind::ALL`] order:
+    /// the one list of the streams that code handling every output uses.
+    pub fn visit(&self, visitor: &mut impl OutputVisitor<'scope>) {
+        visitor.visit(&self.readings);
+        visitor.visit(&self.windows);
+        visitor.visit(&self.latest);
+        visitor.visit(&self.anomalies);
+        visitor.visit(&self.incidents);
+        visitor.visit(&self.dead_letters);
+        visitor.visit(&self.alert_events);
+    }
 }
 
 /// The inputs of the graph.

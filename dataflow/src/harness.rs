@@ -17,8 +17,11 @@ use timely::dataflow::{InputHandle, ProbeHandle, Stream};
 
 use crate::clock::PartitionClocks;
 use crate::config::{AlertPolicy, DataflowConfig};
-use crate::graph::{Inputs, Outputs, Rules, build};
-use crate::records::{ControlRecord, OutputUpdates, RegistryRecord, SourceRecord, Time, Update};
+use crate::graph::{Inputs, OutputVisitor, Outputs, Rules, build};
+use crate::records::{
+    ControlRecord, OutputRecord, OutputUpdates, RegistryRecord, SourceRecord, Time, Update,
+    UpdatesVisitor,
+};
 use crate::state::Footprint;
 
 /// Everything the graph emitted on one or all workers.
@@ -63,15 +66,15 @@ impl Collected {
             out.retain(|_, d| *d != 0);
             out
         }
-        BTreeMap::from([
-            ("readings", sum(&self.readings)),
-            ("windows", sum(&self.windows)),
-            ("latest", sum(&self.latest)),
-            ("anomalies", sum(&self.anomalies)),
-            ("incidents", sum(&self.incidents)),
-            ("dead_letters", sum(&self.dead_letters)),
-            ("alert_events", sum(&self.alert_events)),
-        ])
+        struct Sums(BTreeMap<&'static str, BTreeMap<String, isize>>);
+        impl UpdatesVisitor for Sums {
+            fn visit<D: OutputRecord>(&mut self, updates: &[Update<D>]) {
+                self.0.insert(D::KIND.name(), sum(updates));
+            }
+        }
+        let mut sums = Sums(BTreeMap::new());
+        self.outputs.visit(&mut sums);
+        sums.0
     }
 }
 
@@ -82,76 +85,35 @@ pub fn collect_outputs(
     sink: Rc<RefCell<Collected>>,
     keep: bool,
 ) -> ProbeHandle<Time> {
-    fn tap<'s, D: Clone + 'static>(
-        stream: Stream<'s, Time, Vec<Update<D>>>,
+    struct Collect {
         sink: Rc<RefCell<Collected>>,
-        pick: fn(&mut Collected) -> &mut Vec<Update<D>>,
         keep: bool,
-        probe: &ProbeHandle<Time>,
-    ) {
-        stream
-            .inspect_core(move |event| {
-                if let Ok((_, updates)) = event {
-                    let mut sink = sink.borrow_mut();
-                    sink.updates += updates.len() as u64;
-                    if keep {
-                        pick(&mut sink).extend(updates.iter().cloned());
-                    }
-                }
-            })
-            .probe_with(probe);
+        probe: ProbeHandle<Time>,
     }
-    let probe = ProbeHandle::new();
-    tap(
-        outputs.readings,
-        Rc::clone(&sink),
-        |c| &mut c.readings,
-        keep,
-        &probe,
-    );
-    tap(
-        outputs.windows,
-        Rc::clone(&sink),
-        |c| &mut c.windows,
-        keep,
-        &probe,
-    );
-    tap(
-        outputs.latest,
-        Rc::clone(&sink),
-        |c| &mut c.latest,
-        keep,
-        &probe,
-    );
-    tap(
-        outputs.anomalies,
-        Rc::clone(&sink),
-        |c| &mut c.anomalies,
-        keep,
-        &probe,
-    );
-    tap(
-        outputs.incidents,
-        Rc::clone(&sink),
-        |c| &mut c.incidents,
-        keep,
-        &probe,
-    );
-    tap(
-        outputs.dead_letters,
-        Rc::clone(&sink),
-        |c| &mut c.dead_letters,
-        keep,
-        &probe,
-    );
-    tap(
-        outputs.alert_events,
+    impl<'s> OutputVisitor<'s> for Collect {
+        fn visit<D: OutputRecord>(&mut self, stream: &Stream<'s, Time, Vec<Update<D>>>) {
+            let (sink, keep) = (Rc::clone(&self.sink), self.keep);
+            stream
+                .clone()
+                .inspect_core(move |event| {
+                    if let Ok((_, updates)) = event {
+                        let mut sink = sink.borrow_mut();
+                        sink.updates += updates.len() as u64;
+                        if keep {
+                            D::updates(&mut sink.outputs).extend(updates.iter().cloned());
+                        }
+                    }
+                })
+                .probe_with(&self.probe);
+        }
+    }
+    let mut collect = Collect {
         sink,
-        |c| &mut c.alert_events,
         keep,
-        &probe,
-    );
-    probe
+        probe: ProbeHandle::new(),
+    };
+    outputs.visit(&mut collect);
+    collect.probe
 }
 
 /// Called by each worker after each round of input: (worker, input time, state size).

@@ -11,9 +11,9 @@ use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use weir_dataflow::graph::Outputs;
+use weir_dataflow::graph::{OutputVisitor, Outputs};
 use weir_dataflow::operators::complete_times;
-use weir_dataflow::records::Time;
+use weir_dataflow::records::{OutputKind, OutputRecord, Time, Update};
 
 use super::{Batch, PgSink, PgWriter};
 use crate::ConnectorError;
@@ -29,6 +29,37 @@ pub enum StorePart {
     Data,
     /// Alert events.
     Alerts,
+}
+
+/// Epochs taken from the inputs, with a capability each, until stored.
+type Stash = BTreeMap<Time, (Capability<Time>, Batch)>;
+
+/// Drains one input into the stash.
+type Taker = Box<dyn FnMut(&mut Stash)>;
+
+/// Makes the store operator's inputs, one per output it stores.
+struct StoreInputs<'a, 's> {
+    builder: &'a mut OperatorBuilder<'s, Time>,
+    alerts: bool,
+    takers: Vec<Taker>,
+}
+
+impl<'s> OutputVisitor<'s> for StoreInputs<'_, 's> {
+    fn visit<D: OutputRecord>(&mut self, stream: &Stream<'s, Time, Vec<Update<D>>>) {
+        if (D::KIND == OutputKind::AlertEvents) != self.alerts {
+            return;
+        }
+        let mut handle = self.builder.new_input(stream.clone(), Pipeline);
+        self.takers.push(Box::new(move |stash: &mut Stash| {
+            handle.for_each(|cap, data| {
+                let Some(&time) = cap.least() else { return };
+                let entry = stash
+                    .entry(time)
+                    .or_insert_with(|| (cap.delayed(&time, 0), Batch::default()));
+                D::updates(&mut entry.1).append(data);
+            });
+        }));
+    }
 }
 
 /// The worker's PostgreSQL writer; it hands back each checkpoint once its offsets are durable.
@@ -78,51 +109,29 @@ pub fn store<'s>(
         }),
     )?;
     *writer_slot.borrow_mut() = Some(writer);
-    let data = part == StorePart::Data;
-    macro_rules! input {
-        ($on:expr, $stream:expr) => {
-            $on.then(|| builder.new_input($stream.clone(), Pipeline))
-        };
-    }
-    let mut readings = input!(data, outputs.readings);
-    let mut windows = input!(data, outputs.windows);
-    let mut latest = input!(data, outputs.latest);
-    let mut anomalies = input!(data, outputs.anomalies);
-    let mut incidents = input!(data, outputs.incidents);
-    let mut dead = input!(data, outputs.dead_letters);
-    let mut alerts = input!(!data, outputs.alert_events);
+    // One input per output this part stores: the data outputs, or the alert events.
+    let mut inputs = StoreInputs {
+        builder: &mut builder,
+        alerts: part == StorePart::Alerts,
+        takers: Vec::new(),
+    };
+    outputs.visit(&mut inputs);
+    let mut takers = inputs.takers;
     // The output carries no data: only its frontier (what is committed) matters.
     let (output, stream) = builder.new_output::<Vec<()>>();
     let writer = Rc::clone(writer_slot);
     let failure = Rc::clone(failure);
     builder.build(move |_| {
-        let mut stash: BTreeMap<Time, (Capability<Time>, Batch)> = BTreeMap::new();
+        let mut stash: Stash = BTreeMap::new();
         // Submitted batches: ticket → (capabilities held, rows, submitted at).
         let mut in_flight: BTreeMap<u64, (Vec<Capability<Time>>, usize, Instant)> = BTreeMap::new();
         // When the oldest complete epoch became complete (batching small epochs).
         let mut ready_since: Option<Instant> = None;
         move |frontiers| {
             let _ = &output; // kept for the operator's lifetime
-            macro_rules! take {
-                ($input:ident, $field:ident) => {
-                    if let Some(handle) = $input.as_mut() {
-                        handle.for_each(|cap, data| {
-                            let Some(&time) = cap.least() else { return };
-                            let entry = stash
-                                .entry(time)
-                                .or_insert_with(|| (cap.delayed(&time, 0), Batch::default()));
-                            entry.1.$field.extend(data.drain(..));
-                        });
-                    }
-                };
+            for take in &mut takers {
+                take(&mut stash);
             }
-            take!(readings, readings);
-            take!(windows, windows);
-            take!(latest, latest);
-            take!(anomalies, anomalies);
-            take!(incidents, incidents);
-            take!(dead, dead_letters);
-            take!(alerts, alert_events);
             let mut slot = writer.borrow_mut();
             let Some(writer) = slot.as_mut() else { return };
             // Committed batches release their epochs.

@@ -364,6 +364,85 @@ impl DeadLetter {
     }
 }
 
+/// The graph's outputs, named once. Code that handles every output takes
+/// them from here: [`OutputKind::ALL`] and [`OutputKind::name`] for names,
+/// [`OutputRecord`] for a record type's output and its place in
+/// [`OutputUpdates`], and `graph::Outputs::visit` for the streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// Readings to store.
+    Readings,
+    /// 5-minute and 1-hour window aggregates.
+    Windows,
+    /// Latest state per sensor.
+    Latest,
+    /// Anomalous readings.
+    Anomalies,
+    /// Zone incidents.
+    Incidents,
+    /// Records rejected anywhere in the graph, with the reason.
+    DeadLetters,
+    /// Alert lifecycle events.
+    AlertEvents,
+}
+
+impl OutputKind {
+    /// Every output, in the order they are listed everywhere.
+    pub const ALL: [OutputKind; 7] = [
+        OutputKind::Readings,
+        OutputKind::Windows,
+        OutputKind::Latest,
+        OutputKind::Anomalies,
+        OutputKind::Incidents,
+        OutputKind::DeadLetters,
+        OutputKind::AlertEvents,
+    ];
+
+    /// Its name (output files, summaries, logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputKind::Readings => "readings",
+            OutputKind::Windows => "windows",
+            OutputKind::Latest => "latest",
+            OutputKind::Anomalies => "anomalies",
+            OutputKind::Incidents => "incidents",
+            OutputKind::DeadLetters => "dead_letters",
+            OutputKind::AlertEvents => "alert_events",
+        }
+    }
+}
+
+/// The record type of one output: which output it is, and where its
+/// updates go in an [`OutputUpdates`].
+pub trait OutputRecord: Clone + Send + Serialize + 'static {
+    /// The output.
+    const KIND: OutputKind;
+    /// This output's updates in `all`.
+    fn updates(all: &mut OutputUpdates) -> &mut Vec<Update<Self>>;
+}
+
+macro_rules! output_records {
+    ($($record:ty => $kind:ident, $field:ident;)*) => {
+        $(impl OutputRecord for $record {
+            const KIND: OutputKind = OutputKind::$kind;
+            fn updates(all: &mut OutputUpdates) -> &mut Vec<Update<Self>> {
+                &mut all.$field
+            }
+        })*
+    };
+}
+
+output_records! {
+    StoredReading => Readings, readings;
+    WindowAggregate => Windows, windows;
+    LatestState => Latest, latest;
+    Anomaly => Anomalies, anomalies;
+    ZoneIncident => Incidents, incidents;
+    DeadLetter => DeadLetters, dead_letters;
+    AlertEvent => AlertEvents, alert_events;
+}
+
 /// Updates of every output of the graph, gathered (a sink's batch, a test's collection).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct OutputUpdates {
@@ -383,7 +462,25 @@ pub struct OutputUpdates {
     pub alert_events: Vec<Update<AlertEvent>>,
 }
 
+/// Something done to each output's updates in an [`OutputUpdates`],
+/// whatever its record type (see [`OutputUpdates::visit`]).
+pub trait UpdatesVisitor {
+    /// Called once per output, with its updates.
+    fn visit<D: OutputRecord>(&mut self, updates: &[Update<D>]);
+}
+
 impl OutputUpdates {
+    /// Calls `visitor` on every output's updates, in [`OutputKind::ALL`] order.
+    pub fn visit(&self, visitor: &mut impl UpdatesVisitor) {
+        visitor.visit(&self.readings);
+        visitor.visit(&self.windows);
+        visitor.visit(&self.latest);
+        visitor.visit(&self.anomalies);
+        visitor.visit(&self.incidents);
+        visitor.visit(&self.dead_letters);
+        visitor.visit(&self.alert_events);
+    }
+
     /// Appends `other`'s updates.
     pub fn merge(&mut self, other: OutputUpdates) {
         self.readings.extend(other.readings);
