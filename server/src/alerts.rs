@@ -133,7 +133,7 @@ fn in_range(name: &str, t: i64) -> Result<i64, ApiError> {
 
 /// `GET /api/alerts?state=&zone=&limit=`.
 pub async fn list(db: &Db, params: BTreeMap<String, String>) -> Result<Value, ApiError> {
-    crate::api::only(&params, &["state", "zone", "limit"])?;
+    crate::params::only(&params, &["state", "zone", "limit"])?;
     let state = params.get("state").cloned();
     if let Some(s) = &state
         && s != "open"
@@ -145,7 +145,7 @@ pub async fn list(db: &Db, params: BTreeMap<String, String>) -> Result<Value, Ap
         ));
     }
     let zone = crate::params::text(&params, "zone", crate::params::MAX_ZONE_CHARS)?;
-    let limit = crate::api::limit(&params)?;
+    let limit = crate::params::limit(&params)?;
     let client = db.client().await?;
     let rows = client
         .query(
@@ -249,7 +249,7 @@ fn silence_from_row(r: &tokio_postgres::Row) -> Silence {
 
 /// `GET /api/silences?active=true|false`.
 pub async fn silences(db: &Db, params: BTreeMap<String, String>) -> Result<Value, ApiError> {
-    crate::api::only(&params, &["active", "limit"])?;
+    crate::params::only(&params, &["active", "limit"])?;
     let active = match params.get("active").map(String::as_str) {
         None => None,
         Some("true") => Some(true),
@@ -261,7 +261,7 @@ pub async fn silences(db: &Db, params: BTreeMap<String, String>) -> Result<Value
             ));
         }
     };
-    let limit = crate::api::limit(&params)?;
+    let limit = crate::params::limit(&params)?;
     let client = db.client().await?;
     let rows = client
         .query(

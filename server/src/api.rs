@@ -60,7 +60,7 @@ pub struct Context {
 }
 
 use crate::params::{self, MAX_NAME_CHARS, MAX_ZONE_CHARS};
-pub use crate::params::{limit, only};
+use crate::params::{limit, only};
 
 /// `/ws` parameters: only `zone` (repeatable), each 1 to 64 characters
 /// without control characters.
