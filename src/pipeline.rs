@@ -21,16 +21,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 use timely::dataflow::operators::{Inspect, Probe};
-use timely::dataflow::{InputHandle, ProbeHandle, Stream};
-use tracing::{info, warn};
+use timely::dataflow::{ProbeHandle, Stream};
+use tracing::info;
 use weir_connectors::ConnectorError;
-use weir_connectors::kafka::{
-    Bound, Gap, Role, SourceRules, Sources, Spec, control_record, registry_record, resume_gaps,
-    source_record,
-};
+use weir_connectors::kafka::{Bound, Gap, Role, SourceRules, Sources, Spec, resume_gaps};
 use weir_connectors::postgres::{PgSink, StorePart, Writer, store};
 use weir_dataflow::DataflowConfig;
-use weir_dataflow::graph::{Inputs, OutputVisitor, Outputs, Rules, build};
+use weir_dataflow::driver::{Driver, Item};
+use weir_dataflow::graph::{OutputVisitor, Outputs, Rules, build};
 use weir_dataflow::records::{OutputKind, OutputRecord, Time, Update};
 use weir_dataflow::state::AlertSeed;
 
@@ -178,7 +176,7 @@ fn record_gaps(
 ) -> anyhow::Result<()> {
     metrics
         .source_gaps
-        .fetch_add(gaps.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        .fetch_add(gaps.len() as u64, Ordering::Relaxed);
     if let Some(writer) = writer.borrow().as_ref() {
         writer.gaps(gaps).context("recording gaps")?;
     }
@@ -286,7 +284,7 @@ pub fn run_worker(
         options
             .metrics
             .source_gaps
-            .fetch_add(mine.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(mine.len() as u64, Ordering::Relaxed);
         recovery.resume_after_gaps(&gaps, &marks);
     }
     if !recovery.durable_offsets.is_empty() {
@@ -318,20 +316,13 @@ pub fn run_worker(
     let writer: Rc<RefCell<Option<Writer>>> = Rc::default();
     let alert_writer: Rc<RefCell<Option<Writer>>> = Rc::default();
 
-    let mut readings_in: InputHandle<Time, _> = InputHandle::new();
-    let mut registry_in: InputHandle<Time, _> = InputHandle::new();
-    let mut control_in: InputHandle<Time, _> = InputHandle::new();
+    let mut driver = Driver::default();
     // The readings inputs' frontier over every worker: what alignment
     // measures partitions against.
     let input_probe: ProbeHandle<Time> = ProbeHandle::new();
     let (probe, stored) = worker.dataflow::<Time, _, _>(|scope| -> anyhow::Result<_> {
-        let readings = readings_in.to_stream(scope);
-        readings.clone().probe_with(&input_probe);
-        let inputs = Inputs {
-            readings,
-            registry: registry_in.to_stream(scope),
-            control: control_in.to_stream(scope),
-        };
+        let inputs = driver.inputs(scope);
+        inputs.readings.clone().probe_with(&input_probe);
         let outputs = build(inputs, &rules);
         let cluster = options.processes > 1;
         let publisher = options.publisher.clone().filter(|_| !cluster || index == 0);
@@ -349,7 +340,7 @@ pub fn run_worker(
                         metrics.sink_seconds.observe(took.as_secs_f64());
                         metrics
                             .readings_stored
-                            .fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
+                            .fetch_add(rows as u64, Ordering::Relaxed);
                     }
                 };
                 store(
@@ -426,21 +417,7 @@ pub fn run_worker(
     sources.set_wakeup(move || thread.unpark());
     // A worker that owns no partition of a topic (more workers than
     // partitions) closes that input at once: it must not hold the frontier.
-    let mut readings_open = sources.owns(Role::Readings);
-    let mut registry_open = sources.owns(Role::Registry);
-    let mut control_open = sources.owns(Role::Control);
-    if !readings_open {
-        readings_in.close();
-        readings_in = InputHandle::new();
-    }
-    if !registry_open {
-        registry_in.close();
-        registry_in = InputHandle::new();
-    }
-    if !control_open {
-        control_in.close();
-        control_in = InputHandle::new();
-    }
+    driver.start(&sources);
     // Durable epochs' offsets go to PostgreSQL (on the writer thread, after
     // the data); once committed there, to the broker's group offsets.
     let commit = |done: Option<(Time, weir_connectors::kafka::Checkpoint)>,
@@ -484,48 +461,38 @@ pub fn run_worker(
     loop {
         let delay = &options.metrics.source_delay_seconds;
         let mut readings_read = 0u64;
-        let read = sources.poll(10_000, Duration::ZERO, |role, raw| match role {
-            Role::Readings => {
+        let read = driver.round(&mut sources, dataflow.tick_ms, |item| match item {
+            Item::Reading(record) => {
                 // How long the broker took to hand the record over (record
                 // timestamp to read): the broker's share of end-to-end latency.
-                delay.observe((now_ms() - raw.record_ts_ms) as f64 / 1e3);
-                readings_in.send(source_record(raw));
+                delay.observe((now_ms() - record.origin.record_ts_ms) as f64 / 1e3);
                 readings_read += 1;
             }
-            Role::Registry => {
+            Item::Registry(record) => {
                 summary.registry += 1;
-                match registry_record(raw) {
-                    Ok(record) => {
-                        if let Some(writer) = writer.borrow().as_ref()
-                            && let Err(e) = writer.sensor(record.clone())
-                        {
-                            *failure.borrow_mut() = Some(e);
-                        }
-                        if let Some(p) = &options.publisher {
-                            p.publish(vec![weir_server::Event::Registry(record.clone())]);
-                        }
-                        registry_in.send(record);
-                    }
-                    Err(reason) => {
-                        summary.registry_rejected += 1;
-                        options
-                            .metrics
-                            .registry_rejected
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        warn!(%reason, "registry record rejected");
-                    }
+                if let Some(writer) = writer.borrow().as_ref()
+                    && let Err(e) = writer.sensor(record.clone())
+                {
+                    *failure.borrow_mut() = Some(e);
+                }
+                if let Some(p) = &options.publisher {
+                    p.publish(vec![weir_server::Event::Registry(record.clone())]);
                 }
             }
-            Role::Control => match control_record(raw) {
-                Ok(record) => control_in.send(record),
-                Err(reason) => warn!(%reason, "alert control record rejected"),
-            },
+            Item::Control(_) => {}
         })?;
         summary.records += readings_read;
         options
             .metrics
             .records_read
-            .fetch_add(readings_read, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(readings_read, Ordering::Relaxed);
+        let rejected = sources.take_registry_rejected();
+        summary.registry += rejected;
+        summary.registry_rejected += rejected;
+        options
+            .metrics
+            .registry_rejected
+            .fetch_add(rejected, Ordering::Relaxed);
         if read > 0 {
             last_record = Instant::now();
             if readings_read > 0 && first_record.is_none() {
@@ -537,59 +504,20 @@ pub fn run_worker(
             options
                 .metrics
                 .clock_clamped
-                .fetch_add(clamped, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(clamped, Ordering::Relaxed);
         }
         let gaps = sources.take_gaps();
         if !gaps.is_empty() {
             record_gaps(&writer, &options.metrics, gaps)?;
         }
-        if registry_open
-            && let Some(time) = sources.input_time(Role::Registry, dataflow.tick_ms)
-            && time > *registry_in.time()
+        // Bounded: closing an input releases its frontier, so the graph can finish.
+        if options.bound == Bound::AtEnd
+            && driver.close_finished(&mut sources)
+            && probe.done()
+            && stored.as_ref().is_none_or(|p| p.done())
         {
-            registry_in.advance_to(time);
-        }
-        if control_open
-            && let Some(time) = sources.input_time(Role::Control, dataflow.tick_ms)
-            && time > *control_in.time()
-        {
-            control_in.advance_to(time);
-        }
-        if readings_open
-            && let Some(time) = sources.input_time(Role::Readings, dataflow.tick_ms)
-            && time > *readings_in.time()
-        {
-            readings_in.advance_to(time);
-            sources.checkpoint(time);
-        }
-        if options.bound == Bound::AtEnd {
-            // Closing an input releases its frontier: the graph can finish.
-            if registry_open && sources.finished(Role::Registry) {
-                registry_open = false;
-                registry_in.close();
-                registry_in = InputHandle::new();
-            }
-            if control_open && sources.finished(Role::Control) {
-                control_open = false;
-                control_in.close();
-                control_in = InputHandle::new();
-            }
-            let registry_done = !registry_open;
-            if readings_open && registry_done && sources.finished(Role::Readings) {
-                readings_open = false;
-                readings_in.close();
-                readings_in = InputHandle::new();
-                sources.checkpoint(Time::MAX);
-            }
-            if !readings_open
-                && !registry_open
-                && !control_open
-                && probe.done()
-                && stored.as_ref().is_none_or(|p| p.done())
-            {
-                commit(sources.completed(None), &sources, &mut summary)?;
-                break;
-            }
+            commit(sources.completed(None), &sources, &mut summary)?;
+            break;
         }
         if stop.load(Ordering::Relaxed) || options.duration.is_some_and(|d| started.elapsed() >= d)
         {
@@ -629,12 +557,12 @@ pub fn run_worker(
             options
                 .metrics
                 .sources_asleep
-                .fetch_add(change, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(change, Ordering::Relaxed);
         }
         options
             .metrics
             .partitions_paused
-            .store(paused as i64, std::sync::atomic::Ordering::Relaxed);
+            .store(paused as i64, Ordering::Relaxed);
         if let Some(writer) = writer.borrow().as_ref() {
             for (time, checkpoint) in writer.offsets_committed() {
                 offsets_durable(&sources, &mut summary, time, &checkpoint);
@@ -649,10 +577,7 @@ pub fn run_worker(
             && frontier > 0
         {
             let lag = now_ms().saturating_sub(i64::try_from(frontier).unwrap_or(i64::MAX));
-            options
-                .metrics
-                .epoch_lag_ms
-                .store(lag, std::sync::atomic::Ordering::Relaxed);
+            options.metrics.epoch_lag_ms.store(lag, Ordering::Relaxed);
         }
         if last_report.elapsed() >= Duration::from_secs(options.report_secs.max(1)) {
             last_report = Instant::now();

@@ -307,7 +307,7 @@ mod tests {
         assert!(
             out.dead_letters
                 .iter()
-                .any(|(d, _, _)| d.reason == "too_late")
+                .any(|(d, _, _)| d.reason == crate::records::DeadReason::TooLate.name())
         );
         assert!(
             !out.windows.iter().any(|(w, _, _)| w.max >= 100.0),

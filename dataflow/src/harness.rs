@@ -2,9 +2,9 @@
 //! outputs collected per worker. Used by tests, the reference comparisons
 //! and `weir bench dataflow`; the Kafka runner drives the same graph.
 //!
-//! Worker `w` of `n` feeds the partitions `p` with `p % n == w`, in offset
-//! order, advancing its input to the least partition clock after each batch:
-//! exactly what the Kafka source does, minus the broker.
+//! Worker `w` of `n` reads the partitions `p` with `p % n == w`, in offset
+//! order, through a [`MemoryReader`] and the one [`Driver`] the Kafka
+//! runner uses too: the Kafka source, minus the broker.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use timely::dataflow::operators::{Inspect, Probe};
-use timely::dataflow::{InputHandle, ProbeHandle, Stream};
+use timely::dataflow::{ProbeHandle, Stream};
 
-use crate::clock::PartitionClocks;
 use crate::config::{AlertPolicy, DataflowConfig};
-use crate::graph::{Inputs, OutputVisitor, Outputs, Rules, build};
+use crate::driver::{Driver, MemoryReader};
+use crate::graph::{OutputVisitor, Outputs, Rules, build};
 use crate::records::{
     ControlRecord, OutputRecord, OutputUpdates, RegistryRecord, SourceRecord, Time, Update,
     UpdatesVisitor,
@@ -157,7 +157,9 @@ pub struct Input {
     pub partitions: i32,
 }
 
-/// Runs the graph over `input` with the given timely configuration.
+/// Runs the graph over `input` with the given timely configuration: each
+/// worker reads its partitions through a [`MemoryReader`], driven like the
+/// Kafka source (the same [`Driver`]).
 pub fn run(
     timely: timely::Config,
     config: DataflowConfig,
@@ -190,78 +192,44 @@ pub fn run(
         let index = worker.index();
         let peers = worker.peers();
         let sink = Rc::new(RefCell::new(Collected::default()));
-        let mut readings_in: InputHandle<Time, _> = InputHandle::new();
-        let mut registry_in: InputHandle<Time, _> = InputHandle::new();
-        let mut control_in: InputHandle<Time, _> = InputHandle::new();
+        let mut driver = Driver::default();
         let (probe, gauge) = worker.dataflow::<Time, _, _>(|scope| {
-            let inputs = Inputs {
-                readings: readings_in.to_stream(scope),
-                registry: registry_in.to_stream(scope),
-                control: control_in.to_stream(scope),
-            };
-            let outputs = build(inputs, &rules);
+            let outputs = build(driver.inputs(scope), &rules);
             let gauge = outputs.gauge.clone();
             (
                 collect_outputs(outputs, Rc::clone(&sink), options.keep),
                 gauge,
             )
         });
-        let batch = options.batch.max(1);
-
-        // The registry first, whole; its clocks decide what each reading sees.
-        if index == 0 {
-            for record in registry.iter() {
-                registry_in.send(record.clone());
-            }
-        }
-        registry_in.close();
-        if index == 0 {
-            for record in control.iter() {
-                control_in.send(record.clone());
-            }
-        }
-        control_in.close();
-
-        let owned: Vec<i32> = (0..partitions)
+        // Worker 0 feeds the registry and control records, whole, first.
+        let (registry, control) = match index {
+            0 => (registry.to_vec(), control.to_vec()),
+            _ => Default::default(),
+        };
+        let mine: BTreeMap<i32, Vec<SourceRecord>> = (0..partitions)
             .filter(|p| usize::try_from(*p).is_ok_and(|p| p % peers == index))
-            .collect();
-        let mut mine: BTreeMap<i32, std::vec::IntoIter<SourceRecord>> = owned
-            .iter()
             .map(|p| {
-                let taken = usize::try_from(*p)
+                let taken = usize::try_from(p)
                     .ok()
                     .and_then(|i| queues.get(i))
                     .and_then(|q| q.lock().ok().map(|mut q| std::mem::take(&mut *q)))
                     .unwrap_or_default();
-                (*p, taken.into_iter())
+                (p, taken)
             })
             .collect();
-        let mut clocks = PartitionClocks::new(owned.iter().copied());
+        let mut reader = MemoryReader::new(mine, registry, control, options.batch);
+        driver.start(&reader);
         loop {
-            for (partition, queue) in &mut mine {
-                let mut sent = 0;
-                for mut record in queue.by_ref().take(batch) {
-                    record.origin.clock_ms = clocks.observe(*partition, record.origin.record_ts_ms);
-                    readings_in.send(record);
-                    sent += 1;
-                }
-                if sent < batch {
-                    clocks.finish(*partition);
-                }
-            }
-            match clocks.input_time(config.tick_ms) {
-                Some(time) if time > *readings_in.time() => readings_in.advance_to(time),
-                _ => {}
-            }
-            if clocks.all_finished() {
+            let Ok(_) = driver.round(&mut reader, config.tick_ms, |_| {});
+            let time = driver.readings_time();
+            if driver.close_finished(&mut reader) {
                 break;
             }
             worker.step();
-            if let Some(observe) = &options.observe {
-                observe(index, *readings_in.time(), gauge.get());
+            if let (Some(observe), Some(time)) = (&options.observe, time) {
+                observe(index, time, gauge.get());
             }
         }
-        drop(readings_in);
         while !probe.done() {
             worker.step();
         }

@@ -11,6 +11,7 @@
 pub mod capacity;
 pub mod clock;
 pub mod config;
+pub mod driver;
 pub mod error;
 pub mod graph;
 pub mod harness;

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use crate::config::DataflowConfig;
 use crate::operators::validate_record;
 use crate::records::{
-    Anomaly, DeadLetter, Flag, LatestState, RegistryRecord, SourceRecord, StoredReading,
-    UNASSIGNED_ZONE, Validated, WindowAggregate, WindowSize, ZoneIncident, zone_of,
+    Anomaly, DeadLetter, DeadReason, Flag, LatestState, RegistryRecord, SourceRecord,
+    StoredReading, UNASSIGNED_ZONE, Validated, WindowAggregate, WindowSize, ZoneIncident, zone_of,
 };
 use crate::state::incidents_of;
 use crate::{Sensor, state};
@@ -136,7 +136,7 @@ pub fn compute(
                     origin: origin.clone(),
                     key: id.clone(),
                     payload,
-                    reason: "out_of_range".into(),
+                    reason: DeadReason::OutOfRange.name().into(),
                     detail: String::new(),
                 });
                 continue;
@@ -151,7 +151,7 @@ pub fn compute(
                     origin: origin.clone(),
                     key: id.clone(),
                     payload,
-                    reason: "duplicate_conflict".into(),
+                    reason: DeadReason::DuplicateConflict.name().into(),
                     detail: String::new(),
                 });
             }
@@ -177,7 +177,7 @@ pub fn compute(
                 origin: origin.clone(),
                 key: id.clone(),
                 payload,
-                reason: "too_late".into(),
+                reason: DeadReason::TooLate.name().into(),
                 detail: String::new(),
             });
             continue;

@@ -22,23 +22,43 @@ use crate::db::{Db, query_error};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::hub::now_ms;
+use weir_dataflow::records::WindowSize;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The coarsest window size (what `auto` falls back to).
+const COARSEST: WindowSize = WindowSize::ALL[WindowSize::ALL.len() - 1];
+
+/// `auto` picks the finest window table whose buckets over the range
+/// number at most this (30 days of 5-minute windows); else the coarsest.
+const AUTO_MAX_BUCKETS: i64 = 8_640;
+
 /// Where history comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     /// The in-memory hot tier.
     Hot,
     /// Raw `readings`.
     Readings,
-    /// `sensor_5m`.
-    #[serde(rename = "sensor_5m")]
-    Sensor5m,
-    /// `sensor_1h`.
-    #[serde(rename = "sensor_1h")]
-    Sensor1h,
+    /// A window table (`sensor_5m`, `sensor_1h`).
+    Windows(WindowSize),
+}
+
+impl Source {
+    /// The name answers carry: `hot`, `readings`, or the window table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Hot => "hot",
+            Source::Readings => "readings",
+            Source::Windows(size) => size.table(),
+        }
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
 }
 
 /// What the caller asked for.
@@ -48,10 +68,8 @@ pub enum Resolution {
     Auto,
     /// Every reading.
     Raw,
-    /// 5-minute windows.
-    FiveMinutes,
-    /// 1-hour windows.
-    OneHour,
+    /// One window size (`5m`, `1h`).
+    Window(WindowSize),
 }
 
 /// A validated request.
@@ -92,14 +110,16 @@ pub fn parse(params: &BTreeMap<String, String>) -> Result<Request, ApiError> {
     let resolution = match params.get("resolution").map(String::as_str) {
         None | Some("auto") => Resolution::Auto,
         Some("raw") => Resolution::Raw,
-        Some("5m") => Resolution::FiveMinutes,
-        Some("1h") => Resolution::OneHour,
-        Some(other) => {
-            return Err(ApiError::bad_parameter(
-                "resolution",
-                format!("`{other}` is not one of raw, 5m, 1h, auto"),
-            ));
-        }
+        Some(other) => match WindowSize::ALL.into_iter().find(|s| s.name() == other) {
+            Some(size) => Resolution::Window(size),
+            None => {
+                let sizes: Vec<&str> = WindowSize::ALL.iter().map(|s| s.name()).collect();
+                return Err(ApiError::bad_parameter(
+                    "resolution",
+                    format!("`{other}` is not one of raw, {}, auto", sizes.join(", ")),
+                ));
+            }
+        },
     };
     Ok(Request {
         from,
@@ -117,8 +137,7 @@ pub fn choose(
     let range = request.to - request.from;
     let hot = hot_covers && range <= config.hot_max_range_ms;
     Ok(match request.resolution {
-        Resolution::FiveMinutes => Source::Sensor5m,
-        Resolution::OneHour => Source::Sensor1h,
+        Resolution::Window(size) => Source::Windows(size),
         Resolution::Raw if hot => Source::Hot,
         Resolution::Raw if range <= config.raw_max_range_ms => Source::Readings,
         Resolution::Raw => {
@@ -133,8 +152,12 @@ pub fn choose(
         }
         Resolution::Auto if hot => Source::Hot,
         Resolution::Auto if range <= config.raw_max_range_ms => Source::Readings,
-        Resolution::Auto if range <= 30 * DAY_MS => Source::Sensor5m,
-        Resolution::Auto => Source::Sensor1h,
+        Resolution::Auto => Source::Windows(
+            WindowSize::ALL
+                .into_iter()
+                .find(|size| range <= AUTO_MAX_BUCKETS * size.millis())
+                .unwrap_or(COARSEST),
+        ),
     })
 }
 
@@ -197,24 +220,16 @@ pub async fn history(
                     .collect(),
             )
         }
-        Source::Sensor5m | Source::Sensor1h => {
-            let (table, width) = if source == Source::Sensor5m {
-                ("sensor_5m", 300_000)
-            } else {
-                ("sensor_1h", 3_600_000)
-            };
+        Source::Windows(size) => {
+            let (table, width) = (size.table(), size.millis());
             let expected =
                 usize::try_from((request.to - request.from) / width + 1).unwrap_or(usize::MAX);
             if expected > config.max_points {
-                return Err(too_many(
-                    expected,
-                    config,
-                    if width == 300_000 {
-                        " or ask for resolution=1h"
-                    } else {
-                        ""
-                    },
-                ));
+                let coarser = WindowSize::ALL.into_iter().find(|s| s.millis() > width);
+                let hint = coarser.map_or(String::new(), |s| {
+                    format!(" or ask for resolution={}", s.name())
+                });
+                return Err(too_many(expected, config, &hint));
             }
             let client = db.client().await?;
             let rows = client
@@ -229,7 +244,7 @@ pub async fn history(
                 .await
                 .map_err(query_error)?;
             (
-                if width == 300_000 { "5m" } else { "1h" },
+                size.name(),
                 rows.iter()
                     .map(|r| {
                         json!({"t": r.get::<_, i64>(0), "count": r.get::<_, i64>(1), "avg": r.get::<_, f64>(2),
@@ -305,19 +320,29 @@ mod tests {
         );
         assert_eq!(
             choose(&req(0, 8 * DAY_MS, Resolution::Auto), true, &config).ok(),
-            Some(Source::Sensor5m)
+            Some(Source::Windows(WindowSize::FiveMinutes))
         );
         assert_eq!(
             choose(&req(0, 31 * DAY_MS, Resolution::Auto), true, &config).ok(),
-            Some(Source::Sensor1h)
+            Some(Source::Windows(WindowSize::OneHour))
         );
         assert_eq!(
-            choose(&req(0, hour, Resolution::FiveMinutes), true, &config).ok(),
-            Some(Source::Sensor5m)
+            choose(
+                &req(0, hour, Resolution::Window(WindowSize::FiveMinutes)),
+                true,
+                &config
+            )
+            .ok(),
+            Some(Source::Windows(WindowSize::FiveMinutes))
         );
         assert_eq!(
-            choose(&req(0, hour, Resolution::OneHour), true, &config).ok(),
-            Some(Source::Sensor1h)
+            choose(
+                &req(0, hour, Resolution::Window(WindowSize::OneHour)),
+                true,
+                &config
+            )
+            .ok(),
+            Some(Source::Windows(WindowSize::OneHour))
         );
         let err = choose(&req(0, 8 * DAY_MS, Resolution::Raw), true, &config).err();
         assert!(err.is_some_and(|e| e.error == "bad_parameter" && e.detail.contains("7 days")));

@@ -196,7 +196,9 @@ async fn buffer(gateway: &Gateway, filter: &str, publishes: &[Publish]) -> Resul
                 Rejection {
                     index: 0,
                     field: "sensorId".into(),
-                    reason: "key_mismatch".into(),
+                    reason: weir_dataflow::records::DeadReason::KeyMismatch
+                        .name()
+                        .into(),
                     detail: format!(
                         "the payload's sensor `{}` is not the topic's `{sensor}`",
                         v.sensor_id

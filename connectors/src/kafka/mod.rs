@@ -1,5 +1,6 @@
 //! Kafka: configuration, topic administration, the record producer, the
-//! source and the decoding of its records into the graph's inputs.
+//! source, its records decoded into the graph's inputs (`decode`), and the
+//! source as the driver's partition reader (`reader`).
 
 mod admin;
 mod config;
@@ -7,6 +8,7 @@ mod decode;
 mod lag;
 mod metadata;
 mod producer;
+mod reader;
 mod source;
 
 pub use admin::{TopicOutcome, TopicSpec, ensure_topics, topic_specs};
@@ -14,6 +16,5 @@ pub use config::{Compression, GapPolicy, KafkaConfig};
 pub use decode::{control_record, registry_record, source_record};
 pub use lag::{PartitionLag, group_lag};
 pub use producer::{Header, KafkaProducer, OutgoingRecord};
-pub use source::{
-    Bound, Checkpoint, Gap, RawRecord, Role, SourceRules, Sources, Spec, resume_gaps,
-};
+pub use source::{Bound, Checkpoint, Gap, RawRecord, SourceRules, Sources, Spec, resume_gaps};
+pub use weir_dataflow::driver::Role;

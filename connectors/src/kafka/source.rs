@@ -36,6 +36,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{error, info, warn};
 use weir_dataflow::clock::PartitionClocks;
+use weir_dataflow::driver::Role;
 use weir_dataflow::records::Time;
 
 use super::KafkaConfig;
@@ -78,17 +79,6 @@ pub enum Bound {
     Live,
     /// Stop at the end offsets seen when the source opened.
     AtEnd,
-}
-
-/// Which of weir's input topics a record belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// Sensor readings (`kafka.readings_topic`).
-    Readings,
-    /// The sensor registry (`kafka.registry_topic`).
-    Registry,
-    /// Alert silences and acknowledgements (`kafka.control_topic`).
-    Control,
 }
 
 /// One topic to read: its role, name, the partitions this worker owns, and
@@ -141,13 +131,13 @@ pub struct Gap {
 }
 
 /// One topic's partitions as this worker reads them.
-struct TopicState {
+pub(super) struct TopicState {
     role: Role,
     topic: String,
-    partitions: Vec<i32>,
-    clocks: PartitionClocks,
-    next_offsets: BTreeMap<i32, i64>,
-    ends: Option<BTreeMap<i32, i64>>,
+    pub(super) partitions: Vec<i32>,
+    pub(super) clocks: PartitionClocks,
+    pub(super) next_offsets: BTreeMap<i32, i64>,
+    pub(super) ends: Option<BTreeMap<i32, i64>>,
     /// Partitions at their end since their last record (the idle rule applies).
     idle: BTreeSet<i32>,
     /// Partitions held back by alignment: their queues are left unread
@@ -175,7 +165,9 @@ pub struct Sources {
     queues: Vec<(usize, i32, PartitionQueue<DefaultConsumerContext>)>,
     reader: Reader,
     /// (input time, (next offset, clock) per partition) of the readings at each input advance.
-    epochs: VecDeque<(Time, Checkpoint)>,
+    pub(super) epochs: VecDeque<(Time, Checkpoint)>,
+    /// Registry records that could not be decoded, since the last `take_registry_rejected`.
+    pub(super) registry_rejected: u64,
     /// Where the next poll starts among the queues (round robin).
     next_queue: usize,
     /// A consumer with a long fetch wait that watches every partition while
@@ -346,6 +338,7 @@ impl Sources {
                 found: Vec::new(),
             },
             epochs: VecDeque::new(),
+            registry_rejected: 0,
             next_queue: 0,
         })
     }
@@ -414,13 +407,8 @@ impl Sources {
         Ok(())
     }
 
-    fn state(&self, role: Role) -> Option<&TopicState> {
+    pub(super) fn state(&self, role: Role) -> Option<&TopicState> {
         self.reader.topics.iter().find(|t| t.role == role)
-    }
-
-    /// Whether this worker reads any partition of `role`'s topic.
-    pub fn owns(&self, role: Role) -> bool {
-        self.state(role).is_some_and(|t| !t.partitions.is_empty())
     }
 
     /// Reads up to `max` records over every partition (waiting at most
@@ -807,35 +795,6 @@ impl Sources {
             }
         }
         Ok(self.reader.topics[index].paused.len())
-    }
-
-    /// The time the input of `role` may advance to (see [`PartitionClocks::input_time`]).
-    pub fn input_time(&self, role: Role, tick_ms: u64) -> Option<Time> {
-        self.state(role)?.clocks.input_time(tick_ms)
-    }
-
-    /// Whether a bounded source has read every partition of `role` to its end.
-    pub fn finished(&self, role: Role) -> bool {
-        self.state(role)
-            .is_some_and(|t| t.ends.is_some() && t.clocks.all_finished())
-    }
-
-    /// Notes that the readings input advanced to `time`: every record sent
-    /// so far is at a time before it, so the current next offsets cover
-    /// exactly the epochs below `time`.
-    pub fn checkpoint(&mut self, time: Time) {
-        let Some(state) = self.state(Role::Readings) else {
-            return;
-        };
-        // A partition read nothing from yet has no record clock: it is left
-        // out (its offset has not moved; a made-up clock would mislead the
-        // next restart's rewind).
-        let checkpoint = state
-            .next_offsets
-            .iter()
-            .filter_map(|(p, next)| Some((*p, (*next, state.clocks.record_clock(*p)?))))
-            .collect();
-        self.epochs.push_back((time, checkpoint));
     }
 
     /// The readings offsets that are complete once the outputs' frontier

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use postgres::{Client, Transaction};
 use weir_dataflow::records::{Alert, AlertEvent, Update};
 
-use super::sink::time;
+use super::schema::time;
 
 /// The channel the deliverer listens on.
 pub const NOTIFY_CHANNEL: &str = "weir_alert_deliveries";

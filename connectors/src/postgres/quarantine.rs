@@ -20,9 +20,12 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use tracing::{error, warn};
-use weir_dataflow::records::{MAX_DETAIL_BYTES, Origin, OutputUpdates, Update, store_text};
+use weir_dataflow::records::{
+    DeadReason, MAX_DETAIL_BYTES, Origin, OutputUpdates, Update, store_text,
+};
 
-use super::sink::{Batch, PgSink, describe, time};
+use super::schema::time;
+use super::sink::{Batch, PgSink, describe};
 use crate::ConnectorError;
 
 /// Whether PostgreSQL refused the data itself: a data exception (22), an
@@ -174,7 +177,7 @@ impl PgSink {
             sink.client
                 .execute(
                     "INSERT INTO dead_letters (kafka_partition, kafka_offset, reason, key, payload, detail, record_time) \
-                     VALUES ($1, $2, 'store_rejected', $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                     VALUES ($1, $2, $7, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                     &[
                         &origin.partition,
                         &origin.offset,
@@ -182,6 +185,7 @@ impl PgSink {
                         &payload,
                         &detail,
                         &time(origin.record_ts_ms.clamp(0, 253_402_300_799_000)),
+                        &DeadReason::StoreRejected.name(),
                     ],
                 )
                 .map(|_| ())
@@ -214,7 +218,7 @@ mod tests {
                 },
                 b"k",
                 vec![1],
-                "malformed_json",
+                DeadReason::Decode(weir_dataflow::DecodeReason::MalformedJson),
                 "",
             ),
             1,

@@ -7,7 +7,7 @@
 //! workers and processes starting together apply them once.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postgres::{Client, NoTls};
 use tracing::info;
@@ -483,6 +483,15 @@ pub fn partition_name(day: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("readings_{y:04}{m:02}{d:02}")
+}
+
+/// A record time (ms since 1970, also before it) as a `timestamptz` parameter.
+pub(crate) fn time(ms: i64) -> SystemTime {
+    if ms >= 0 {
+        UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
+    }
 }
 
 /// Day number of an epoch-ms time.

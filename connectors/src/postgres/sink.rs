@@ -22,19 +22,19 @@
 //! is back: the worker blocks, so the pipeline stops consuming.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 use postgres::{Client, Transaction};
 use tracing::{error, info, warn};
 use weir_dataflow::records::{
-    Anomaly, DeadLetter, LatestState, RegistryRecord, Severity, StoredReading, Update,
+    Anomaly, DeadLetter, Flag, LatestState, RegistryRecord, Severity, StoredReading, Update,
     WindowAggregate, WindowSize, ZoneIncident, store_text,
 };
 
 use super::PostgresConfig;
-use super::schema::{Layout, connect, day_of, ensure_partitions, maintain, migrate};
+use super::schema::{Layout, connect, day_of, ensure_partitions, maintain, migrate, time};
 use crate::ConnectorError;
 
 /// The outputs of one or more completed epochs.
@@ -120,14 +120,6 @@ fn net<K: Ord, D: Clone + PartialEq>(
         }
     }
     out
-}
-
-pub(crate) fn time(ms: i64) -> SystemTime {
-    if ms >= 0 {
-        UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
-    } else {
-        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
-    }
 }
 
 fn is_connection_error(e: &postgres::Error) -> bool {
@@ -571,10 +563,7 @@ fn write_windows(
 ) -> Result<(), postgres::Error> {
     let finals = net(windows, |w| (w.size, w.sensor_id.clone(), w.start_ms));
     for size in WindowSize::ALL {
-        let table = match size {
-            WindowSize::FiveMinutes => "sensor_5m",
-            WindowSize::OneHour => "sensor_1h",
-        };
+        let table = size.table();
         let (partial, rows): (Vec<&WindowAggregate>, Vec<&WindowAggregate>) = finals
             .iter()
             .filter(|((s, _, _), _)| *s == size)
@@ -616,9 +605,10 @@ fn write_windows(
                      FROM UNNEST($1::text[], $2::timestamptz[]) AS k(sensor_id, bucket) \
                      JOIN readings r ON r.sensor_id = k.sensor_id AND r.time >= k.bucket \
                       AND r.time < k.bucket + make_interval(secs => $3::float8) \
-                     WHERE NOT ('too_late' = ANY(r.flags)) GROUP BY k.sensor_id, k.bucket \
+                     WHERE NOT ('{too_late}' = ANY(r.flags)) GROUP BY k.sensor_id, k.bucket \
                      ON CONFLICT (sensor_id, bucket) DO UPDATE SET count = EXCLUDED.count, sum = EXCLUDED.sum, \
-                     avg = EXCLUDED.avg, min = EXCLUDED.min, max = EXCLUDED.max, updated_at = now()"
+                     avg = EXCLUDED.avg, min = EXCLUDED.min, max = EXCLUDED.max, updated_at = now()",
+                    too_late = Flag::TooLate.name()
                 ),
                 &[&ids, &buckets, &width],
             )?;

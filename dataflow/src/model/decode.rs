@@ -2,15 +2,12 @@
 
 use super::json::{decode_json, encode_json_v1, encode_json_v2};
 use super::proto::{decode_protobuf, encode_protobuf};
+use super::reading::check_payload_size;
 use super::{Format, Reading};
 use crate::error::{DecodeError, DecodeReason};
 
 /// The Kafka record header that carries the payload's content type.
 pub const CONTENT_TYPE_HEADER: &str = "content-type";
-
-/// Largest payload accepted, in bytes. Larger records are rejected as
-/// [`TooLarge`](DecodeReason::TooLarge) before any parsing.
-pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
 /// The two families of wire encodings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,20 +59,6 @@ pub fn encode(reading: &Reading) -> Vec<u8> {
     }
 }
 
-/// Rejects payloads over [`MAX_PAYLOAD_BYTES`].
-pub(crate) fn check_payload_size(payload: &[u8]) -> Result<(), DecodeError> {
-    if payload.len() > MAX_PAYLOAD_BYTES {
-        Err(
-            DecodeError::new("$", DecodeReason::TooLarge).with_detail(format!(
-                "{} bytes, at most {MAX_PAYLOAD_BYTES}",
-                payload.len()
-            )),
-        )
-    } else {
-        Ok(())
-    }
-}
-
 /// The wire a content type names; `None` for an empty header (sniff instead).
 fn wire_for_content_type(content_type: &str) -> Result<Option<Wire>, DecodeError> {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
@@ -121,7 +104,7 @@ mod tests {
 
     use super::*;
     use crate::error::DecodeReason::*;
-    use crate::model::{ReadingProto, SensorId, encode_json_v2_rfc3339};
+    use crate::model::{MAX_PAYLOAD_BYTES, ReadingProto, SensorId, encode_json_v2_rfc3339};
 
     const V1: &str = r#"{"sensorId": "tv-0042", "timestamp": 1764000000000, "value": 21.5}"#;
 

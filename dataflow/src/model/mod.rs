@@ -6,11 +6,11 @@ mod proto;
 mod reading;
 mod sensor;
 
-pub use decode::{CONTENT_TYPE_HEADER, MAX_PAYLOAD_BYTES, decode, encode};
+pub use decode::{CONTENT_TYPE_HEADER, decode, encode};
 pub use json::{decode_json, encode_json_v1, encode_json_v2, encode_json_v2_rfc3339};
 pub use proto::{ReadingProto, decode_protobuf, encode_protobuf};
 pub use reading::{
-    Format, MAX_FLAG_BYTES, MAX_FLAGS, MAX_SENSOR_ID_BYTES, MAX_TS_MS, MAX_UNIT_BYTES, Reading,
-    SensorId,
+    Format, MAX_FLAG_BYTES, MAX_FLAGS, MAX_PAYLOAD_BYTES, MAX_SENSOR_ID_BYTES, MAX_TS_MS,
+    MAX_UNIT_BYTES, Reading, SensorId,
 };
 pub use sensor::{MAX_ZONE_BYTES, Sensor, SensorKind, Thresholds, ValidRange};

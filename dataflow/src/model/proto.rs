@@ -7,10 +7,9 @@
 
 use prost::Message;
 
-use super::decode::check_payload_size;
 use super::reading::{
-    MAX_FLAG_BYTES, MAX_UNIT_BYTES, check_battery, check_flag_count, check_len, check_ts_ms,
-    check_value,
+    MAX_FLAG_BYTES, MAX_UNIT_BYTES, check_battery, check_flag_count, check_len, check_payload_size,
+    check_ts_ms, check_value,
 };
 use super::{Format, Reading, SensorId};
 use crate::error::{DecodeError, DecodeReason};

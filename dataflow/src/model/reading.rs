@@ -8,6 +8,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DecodeError, DecodeReason};
 
+/// Largest payload accepted, in bytes. Larger records are rejected as
+/// [`TooLarge`](DecodeReason::TooLarge) before any parsing.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// Rejects payloads over [`MAX_PAYLOAD_BYTES`].
+pub(crate) fn check_payload_size(payload: &[u8]) -> Result<(), DecodeError> {
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        Err(
+            DecodeError::new("$", DecodeReason::TooLarge).with_detail(format!(
+                "{} bytes, at most {MAX_PAYLOAD_BYTES}",
+                payload.len()
+            )),
+        )
+    } else {
+        Ok(())
+    }
+}
+
 /// Longest sensor id, in bytes.
 pub const MAX_SENSOR_ID_BYTES: usize = 128;
 /// Longest unit string, in bytes.

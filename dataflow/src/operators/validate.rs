@@ -12,7 +12,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 use crate::config::DataflowConfig;
 use crate::decode;
-use crate::records::{DeadLetter, Flag, SourceRecord, Time, Update, Validated};
+use crate::records::{DeadLetter, DeadReason, Flag, SourceRecord, Time, Update, Validated};
 
 /// Decodes one record and flags its timestamp against the record time.
 pub fn validate_record(
@@ -26,7 +26,7 @@ pub fn validate_record(
         content_type,
         clock_skewed,
     } = record;
-    let dead = |reason: &str, detail: String, payload: Vec<u8>| {
+    let dead = |reason: DeadReason, detail: String, payload: Vec<u8>| {
         Box::new(DeadLetter::new(
             origin.clone(),
             &key,
@@ -37,7 +37,13 @@ pub fn validate_record(
     };
     let reading = match decode(&payload, content_type.as_deref()) {
         Ok(reading) => reading,
-        Err(error) => return Err(dead(error.reason().code(), error.to_string(), payload)),
+        Err(error) => {
+            return Err(dead(
+                DeadReason::Decode(error.reason()),
+                error.to_string(),
+                payload,
+            ));
+        }
     };
     if key != reading.sensor_id.as_str().as_bytes() {
         // The key decides the partition: a sensor keyed otherwise could be
@@ -47,7 +53,7 @@ pub fn validate_record(
             String::from_utf8_lossy(&key),
             reading.sensor_id
         );
-        return Err(dead("key_mismatch", detail, payload));
+        return Err(dead(DeadReason::KeyMismatch, detail, payload));
     }
     let mut flags = Vec::new();
     if clock_skewed {

@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use crate::{Format, Reading, Sensor};
 
 mod alerts;
+mod dead_letter;
 
 pub use alerts::{
     Ack, Alert, AlertChange, AlertEvent, AlertEventKind, AlertKind, AlertScope, AlertState,
     AlertTransition, Control, ControlRecord, Level, Silence, Status,
 };
+pub use dead_letter::{DeadLetter, DeadReason, MAX_DEAD_KEY_BYTES, MAX_DETAIL_BYTES, store_text};
 
 /// Timely time: the record-time clock of the partitions, in ms (see docs).
 pub type Time = u64;
@@ -176,6 +178,14 @@ impl WindowSize {
             WindowSize::OneHour => "1h",
         }
     }
+
+    /// The store's table of these windows: `sensor_5m`, `sensor_1h`.
+    pub fn table(self) -> &'static str {
+        match self {
+            WindowSize::FiveMinutes => "sensor_5m",
+            WindowSize::OneHour => "sensor_1h",
+        }
+    }
 }
 
 /// Aggregate of one sensor's readings in one window.
@@ -306,62 +316,6 @@ pub struct ZoneIncident {
     pub peak_sensors: usize,
     /// Every sensor active during the incident, sorted.
     pub sensors: Vec<String>,
-}
-
-/// A record that did not make it into the readings, with why.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// Where it came from.
-    pub origin: Origin,
-    /// The record key, as text (lossy).
-    pub key: String,
-    /// The raw payload.
-    pub payload: Vec<u8>,
-    /// Reason code (`malformed_json`, `out_of_range`, `too_late`, ...).
-    pub reason: String,
-    /// Human detail (field, bounds).
-    pub detail: String,
-}
-
-/// Text as the store can hold it: NUL (which PostgreSQL's `text` and
-/// `jsonb` refuse) becomes U+FFFD, and text longer than `max` bytes is cut
-/// at a character boundary and marked with `…`. Everything from outside
-/// that becomes text in an output passes through here (or is refused
-/// earlier), so no record can stop the sink.
-pub fn store_text(text: &str, max: usize) -> String {
-    let mut out = if text.contains('\0') {
-        text.replace('\0', "\u{fffd}")
-    } else {
-        text.to_string()
-    };
-    if out.len() > max {
-        let mut cut = max.saturating_sub('…'.len_utf8());
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
-}
-
-/// Longest dead-letter key kept, in bytes.
-pub const MAX_DEAD_KEY_BYTES: usize = 256;
-/// Longest dead-letter detail kept, in bytes.
-pub const MAX_DETAIL_BYTES: usize = 2_048;
-
-impl DeadLetter {
-    /// A dead letter whose key (raw bytes, taken as UTF-8 lossily) and
-    /// detail are made storable (see [`store_text`]).
-    pub fn new(origin: Origin, key: &[u8], payload: Vec<u8>, reason: &str, detail: &str) -> Self {
-        DeadLetter {
-            origin,
-            key: store_text(&String::from_utf8_lossy(key), MAX_DEAD_KEY_BYTES),
-            payload,
-            reason: reason.to_string(),
-            detail: store_text(detail, MAX_DETAIL_BYTES),
-        }
-    }
 }
 
 /// The graph's outputs, named once. Code that handles every output takes

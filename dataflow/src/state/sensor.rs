@@ -17,7 +17,7 @@ use super::alerts::{Observation, SeededKey, SensorAlerts};
 use super::{RollingStats, SensorWindows};
 use crate::config::{AlertPolicy, DataflowConfig};
 use crate::records::{
-    AlertTransition, Anomaly, DeadLetter, Flag, LatestState, RegistryRecord, Severity,
+    AlertTransition, Anomaly, DeadLetter, DeadReason, Flag, LatestState, RegistryRecord, Severity,
     StoredReading, ThresholdKind, Validated, WindowAggregate, zone_of,
 };
 use crate::{Sensor, Thresholds};
@@ -261,7 +261,7 @@ impl SensorState {
         let version = self
             .version_at(ts, clock, config.reference_delay_ms)
             .cloned();
-        let dead = |reason: &str, detail: String| {
+        let dead = |reason: DeadReason, detail: String| {
             DeadLetter::new(
                 origin.clone(),
                 sensor_id.as_bytes(),
@@ -276,7 +276,7 @@ impl SensorState {
             for (what, range) in [("physical", physical), ("valid", sensor.valid_range)] {
                 if !range.contains(value) {
                     effects.dead_letter = Some(dead(
-                        "out_of_range",
+                        DeadReason::OutOfRange,
                         format!(
                             "field `value`: {value} outside the {what} range {}..={} of {}",
                             range.min,
@@ -299,7 +299,7 @@ impl SensorState {
             } else {
                 effects.duplicate = Some(Duplicate::Conflict);
                 effects.dead_letter = Some(dead(
-                    "duplicate_conflict",
+                    DeadReason::DuplicateConflict,
                     format!(
                         "field `value`: {value}, but a reading of `{sensor_id}` at ts {ts} was already accepted with {first}"
                     ),
@@ -325,7 +325,7 @@ impl SensorState {
         });
         if too_late {
             effects.dead_letter = Some(dead(
-                "too_late",
+                DeadReason::TooLate,
                 format!(
                     "ts {ts} is more than {} ms behind the sensor's watermark {}",
                     config.allowed_lateness_ms,
