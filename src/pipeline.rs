@@ -1,18 +1,19 @@
-//! Wires the Kafka sources, the dataflow graph and the output sinks on each
-//! timely worker. No pipeline semantics here: the graph is
-//! `weir_dataflow::graph`, the sources `weir_connectors::kafka::Sources`.
+//! Wires one timely worker and drives it: build the source (the Kafka
+//! `Sources`, a partition reader), resume from the store, build the graph,
+//! attach the sinks, the publisher and the output tap, then drive the
+//! inputs until the sources end (bounded) or the run stops. No pipeline
+//! semantics here: the graph is `weir_dataflow::graph`, the driver
+//! `weir_dataflow::driver`, each source and sink beside its connector.
 //!
 //! ```text
-//!  Sources (one consumer): readings (p % peers == worker) ─► InputHandle ─┐
-//!                         registry (p % peers == worker) ─► InputHandle ─┤
-//!                         alert control (1 partition)    ─► InputHandle ─┴─► graph ─► OutputSink (counts, JSON lines)
-//!                                                                            ─► StorePostgres, Publish
+//!  Sources (one consumer; readings, registry p % peers == worker; control)
+//!     └ Driver ─► graph ─► file::attach (counts, JSON lines)
+//!                      ├► postgres::store (data; alerts) ─► offsets durable ─► broker group offsets
+//!                      └► publish (the server's hot tier)
 //! ```
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,17 +21,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
-use timely::dataflow::operators::{Inspect, Probe};
-use timely::dataflow::{ProbeHandle, Stream};
+use timely::dataflow::ProbeHandle;
+use timely::dataflow::operators::Probe;
 use tracing::info;
 use weir_connectors::ConnectorError;
-use weir_connectors::kafka::{Bound, Gap, Role, SourceRules, Sources, Spec, resume_gaps};
-use weir_connectors::postgres::{PgSink, StorePart, Writer, store};
+use weir_connectors::file::{OutputTap, attach};
+use weir_connectors::kafka::{Bound, Gap, Role, SourceRules, Sources, Spec};
+use weir_connectors::postgres::{PgSink, Resume, StorePart, Writer, resume, store};
 use weir_dataflow::DataflowConfig;
 use weir_dataflow::driver::{Driver, Item};
-use weir_dataflow::graph::{OutputVisitor, Outputs, Rules, build};
-use weir_dataflow::records::{OutputKind, OutputRecord, Time, Update};
-use weir_dataflow::state::AlertSeed;
+use weir_dataflow::graph::{Rules, build};
+use weir_dataflow::records::{OutputKind, Time};
 
 use weir_dataflow::clock::now_ms;
 
@@ -70,7 +71,7 @@ pub struct WorkerSummary {
     /// Registry records that could not be decoded.
     pub registry_rejected: u64,
     /// Updates emitted per output.
-    pub updates: Counts,
+    pub updates: weir_connectors::file::Counts,
     /// Offset gaps seen (broker faults).
     pub gaps: u64,
     /// Dead letters by reason.
@@ -79,86 +80,6 @@ pub struct WorkerSummary {
     pub completed_offsets: Option<(Time, std::collections::BTreeMap<i32, i64>)>,
     /// Seconds from the first record read to the end of the run.
     pub busy_secs: f64,
-}
-
-/// Updates per output (every output present, from 0).
-pub type Counts = BTreeMap<OutputKind, u64>;
-
-/// Where a worker's outputs go: counters, and optionally a JSON-lines file.
-struct OutputSink {
-    counts: Counts,
-    reasons: std::collections::BTreeMap<String, u64>,
-    file: Option<BufWriter<File>>,
-    error: Option<std::io::Error>,
-}
-
-#[derive(Serialize)]
-struct Line<'a, D> {
-    output: &'a str,
-    time: Time,
-    diff: isize,
-    record: &'a D,
-}
-
-impl OutputSink {
-    fn write<D: Serialize>(&mut self, output: OutputKind, update: &Update<D>) {
-        *self.counts.entry(output).or_default() += 1;
-        if let (Some(file), None) = (&mut self.file, &self.error) {
-            let (record, time, diff) = update;
-            let line = Line {
-                output: output.name(),
-                time: *time,
-                diff: *diff,
-                record,
-            };
-            let written = serde_json::to_writer(&mut *file, &line)
-                .map_err(std::io::Error::from)
-                .and_then(|()| file.write_all(b"\n"));
-            if let Err(e) = written {
-                self.error = Some(e);
-            }
-        }
-    }
-}
-
-/// Counts every output's updates and writes them to the output file (if
-/// any); dead letters are also counted by reason. The probe follows them all.
-fn attach(
-    outputs: Outputs<'_>,
-    sink: &Rc<RefCell<OutputSink>>,
-    metrics: &std::sync::Arc<weir_server::Metrics>,
-) -> ProbeHandle<Time> {
-    struct Tap<'a> {
-        sink: &'a Rc<RefCell<OutputSink>>,
-        probe: ProbeHandle<Time>,
-    }
-    impl<'s> OutputVisitor<'s> for Tap<'_> {
-        fn visit<D: OutputRecord>(&mut self, stream: &Stream<'s, Time, Vec<Update<D>>>) {
-            let sink = Rc::clone(self.sink);
-            stream
-                .clone()
-                .inspect(move |update| sink.borrow_mut().write(D::KIND, update))
-                .probe_with(&self.probe);
-        }
-    }
-    let mut tap = Tap {
-        sink,
-        probe: ProbeHandle::new(),
-    };
-    outputs.visit(&mut tap);
-    let reasons = Rc::clone(sink);
-    let metrics = std::sync::Arc::clone(metrics);
-    outputs.dead_letters.inspect(move |(letter, _, diff)| {
-        if *diff > 0 {
-            metrics.dead_letter(&letter.reason);
-            *reasons
-                .borrow_mut()
-                .reasons
-                .entry(letter.reason.clone())
-                .or_default() += 1;
-        }
-    });
-    tap.probe
 }
 
 /// How often worker 0 creates upcoming daily partitions and drops expired ones.
@@ -220,22 +141,7 @@ pub fn run_worker(
     let registry_partitions = owned(Sources::partitions(kafka, &kafka.registry_topic)?);
     let control_partitions = owned(Sources::partitions(kafka, &kafka.control_topic)?);
 
-    let file = match &options.output_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            let path = dir.join(format!("worker-{index}.jsonl"));
-            let file =
-                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-            Some(BufWriter::new(file))
-        }
-        None => None,
-    };
-    let sink = Rc::new(RefCell::new(OutputSink {
-        counts: OutputKind::ALL.iter().map(|&kind| (kind, 0)).collect(),
-        reasons: Default::default(),
-        file,
-        error: None,
-    }));
+    let tap = OutputTap::new(options.output_dir.as_deref(), index)?;
     // The store, and where to resume from what it holds.
     let mut pg = match options.store {
         true => {
@@ -257,54 +163,28 @@ pub fn run_worker(
         None => None,
     };
     let rewind = dataflow.rewind_ms();
-    let mut recovery = match pg.as_mut() {
-        Some(pg) => pg.recovery(&reading_partitions, rewind, dataflow.future_after_ms)?,
-        None => Default::default(),
+    let Resume {
+        recovery,
+        seed,
+        gaps,
+    } = match pg.as_mut() {
+        Some(pg) => resume(
+            pg,
+            kafka,
+            (&reading_partitions, &all_reading_partitions),
+            (rewind, dataflow.future_after_ms),
+            &config.alerts,
+        )?,
+        None => Resume::default(),
     };
-    // Nothing skipped silently on resume: a durable offset outside the log
-    // is a gap (fatal, or recorded with `kafka.on_gap = "record"`).
-    // Every worker looks at every partition (its sensors come from all of
-    // them) and so decides alike; each records its own partitions' gaps.
-    if !recovery.all_durable_offsets.is_empty() {
-        let marks = Sources::watermarks(kafka, &kafka.readings_topic, &all_reading_partitions)?;
-        let gaps = resume_gaps(
-            kafka.on_gap,
-            &kafka.readings_topic,
-            &recovery.all_durable_offsets,
-            &marks,
-        )?;
-        let mine: Vec<Gap> = gaps
-            .iter()
-            .filter(|g| reading_partitions.contains(&g.partition))
-            .cloned()
-            .collect();
-        if let Some(pg) = pg.as_mut() {
-            pg.record_gaps(&mine).context("recording gaps")?;
-        }
-        options
-            .metrics
-            .source_gaps
-            .fetch_add(mine.len() as u64, Ordering::Relaxed);
-        recovery.resume_after_gaps(&gaps, &marks);
-    }
+    options
+        .metrics
+        .source_gaps
+        .fetch_add(gaps as u64, Ordering::Relaxed);
     if !recovery.durable_offsets.is_empty() {
         info!(worker = index, durable = ?recovery.durable_offsets, start = ?recovery.start_offsets,
               suppress_before_ms = ?recovery.suppress_before_ms, "resuming from postgres");
     }
-    // A restart that rewinds mid-stream: the alert rules start from the
-    // store, and skip what was alerted on. One that replays everything from
-    // the beginning rebuilds the alert state like the rest.
-    let mut seed = match pg.as_mut() {
-        Some(pg) if !recovery.replays_everything => AlertSeed::from_store(
-            pg.alerts_to_seed()?,
-            recovery.all_durable_offsets.clone(),
-            &config.alerts,
-        ),
-        _ => AlertSeed::default(),
-    };
-    // Sensors of partitions rewound mid-stream rebuild their windows that
-    // began before the rewind point from the store.
-    seed.rewind_clocks = recovery.rewind_clocks.clone();
     let rules = Rules {
         dataflow: dataflow.clone(),
         alerts: config.alerts.clone(),
@@ -371,7 +251,9 @@ pub fn run_worker(
             }
             _ => None,
         };
-        Ok((attach(outputs, &sink, &options.metrics), stored))
+        let metrics = std::sync::Arc::clone(&options.metrics);
+        let probe = attach(outputs, &tap, move |reason| metrics.dead_letter(reason));
+        Ok((probe, stored))
     })?;
     // Offsets become durable only for epochs every worker's sink has committed.
     let durable = |probe: &ProbeHandle<Time>, stored: &Option<ProbeHandle<Time>>| {
@@ -581,8 +463,8 @@ pub fn run_worker(
         }
         if last_report.elapsed() >= Duration::from_secs(options.report_secs.max(1)) {
             last_report = Instant::now();
-            let counts = &sink.borrow().counts;
-            let count = |kind| counts.get(&kind).copied().unwrap_or(0);
+            let tap = tap.borrow();
+            let count = |kind| tap.counts().get(&kind).copied().unwrap_or(0);
             info!(worker = index, records = summary.records, anomalies = count(OutputKind::Anomalies),
                   incidents = count(OutputKind::Incidents), dead_letters = count(OutputKind::DeadLetters), paused,
                   frontier = ?probe.with_frontier(|f| f.first().copied()), "progress");
@@ -600,14 +482,8 @@ pub fn run_worker(
     }
     summary.gaps = sources.gaps();
     summary.busy_secs = first_record.map_or(0.0, |t| t.elapsed().as_secs_f64());
-    let mut sink = sink.borrow_mut();
-    if let Some(error) = sink.error.take() {
-        return Err(error).context("writing outputs");
-    }
-    if let Some(file) = sink.file.as_mut() {
-        file.flush().context("flushing outputs")?;
-    }
-    summary.updates = sink.counts.clone();
-    summary.dead_letter_reasons = std::mem::take(&mut sink.reasons);
+    let tapped = tap.borrow_mut().finish().context("writing outputs")?;
+    summary.updates = tapped.counts;
+    summary.dead_letter_reasons = tapped.reasons;
     Ok(summary)
 }

@@ -103,6 +103,15 @@ pub enum ConnectorError {
         /// The offsets, and what happened.
         detail: String,
     },
+    /// A local file could not be written.
+    #[error("{context}")]
+    Io {
+        /// What was being done, and the path.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The PostgreSQL writer thread stopped without saying why (it panicked).
     #[error("postgres: the writer thread stopped")]
     WriterGone,

@@ -10,6 +10,7 @@
 
 pub mod delivery;
 pub mod error;
+pub mod file;
 pub mod ingest;
 pub mod kafka;
 pub mod postgres;

@@ -4,6 +4,7 @@
 mod alerts;
 mod config;
 mod quarantine;
+mod recovery;
 mod render;
 mod schema;
 mod sink;
@@ -11,7 +12,8 @@ mod writer;
 
 pub use alerts::NOTIFY_CHANNEL;
 pub use config::PostgresConfig;
+pub use recovery::{Recovery, Resume, resume};
 pub use render::{StorePart, Writer, store};
 pub use schema::{Layout, SchemaStatus, connect, durable_offsets, migrate, status};
-pub use sink::{Batch, PgSink, Recovery};
+pub use sink::{Batch, PgSink};
 pub use writer::{PgWriter, Waker};

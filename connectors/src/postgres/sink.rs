@@ -40,67 +40,6 @@ use crate::ConnectorError;
 /// The outputs of one or more completed epochs.
 pub type Batch = weir_dataflow::records::OutputUpdates;
 
-/// Where a restarted worker resumes, from what is durable.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Recovery {
-    /// Per partition: the offset to start reading at (far enough back to rebuild state).
-    pub start_offsets: BTreeMap<i32, i64>,
-    /// Per partition: the first offset that is not durable yet.
-    pub durable_offsets: BTreeMap<i32, i64>,
-    /// The same for every partition of the topic (not only this worker's).
-    pub all_durable_offsets: BTreeMap<i32, i64>,
-    /// Every partition is replayed from its beginning (no checkpoint lies
-    /// far enough back to rewind to): the replay rebuilds all state,
-    /// alert state included, from nothing.
-    pub replays_everything: bool,
-    /// Incident rows starting before this (event time, ms) are not
-    /// written: the replay may not hold all of their anomalies.
-    pub suppress_before_ms: Option<i64>,
-    /// Per partition rewound mid-stream (of every partition of the topic),
-    /// the clock of the checkpoint it restarts from: windows of its sensors
-    /// that began before it are rebuilt from the stored readings.
-    pub rewind_clocks: BTreeMap<i32, i64>,
-    /// Per partition (of every partition), the clock at the durable offset.
-    pub durable_clocks: BTreeMap<i32, i64>,
-    /// Per partition (of every partition), where its replay starts.
-    pub rewind_starts: BTreeMap<i32, i64>,
-}
-
-impl Recovery {
-    /// Where to resume once `gaps` are accepted (`kafka.on_gap = "record"`),
-    /// given each partition's log (start, end) offsets. A partition whose
-    /// durable offset lies past the log's end (a topic recreated) starts
-    /// again at the log's start, with nothing taken as alerted on. One
-    /// whose replay would start below what the log still holds (records
-    /// deleted) rebuilds state from less than the rewind span: its rewind
-    /// clock becomes the durable clock, so its sensors' windows up to the
-    /// durable point are rebuilt from the store.
-    pub fn resume_after_gaps(
-        &mut self,
-        gaps: &[crate::kafka::Gap],
-        marks: &BTreeMap<i32, (i64, i64)>,
-    ) {
-        for gap in gaps.iter().filter(|g| g.kind == "beyond_end") {
-            self.all_durable_offsets.insert(gap.partition, gap.to);
-            self.rewind_starts.insert(gap.partition, gap.to);
-            if let Some(durable) = self.durable_offsets.get_mut(&gap.partition) {
-                *durable = gap.to;
-                self.start_offsets.insert(gap.partition, gap.to);
-            }
-            if let Some(clock) = self.durable_clocks.get(&gap.partition) {
-                self.rewind_clocks.insert(gap.partition, *clock);
-            }
-        }
-        for (partition, start) in &self.rewind_starts {
-            if marks.get(partition).is_some_and(|(low, _)| start < low)
-                && let Some(clock) = self.durable_clocks.get(partition)
-            {
-                self.rewind_clocks.insert(*partition, *clock);
-            }
-        }
-    }
-}
-
 /// The final state of each key in a batch: `Some` = upsert, `None` = retracted.
 fn net<K: Ord, D: Clone + PartialEq>(
     updates: &[Update<D>],
@@ -152,8 +91,8 @@ pub struct PgSink {
     pub(super) client: Client,
     layout: Layout,
     partitions: BTreeSet<i64>,
-    topic: String,
-    suppress_before_ms: Option<i64>,
+    pub(super) topic: String,
+    pub(super) suppress_before_ms: Option<i64>,
     /// Delivery channels each deliverable alert event gets an outbox row for.
     channels: Vec<String>,
     /// Rows quarantined into `dead_letters` because PostgreSQL refused them.
@@ -198,12 +137,6 @@ impl PgSink {
         self.channels = channels;
     }
 
-    /// The alerts a restart seeds the alert rules with.
-    pub fn alerts_to_seed(&mut self) -> Result<Vec<weir_dataflow::records::Alert>, ConnectorError> {
-        super::alerts::alerts_to_seed(&mut self.client)
-            .map_err(|e| ConnectorError::postgres("read alerts to seed", e))
-    }
-
     /// The layout of `readings`.
     pub fn layout(&self) -> Layout {
         self.layout
@@ -221,65 +154,6 @@ impl PgSink {
                 Ok(())
             }
         }
-    }
-
-    /// Reads what is durable and decides where each of `partitions` restarts:
-    /// `rewind_ms` of record time before the durable offset (by the stored
-    /// offset↔clock checkpoints), so state can be rebuilt; and from which event
-    /// time windows and incidents are complete again (over all partitions).
-    pub fn recovery(
-        &mut self,
-        partitions: &[i32],
-        rewind_ms: i64,
-        future_after_ms: i64,
-    ) -> Result<Recovery, ConnectorError> {
-        let pg = |op: &'static str| move |e| ConnectorError::postgres(op, e);
-        let rows = self
-            .client
-            .query(
-                "SELECT o.kafka_partition, o.next_offset, o.clock_ms, \
-                        (SELECT c.next_offset FROM source_checkpoints c \
-                          WHERE c.topic = o.topic AND c.kafka_partition = o.kafka_partition \
-                            AND c.clock_ms <= o.clock_ms - $2 ORDER BY c.next_offset DESC LIMIT 1), \
-                        (SELECT c.clock_ms FROM source_checkpoints c \
-                          WHERE c.topic = o.topic AND c.kafka_partition = o.kafka_partition \
-                            AND c.clock_ms <= o.clock_ms - $2 ORDER BY c.next_offset DESC LIMIT 1) \
-                 FROM source_offsets o WHERE o.topic = $1",
-                &[&self.topic, &rewind_ms],
-            )
-            .map_err(pg("read source offsets"))?;
-        let mut recovery = Recovery {
-            replays_everything: true,
-            ..Recovery::default()
-        };
-        for row in rows {
-            let partition: i32 = row.get(0);
-            let next: i64 = row.get(1);
-            let rewind_to: Option<i64> = row.get(3);
-            let rewind_clock: Option<i64> = row.get(4);
-            recovery.durable_clocks.insert(partition, row.get(2));
-            recovery
-                .rewind_starts
-                .insert(partition, rewind_to.unwrap_or(0));
-            if let (Some(_), Some(clock)) = (rewind_to, rewind_clock) {
-                let bound = clock.saturating_add(future_after_ms);
-                recovery.suppress_before_ms =
-                    Some(recovery.suppress_before_ms.map_or(bound, |b| b.max(bound)));
-                recovery.rewind_clocks.insert(partition, clock);
-            }
-            recovery.all_durable_offsets.insert(partition, next);
-            if rewind_to.is_some() {
-                recovery.replays_everything = false;
-            }
-            if partitions.contains(&partition) {
-                recovery.durable_offsets.insert(partition, next);
-                recovery
-                    .start_offsets
-                    .insert(partition, rewind_to.unwrap_or(0));
-            }
-        }
-        self.suppress_before_ms = recovery.suppress_before_ms;
-        Ok(recovery)
     }
 
     /// Writes a batch in one transaction, retrying while PostgreSQL is
@@ -348,38 +222,6 @@ impl PgSink {
         })
     }
 
-    /// Records `gaps` in `source_gaps`; a partition whose durable offset lay
-    /// past the log's end gets its durable offset set back to where reading
-    /// goes on (the old one belonged to a log that is gone).
-    pub fn record_gaps(&mut self, gaps: &[crate::kafka::Gap]) -> Result<(), ConnectorError> {
-        if gaps.is_empty() {
-            return Ok(());
-        }
-        let gaps = gaps.to_vec();
-        self.retrying("record gaps", move |sink| {
-            let mut tx = sink.client.transaction()?;
-            for gap in &gaps {
-                tx.execute(
-                    "INSERT INTO source_gaps (topic, kafka_partition, from_offset, to_offset, kind) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                    &[&gap.topic, &gap.partition, &gap.from, &gap.to, &gap.kind],
-                )?;
-                if gap.kind == "beyond_end" {
-                    tx.execute(
-                        "UPDATE source_offsets SET next_offset = $3, updated_at = now() \
-                         WHERE topic = $1 AND kafka_partition = $2",
-                        &[&gap.topic, &gap.partition, &gap.to],
-                    )?;
-                    tx.execute(
-                        "DELETE FROM source_checkpoints WHERE topic = $1 AND kafka_partition = $2",
-                        &[&gap.topic, &gap.partition],
-                    )?;
-                }
-            }
-            tx.commit()
-        })
-    }
-
     /// Upserts a registry record into `sensors`.
     pub fn upsert_sensor(&mut self, record: &RegistryRecord) -> Result<(), ConnectorError> {
         let record = record.clone();
@@ -430,7 +272,7 @@ impl PgSink {
         }
     }
 
-    fn retrying<T>(
+    pub(super) fn retrying<T>(
         &mut self,
         what: &'static str,
         op: impl FnMut(&mut PgSink) -> Result<T, postgres::Error>,
