@@ -59,6 +59,27 @@ pub struct SensorView {
     pub ingest_ts: Option<i64>,
 }
 
+impl SensorView {
+    /// A sensor known by its id only (in the unassigned zone until the
+    /// registry or a reading says otherwise).
+    pub fn empty(id: &str) -> SensorView {
+        SensorView {
+            sensor_id: id.to_string(),
+            zone: weir_dataflow::records::UNASSIGNED_ZONE.to_string(),
+            kind: None,
+            unit: None,
+            ts: None,
+            value: None,
+            mean: None,
+            stddev: None,
+            severity: None,
+            window_5m: None,
+            window_1h: None,
+            ingest_ts: None,
+        }
+    }
+}
+
 /// An anomaly as shown.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AnomalyView {
