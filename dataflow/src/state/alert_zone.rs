@@ -622,3 +622,171 @@ fn event(
         origin: t.origin.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::Severity;
+
+    fn origin(offset: i64, clock_ms: i64) -> Origin {
+        Origin {
+            partition: 0,
+            offset,
+            record_ts_ms: clock_ms,
+            clock_ms,
+        }
+    }
+
+    /// A transition of `sensor`'s z-score alert (fired at `fired_ms`) caused
+    /// by a reading at `ts_ms`, whose partition clock is `ts_ms` too.
+    fn transition(sensor: &str, change: AlertChange, fired_ms: i64, ts_ms: i64) -> AlertTransition {
+        AlertTransition {
+            alert_id: format!("{sensor}:zscore:{fired_ms}"),
+            sensor_id: sensor.to_string(),
+            zone: "z1".to_string(),
+            kind: AlertKind::ZScore,
+            change,
+            ts_ms,
+            fired_ms,
+            severity: Severity::Warning,
+            occurrences: 1,
+            value: 9.0,
+            origin: origin(ts_ms, ts_ms),
+        }
+    }
+
+    fn kinds(events: &[AlertEvent]) -> Vec<(AlertEventKind, bool)> {
+        events.iter().map(|e| (e.event, e.deliver)).collect()
+    }
+
+    fn policy() -> AlertPolicy {
+        AlertPolicy {
+            group_threshold: 3,
+            group_window_ms: 60_000,
+            ..AlertPolicy::default()
+        }
+    }
+
+    #[test]
+    fn an_alert_alone_is_delivered_when_it_fires_and_when_it_resolves() {
+        let mut book = AlertBook::default();
+        let fired = book.transition(
+            &transition("s1", AlertChange::Fired, 1_000, 1_000),
+            &policy(),
+        );
+        assert_eq!(kinds(&fired), [(AlertEventKind::Fired, true)]);
+        let resolved = book.transition(
+            &transition("s1", AlertChange::Resolved, 1_000, 9_000),
+            &policy(),
+        );
+        assert_eq!(kinds(&resolved), [(AlertEventKind::Resolved, true)]);
+        assert_eq!(resolved[0].alert.resolved_ms, Some(9_000));
+        // Nothing is left open: a second resolve is no event.
+        let again = book.transition(
+            &transition("s1", AlertChange::Resolved, 1_000, 9_500),
+            &policy(),
+        );
+        assert!(again.is_empty());
+    }
+
+    #[test]
+    fn enough_sensors_at_once_make_one_zone_alert_and_cover_the_rest() {
+        let mut book = AlertBook::default();
+        let p = policy();
+        let mut events = Vec::new();
+        for (i, sensor) in ["s1", "s2", "s3"].iter().enumerate() {
+            let ts = 1_000 + i as i64 * 1_000;
+            events.push(book.transition(&transition(sensor, AlertChange::Fired, ts, ts), &p));
+        }
+        assert_eq!(kinds(&events[0]), [(AlertEventKind::Fired, true)]);
+        assert_eq!(kinds(&events[1]), [(AlertEventKind::Fired, true)]);
+        let third = &events[2];
+        let zone = third
+            .iter()
+            .find(|e| e.alert.scope == AlertScope::Zone)
+            .map(|e| (e.event, e.deliver, e.alert.members.clone()));
+        assert_eq!(
+            zone,
+            Some((
+                AlertEventKind::Fired,
+                true,
+                vec!["s1".into(), "s2".into(), "s3".into()]
+            ))
+        );
+        assert!(
+            third
+                .iter()
+                .filter(|e| e.alert.scope == AlertScope::Sensor)
+                .all(|e| !e.deliver),
+            "members are grouped or inhibited, not delivered: {:?}",
+            kinds(third)
+        );
+        // A fourth sensor while the zone alert is open: inhibited, and the
+        // zone alert gains a member.
+        let fourth = book.transition(&transition("s4", AlertChange::Fired, 5_000, 5_000), &p);
+        let what: Vec<AlertEventKind> = fourth.iter().map(|e| e.event).collect();
+        assert!(what.contains(&AlertEventKind::Inhibited), "{what:?}");
+        assert!(what.contains(&AlertEventKind::Updated), "{what:?}");
+        assert!(fourth.iter().all(|e| e.event != AlertEventKind::Fired));
+    }
+
+    #[test]
+    fn a_silence_holds_delivery_until_it_ends() {
+        let mut book = AlertBook::default();
+        book.control(
+            ControlRecord {
+                control: Control::Silence(Silence {
+                    id: "mute-1".into(),
+                    sensor_id: None,
+                    zone: Some("z1".into()),
+                    kind: None,
+                    starts_ms: 0,
+                    ends_ms: 10_000,
+                    author: "ops".into(),
+                    comment: String::new(),
+                }),
+                origin: origin(0, 0),
+            },
+            0,
+        );
+        let fired = book.transition(
+            &transition("s1", AlertChange::Fired, 2_000, 2_000),
+            &policy(),
+        );
+        assert_eq!(kinds(&fired), [(AlertEventKind::Silenced, false)]);
+        assert_eq!(fired[0].alert.silence_id.as_deref(), Some("mute-1"));
+        assert!(book.advance(9_999).is_empty(), "the silence still holds");
+        let ended = book.advance(10_000);
+        assert_eq!(kinds(&ended), [(AlertEventKind::Fired, true)]);
+        assert!(book.advance(20_000).is_empty(), "delivered once");
+    }
+
+    #[test]
+    fn an_acknowledged_alert_does_not_page() {
+        let mut book = AlertBook::default();
+        let p = policy();
+        book.transition(&transition("s1", AlertChange::Fired, 1_000, 1_000), &p);
+        // Visible 500 ms of record time after its clock of 2,000.
+        book.control(
+            ControlRecord {
+                control: Control::Ack(Ack {
+                    alert_id: "s1:zscore:1000".into(),
+                    author: "ops".into(),
+                    comment: "on it".into(),
+                }),
+                origin: origin(7, 2_000),
+            },
+            500,
+        );
+        assert!(book.advance(2_499).is_empty());
+        let acked = book.advance(2_500);
+        assert_eq!(kinds(&acked), [(AlertEventKind::Acked, true)]);
+        assert_eq!(acked[0].alert.acked_by.as_deref(), Some("ops"));
+        let escalated = book.transition(
+            &transition("s1", AlertChange::Escalated, 1_000, 700_000),
+            &p,
+        );
+        assert_eq!(kinds(&escalated), [(AlertEventKind::Escalated, false)]);
+        assert_eq!(escalated[0].alert.level, Level::Notify);
+    }
+}
