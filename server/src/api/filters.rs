@@ -1,0 +1,70 @@
+//! The filters routes share: the raw query string, a bounded body, the
+//! handlers' context, and every rejection as a JSON error.
+
+use std::sync::Arc;
+
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::{Context, MAX_BODY_BYTES};
+use crate::error::ApiError;
+
+/// The raw query string (empty when absent).
+pub fn query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
+    warp::query::raw().or(warp::any().map(String::new)).unify()
+}
+
+/// The handlers' context.
+pub fn with_ctx(
+    ctx: Arc<Context>,
+) -> impl Filter<Extract = (Arc<Context>,), Error = std::convert::Infallible> + Clone {
+    warp::any().map(move || Arc::clone(&ctx))
+}
+
+/// A body of at most [`MAX_BODY_BYTES`] (413 beyond, 411 without a length).
+pub fn body() -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
+    warp::body::content_length_limit(MAX_BODY_BYTES).and(warp::body::bytes())
+}
+
+/// A rejection as a JSON error. `find` searches every route's rejection:
+/// the ones a request's own route gave (body, headers) are asked for
+/// before 405, which any other route on the same path gives.
+pub async fn rejection(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
+    let error = if rejection.is_not_found() {
+        ApiError::not_found("no such route: see /api/openapi.json")
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            error: "too_large",
+            detail: format!("the body exceeds {MAX_BODY_BYTES} bytes"),
+        }
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        ApiError {
+            status: StatusCode::LENGTH_REQUIRED,
+            error: "length_required",
+            detail: "send a Content-Length".into(),
+        }
+    } else if rejection.find::<warp::reject::MissingHeader>().is_some()
+        || rejection.find::<warp::reject::InvalidHeader>().is_some()
+    {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: "bad_request",
+            detail: format!("{rejection:?}"),
+        }
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            error: "method_not_allowed",
+            detail: "method not allowed on this route (see Allow and /api/openapi.json)".into(),
+        }
+    } else {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: "bad_request",
+            detail: format!("{rejection:?}"),
+        }
+    };
+    Ok(error.into_response())
+}

@@ -1,0 +1,330 @@
+//! One handler per route (see `routes` for the paths and methods). Each
+//! checks its parameters (a 400 names the bad one) and answers JSON.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use warp::Reply;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::Context;
+use crate::assets;
+use crate::db::query_error;
+use crate::error::{ApiError, respond};
+use crate::history::{self, time_param};
+use crate::params::{self, MAX_NAME_CHARS, MAX_ZONE_CHARS, limit, only};
+use crate::ws::{self, WsSlot};
+use crate::{alerts, openapi};
+
+/// `GET /`: the dashboard.
+pub fn index() -> Response {
+    asset(assets::INDEX_HTML, "text/html; charset=utf-8")
+}
+
+/// `GET /app.js`.
+pub fn app_js() -> Response {
+    asset(assets::APP_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /style.css`.
+pub fn style_css() -> Response {
+    asset(assets::STYLE_CSS, "text/css; charset=utf-8")
+}
+
+/// `GET /ws`: a WebSocket session of the given zones (all without `zone`),
+/// while fewer than `server.max_ws_clients` are connected.
+pub fn socket(
+    upgrade: warp::ws::Ws,
+    key: Option<String>,
+    raw: String,
+    ctx: Arc<Context>,
+) -> Response {
+    if !key.as_deref().is_some_and(ws::valid_key) {
+        return ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: "bad_request",
+            detail: "Sec-WebSocket-Key is not 16 bytes in base64".into(),
+        }
+        .into_response();
+    }
+    if let Err(e) = ws_query(&raw) {
+        return e.into_response();
+    }
+    let zones = ws::zones_from_query(&raw);
+    let hub = Arc::clone(&ctx.hub);
+    let max = hub.config().max_ws_clients;
+    let Some(slot) = WsSlot::take(hub.metrics(), max) else {
+        return ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "too_many_clients",
+            detail: format!(
+                "{max} WebSocket clients are connected (server.max_ws_clients); try again later"
+            ),
+        }
+        .into_response();
+    };
+    upgrade
+        .max_message_size(64 << 10)
+        .on_upgrade(move |socket| ws::session(socket, hub, zones, slot))
+        .into_response()
+}
+
+/// `/ws` parameters: only `zone` (repeatable), each 1 to 64 characters
+/// without control characters.
+fn ws_query(raw: &str) -> Result<(), ApiError> {
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        only(&params::query(pair)?, &["zone"])?;
+        let value = pair.split_once('=').map_or("", |(_, v)| v);
+        params::name_segment("zone", value, MAX_ZONE_CHARS)?;
+    }
+    Ok(())
+}
+
+/// `GET /api/sensors`: every sensor of the hot tier.
+pub fn sensors(ctx: Arc<Context>) -> Response {
+    respond(Ok::<_, ApiError>(ctx.hub.snapshot(None).sensors))
+}
+
+/// `GET /api/sensors/{id}`.
+pub fn sensor(id: String, ctx: Arc<Context>) -> Response {
+    respond(params::sensor_segment(&id).and_then(|id| {
+        ctx.hub
+            .sensor(&id)
+            .ok_or_else(|| ApiError::not_found(format!("no sensor `{id}`")))
+    }))
+}
+
+/// `GET /api/sensors/{id}/history` (see [`history`]).
+pub async fn history(id: String, raw: String, ctx: Arc<Context>) -> Response {
+    let request = params::sensor_segment(&id).and_then(|id| Ok((id, params::query(&raw)?)));
+    respond(match request {
+        Ok((id, query)) => history::history(&ctx.hub, &ctx.db, &id, &query).await,
+        Err(e) => Err(e),
+    })
+}
+
+/// `GET /api/zones`: every zone with its summary.
+pub fn zones(ctx: Arc<Context>) -> Response {
+    respond(Ok::<_, ApiError>(ctx.hub.zones()))
+}
+
+/// `GET /api/zones/{zone}`: its sensors, anomalies and incidents.
+pub fn zone(zone: String, ctx: Arc<Context>) -> Response {
+    let zone = match params::name_segment("zone", &zone, MAX_ZONE_CHARS) {
+        Ok(zone) => zone,
+        Err(e) => return e.into_response(),
+    };
+    let known = ctx.hub.zones().iter().any(|z| z.zone == zone);
+    let zones = std::iter::once(zone.clone()).collect();
+    let snapshot = ctx.hub.snapshot(Some(&zones));
+    respond(if known {
+        Ok(
+            json!({"zone": zone, "sensors": snapshot.sensors, "anomalies": snapshot.anomalies,
+                  "incidents": snapshot.incidents}),
+        )
+    } else {
+        Err(ApiError::not_found(format!("no zone `{zone}`")))
+    })
+}
+
+/// `GET /api/anomalies`.
+pub async fn anomalies(raw: String, ctx: Arc<Context>) -> Response {
+    respond(async { recent_anomalies(&ctx, params::query(&raw)?).await }.await)
+}
+
+/// `GET /api/dead-letters`.
+pub async fn dead_letters(raw: String, ctx: Arc<Context>) -> Response {
+    respond(async { recent_dead_letters(&ctx, params::query(&raw)?).await }.await)
+}
+
+/// `GET /api/openapi.json`.
+pub fn openapi(ctx: Arc<Context>) -> Response {
+    warp::reply::json(&openapi::document(ctx.hub.config())).into_response()
+}
+
+/// `GET /metrics`: Prometheus text.
+pub fn metrics(ctx: Arc<Context>) -> Response {
+    warp::reply::with_header(
+        ctx.hub.metrics().render(),
+        "content-type",
+        "text/plain; version=0.0.4; charset=utf-8",
+    )
+    .into_response()
+}
+
+/// `GET /api/alerts`.
+pub async fn alerts(raw: String, ctx: Arc<Context>) -> Response {
+    respond(async { alerts::list(&ctx.db, params::query(&raw)?).await }.await)
+}
+
+/// `GET /api/alerts/{id}`.
+pub async fn alert(id: String, ctx: Arc<Context>) -> Response {
+    respond(
+        async {
+            let id = params::name_segment("id", &id, MAX_NAME_CHARS)?;
+            alerts::one(&ctx.db, &id).await
+        }
+        .await,
+    )
+}
+
+/// `GET /api/silences`.
+pub async fn silences(raw: String, ctx: Arc<Context>) -> Response {
+    respond(async { alerts::silences(&ctx.db, params::query(&raw)?).await }.await)
+}
+
+/// `POST /api/alerts/{id}/ack`: 202 once written to the control topic.
+pub async fn ack(id: String, body: bytes::Bytes, ctx: Arc<Context>) -> Response {
+    let result = match params::name_segment("id", &id, MAX_NAME_CHARS) {
+        Ok(id) => alerts::ack(&ctx.db, ctx.control.as_ref(), &id, &body).await,
+        Err(e) => Err(e),
+    };
+    with_status(result, StatusCode::ACCEPTED)
+}
+
+/// `POST /api/silences`.
+pub async fn create_silence(body: bytes::Bytes, ctx: Arc<Context>) -> Response {
+    let max_ms = ctx.hub.config().max_silence_ms;
+    match alerts::create_silence(&ctx.db, ctx.control.as_ref(), &body, max_ms).await {
+        Ok((status, value)) => with_status(Ok(value), status),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `DELETE /api/silences/{id}`.
+pub async fn delete_silence(id: String, ctx: Arc<Context>) -> Response {
+    respond(
+        async {
+            let id = params::name_segment("id", &id, MAX_NAME_CHARS)?;
+            alerts::delete_silence(&ctx.db, ctx.control.as_ref(), &id).await
+        }
+        .await,
+    )
+}
+
+/// `GET /health`: 200 when the broker and PostgreSQL answer, else 503.
+pub async fn health(ctx: Arc<Context>) -> Response {
+    let broker = {
+        let addresses: Vec<String> = ctx
+            .brokers
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect();
+        let mut ok = false;
+        for address in addresses {
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect(address),
+            )
+            .await;
+            if matches!(attempt, Ok(Ok(_))) {
+                ok = true;
+                break;
+            }
+        }
+        ok
+    };
+    let database = match ctx.db.client().await {
+        Ok(client) => matches!(
+            tokio::time::timeout(Duration::from_secs(2), client.simple_query("SELECT 1")).await,
+            Ok(Ok(_))
+        ),
+        Err(_) => false,
+    };
+    let state = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let body = json!({
+        "status": state(broker && database),
+        "broker": state(broker),
+        "database": state(database),
+        "websocket_clients": ctx.hub.metrics().ws_clients.load(std::sync::atomic::Ordering::Relaxed),
+    });
+    let status = if broker && database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+}
+
+/// Recent anomalies from the store (`zone`, `since`, `limit`).
+async fn recent_anomalies(
+    ctx: &Context,
+    params: BTreeMap<String, String>,
+) -> Result<Value, ApiError> {
+    only(&params, &["zone", "since", "limit"])?;
+    let since = time_param(&params, "since")?.unwrap_or(0);
+    let limit = limit(&params)?;
+    let zone = params::text(&params, "zone", MAX_ZONE_CHARS)?;
+    let client = ctx.db.client().await?;
+    let rows = client
+        .query(
+            "SELECT sensor_id, zone, (extract(epoch FROM time) * 1000)::bigint, value, z, severity, \
+             threshold_kind, threshold, kafka_partition, kafka_offset FROM anomalies \
+             WHERE time >= to_timestamp($1::float8 / 1000) AND ($2::text IS NULL OR zone = $2) \
+             ORDER BY time DESC LIMIT $3",
+            &[&(since as f64), &zone, &limit],
+        )
+        .await
+        .map_err(query_error)?;
+    Ok(Value::Array(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "sensor_id": r.get::<_, String>(0), "zone": r.get::<_, String>(1), "ts": r.get::<_, i64>(2),
+                    "value": r.get::<_, f64>(3), "z": r.get::<_, Option<f64>>(4), "severity": r.get::<_, String>(5),
+                    "threshold_kind": r.get::<_, Option<String>>(6), "threshold": r.get::<_, Option<f64>>(7),
+                    "partition": r.get::<_, i32>(8), "offset": r.get::<_, i64>(9),
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// Dead letters from the store (`reason`, `since`, `limit`).
+async fn recent_dead_letters(
+    ctx: &Context,
+    params: BTreeMap<String, String>,
+) -> Result<Value, ApiError> {
+    only(&params, &["reason", "since", "limit"])?;
+    let since = time_param(&params, "since")?.unwrap_or(0);
+    let limit = limit(&params)?;
+    let reason = params::text(&params, "reason", MAX_NAME_CHARS)?;
+    let client = ctx.db.client().await?;
+    let rows = client
+        .query(
+            "SELECT kafka_partition, kafka_offset, reason, key, detail, \
+             (extract(epoch FROM record_time) * 1000)::bigint, payload FROM dead_letters \
+             WHERE record_time >= to_timestamp($1::float8 / 1000) AND ($2::text IS NULL OR reason = $2) \
+             ORDER BY record_time DESC LIMIT $3",
+            &[&(since as f64), &reason, &limit],
+        )
+        .await
+        .map_err(query_error)?;
+    Ok(Value::Array(
+        rows.iter()
+            .map(|r| {
+                let payload: Vec<u8> = r.get(6);
+                let shown = &payload[..payload.len().min(4_096)];
+                json!({
+                    "partition": r.get::<_, i32>(0), "offset": r.get::<_, i64>(1), "reason": r.get::<_, String>(2),
+                    "key": r.get::<_, String>(3), "detail": r.get::<_, String>(4), "record_ts": r.get::<_, i64>(5),
+                    "payload": String::from_utf8_lossy(shown), "payload_bytes": payload.len(),
+                })
+            })
+            .collect(),
+    ))
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    warp::reply::with_header(body, "content-type", content_type).into_response()
+}
+
+fn with_status(result: Result<Value, ApiError>, status: StatusCode) -> Response {
+    match result {
+        Ok(value) => warp::reply::with_status(warp::reply::json(&value), status).into_response(),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,404 @@
+//! The routes: REST (`/api/…`), `/ws`, `/metrics`, `/health` and the dashboard.
+//! [`ROUTES`] lists them; the OpenAPI document and a test keep it honest.
+//! Laid out as warp's own example is: [`routes`] composes filters
+//! (`filters.rs`: query strings, bodies, the shared context, rejections as
+//! JSON errors) with handlers (`handlers.rs`: one function per route); the
+//! queries behind them live with what they answer (`history.rs`,
+//! `alerts.rs`, `handlers.rs` for anomalies and dead letters).
+
+mod filters;
+mod handlers;
+
+use std::sync::Arc;
+
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use self::filters::{body, query, with_ctx};
+use crate::db::Db;
+use crate::hub::Hub;
+
+/// Every route: (method, path template). `{x}` is a path parameter.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/app.js"),
+    ("GET", "/style.css"),
+    ("GET", "/ws"),
+    ("GET", "/api/sensors"),
+    ("GET", "/api/sensors/{id}"),
+    ("GET", "/api/sensors/{id}/history"),
+    ("GET", "/api/zones"),
+    ("GET", "/api/zones/{zone}"),
+    ("GET", "/api/anomalies"),
+    ("GET", "/api/dead-letters"),
+    ("GET", "/api/alerts"),
+    ("GET", "/api/alerts/{id}"),
+    ("POST", "/api/alerts/{id}/ack"),
+    ("GET", "/api/silences"),
+    ("POST", "/api/silences"),
+    ("DELETE", "/api/silences/{id}"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/metrics"),
+    ("GET", "/health"),
+];
+
+/// The largest request body (acks and silences).
+pub const MAX_BODY_BYTES: u64 = 16 << 10;
+
+/// What handlers share.
+pub struct Context {
+    /// The hot tier.
+    pub hub: Arc<Hub>,
+    /// PostgreSQL.
+    pub db: Db,
+    /// Kafka bootstrap addresses, for `/health`.
+    pub brokers: String,
+    /// Writes acks and silences to the alert-control topic.
+    pub control: Option<crate::alerts::ControlProducer>,
+}
+
+/// Every route, with JSON 404/405 answers for the rest.
+pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
+    let ctx = || with_ctx(Arc::clone(&ctx));
+    let index = warp::path::end().and(warp::get()).map(handlers::index);
+    let app = warp::path!("app.js").and(warp::get()).map(handlers::app_js);
+    let style = warp::path!("style.css")
+        .and(warp::get())
+        .map(handlers::style_css);
+    let socket = warp::path!("ws")
+        .and(warp::get())
+        .and(warp::ws())
+        .and(warp::header::optional::<String>("sec-websocket-key"))
+        .and(query())
+        .and(ctx())
+        .map(handlers::socket);
+    let sensors = warp::path!("api" / "sensors")
+        .and(warp::get())
+        .and(ctx())
+        .map(handlers::sensors);
+    let sensor = warp::path!("api" / "sensors" / String)
+        .and(warp::get())
+        .and(ctx())
+        .map(handlers::sensor);
+    let history = warp::path!("api" / "sensors" / String / "history")
+        .and(warp::get())
+        .and(query())
+        .and(ctx())
+        .then(handlers::history);
+    let zones = warp::path!("api" / "zones")
+        .and(warp::get())
+        .and(ctx())
+        .map(handlers::zones);
+    let zone = warp::path!("api" / "zones" / String)
+        .and(warp::get())
+        .and(ctx())
+        .map(handlers::zone);
+    let anomalies = warp::path!("api" / "anomalies")
+        .and(warp::get())
+        .and(query())
+        .and(ctx())
+        .then(handlers::anomalies);
+    let dead = warp::path!("api" / "dead-letters")
+        .and(warp::get())
+        .and(query())
+        .and(ctx())
+        .then(handlers::dead_letters);
+    let spec = warp::path!("api" / "openapi.json")
+        .and(warp::get())
+        .and(ctx())
+        .map(handlers::openapi);
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(ctx())
+        .map(handlers::metrics);
+    let healthz = warp::path!("health")
+        .and(warp::get())
+        .and(ctx())
+        .then(handlers::health);
+    let alert_list = warp::path!("api" / "alerts")
+        .and(warp::get())
+        .and(query())
+        .and(ctx())
+        .then(handlers::alerts);
+    let alert_one = warp::path!("api" / "alerts" / String)
+        .and(warp::get())
+        .and(ctx())
+        .then(handlers::alert);
+    let silence_list = warp::path!("api" / "silences")
+        .and(warp::get())
+        .and(query())
+        .and(ctx())
+        .then(handlers::silences);
+    let ack = warp::path!("api" / "alerts" / String / "ack")
+        .and(warp::post())
+        .and(body())
+        .and(ctx())
+        .then(handlers::ack);
+    let new_silence = warp::path!("api" / "silences")
+        .and(warp::post())
+        .and(body())
+        .and(ctx())
+        .then(handlers::create_silence);
+    let end_silence = warp::path!("api" / "silences" / String)
+        .and(warp::delete())
+        .and(ctx())
+        .then(handlers::delete_silence);
+
+    // Each route boxed, then chained pairwise: nesting `or` over unboxed
+    // filters made the router's type (and its compile time) explode.
+    let gets = [
+        boxed(index),
+        boxed(app),
+        boxed(style),
+        boxed(socket),
+        boxed(sensors),
+        boxed(history),
+        boxed(sensor),
+        boxed(zones),
+        boxed(zone),
+        boxed(anomalies),
+        boxed(dead),
+        boxed(spec),
+        boxed(metrics),
+        boxed(healthz),
+        boxed(alert_list),
+        boxed(alert_one),
+        boxed(silence_list),
+    ];
+    let posts = [boxed(ack), boxed(new_silence)];
+    let deletes = [boxed(end_silence)];
+    // Paths are matched before methods (a method filter first would turn
+    // every unknown path into a 405).
+    let routed = gets
+        .into_iter()
+        .chain(posts)
+        .chain(deletes)
+        .reduce(|a, b| a.or(b).unify().boxed())
+        .unwrap_or_else(|| {
+            boxed(warp::any().and_then(|| async { Err::<Response, _>(warp::reject::not_found()) }))
+        })
+        // `find` searches every route's rejection: the ones a request's own
+        // route gave (body, headers) are asked for before 405, which any
+        // other route on the same path gives.
+        .recover(filters::rejection)
+        .unify();
+    // Every 405 names what the path does allow (RFC 9110).
+    warp::path::full()
+        .and(routed)
+        .map(|path: warp::path::FullPath, response: Response| {
+            with_allow(ROUTES, path.as_str(), response)
+        })
+        .boxed()
+}
+
+/// The methods `ROUTES` serves on `path` (templates' `{x}` match one segment).
+pub fn allowed_methods(routes: &[(&'static str, &str)], path: &str) -> Vec<&'static str> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut methods: Vec<&'static str> = routes
+        .iter()
+        .filter(|(_, template)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(t, s)| {
+                    (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
+                })
+        })
+        .map(|(method, _)| *method)
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+}
+
+/// `response` with an `Allow` header when it is a 405.
+pub fn with_allow(routes: &[(&'static str, &str)], path: &str, mut response: Response) -> Response {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Ok(value) = allowed_methods(routes, path).join(", ").parse()
+    {
+        response.headers_mut().insert("allow", value);
+    }
+    response
+}
+
+fn boxed<F>(filter: F) -> BoxedFilter<(Response,)>
+where
+    F: Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+{
+    filter.boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use serde_json::Value;
+
+    use crate::config::ServerConfig;
+    use crate::metrics::Metrics;
+    use crate::openapi;
+
+    fn context() -> Arc<Context> {
+        let postgres = weir_connectors::postgres::PostgresConfig {
+            url: std::env::var("WEIR_POSTGRES__URL")
+                .unwrap_or_else(|_| weir_connectors::postgres::PostgresConfig::default().url),
+            ..Default::default()
+        };
+        Arc::new(Context {
+            hub: Hub::new(ServerConfig::default(), Arc::new(Metrics::default())),
+            db: Db::new(postgres),
+            brokers: "127.0.0.1:1".into(),
+            control: None,
+        })
+    }
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes() {
+        let spec = openapi::document(&ServerConfig::default());
+        let documented: BTreeSet<String> = spec["paths"]
+            .as_object()
+            .map(|paths| paths.keys().cloned().collect())
+            .unwrap_or_default();
+        let routed: BTreeSet<String> = ROUTES.iter().map(|(_, path)| path.to_string()).collect();
+        assert_eq!(documented, routed);
+        for (method, path) in ROUTES {
+            let op = &spec["paths"][*path][method.to_lowercase()];
+            assert!(op.is_object(), "{method} {path} has no operation");
+            assert!(
+                op["responses"].is_object(),
+                "{method} {path} has no responses"
+            );
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if param["in"] == "path" {
+                    let name = param["name"].as_str().unwrap_or_default();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{path}: path parameter {name}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every listed route is served (whatever its answer), and nothing else is.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_listed_route_is_served_and_others_are_not() {
+        let filter = routes(context());
+        let is_unrouted = |body: &[u8]| String::from_utf8_lossy(body).contains("no such route");
+        for (method, path) in ROUTES {
+            let path = path
+                .replace("{id}", "tmp-00001")
+                .replace("{zone}", "zone-01");
+            let body = if *method == "GET" || *method == "DELETE" {
+                ""
+            } else {
+                "{}"
+            };
+            let response = warp::test::request()
+                .method(method)
+                .path(&path)
+                .body(body)
+                .reply(&filter)
+                .await;
+            assert!(
+                !is_unrouted(response.body()),
+                "{method} {path}: {:?}",
+                response.body()
+            );
+        }
+        for path in ["/api", "/api/sensors/a/b/c", "/nothing", "/api/openapi"] {
+            let response = warp::test::request().path(path).reply(&filter).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+            assert!(is_unrouted(response.body()), "{path}");
+        }
+        for (method, path, allow) in [
+            ("POST", "/api/zones", "GET"),
+            ("DELETE", "/api/silences", "GET, POST"),
+            ("PUT", "/api/alerts/a%3Ab/ack", "POST"),
+            ("POST", "/ws", "GET"),
+            ("OPTIONS", "/", "GET"),
+        ] {
+            let response = warp::test::request()
+                .method(method)
+                .path(path)
+                .reply(&filter)
+                .await;
+            assert_eq!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            assert_eq!(
+                response
+                    .headers()
+                    .get("allow")
+                    .and_then(|v| v.to_str().ok()),
+                Some(allow),
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn allowed_methods_follow_the_templates() {
+        assert_eq!(allowed_methods(ROUTES, "/api/silences"), ["GET", "POST"]);
+        assert_eq!(allowed_methods(ROUTES, "/api/silences/s-1"), ["DELETE"]);
+        assert_eq!(allowed_methods(ROUTES, "/api/sensors/x/history"), ["GET"]);
+        assert!(allowed_methods(ROUTES, "/api/sensors//history").is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bodies_over_the_limit_get_413() {
+        let filter = routes(context());
+        let response = warp::test::request()
+            .method("POST")
+            .path("/api/silences")
+            .header("content-length", "20000")
+            .body(vec![b' '; 20_000])
+            .reply(&filter)
+            .await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_parameters_get_400_with_the_reason() {
+        let filter = routes(context());
+        for (path, needle) in [
+            ("/api/sensors/x/history?from=abc", "`from`"),
+            ("/api/sensors/x/history?from=10&to=5", "after `to`"),
+            ("/api/sensors/x/history?resolution=10s", "`resolution`"),
+            (
+                "/api/sensors/x/history?from=0&to=864000000&resolution=raw",
+                "7 days",
+            ),
+            ("/api/anomalies?since=yesterday", "`since`"),
+            ("/api/anomalies?limit=0", "`limit`"),
+            ("/api/dead-letters?reasons=x", "`reasons`"),
+            ("/api/anomalies?zone=a%00b", "`zone`"),
+            ("/api/dead-letters?reason=", "`reason`"),
+            ("/api/alerts?zone=%00", "`zone`"),
+            (
+                "/api/sensors/x/history?from=-9223372036854775808",
+                "years 1 to 9999",
+            ),
+            ("/api/sensors/x/history?to=253402300800000", "`to`"),
+            ("/api/anomalies?since=9223372036854775807", "`since`"),
+            ("/api/sensors/x/history?from=1&x%00=1", "control"),
+            ("/api/sensors/bad%20id/history", "`id`"),
+            ("/api/sensors/a%00", "`id`"),
+            ("/api/alerts/%00", "`id`"),
+            ("/api/zones/%01", "`zone`"),
+        ] {
+            let response = warp::test::request().path(path).reply(&filter).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+            let body: Value = serde_json::from_slice(response.body()).unwrap_or_default();
+            assert_eq!(body["error"], "bad_parameter", "{path}: {body}");
+            assert!(
+                body["detail"].as_str().is_some_and(|d| d.contains(needle)),
+                "{path}: {body}"
+            );
+        }
+    }
+}
