@@ -61,6 +61,27 @@ impl Serialize for Source {
     }
 }
 
+/// The `resolution` values a request may give: `auto`, `raw` and each window size.
+pub fn requested_resolutions() -> Vec<&'static str> {
+    let mut names = vec!["auto"];
+    names.extend(answered_resolutions());
+    names
+}
+
+/// The `resolution` values an answer carries: `raw` and each window size.
+pub fn answered_resolutions() -> Vec<&'static str> {
+    let mut names = vec!["raw"];
+    names.extend(WindowSize::ALL.iter().map(|s| s.name()));
+    names
+}
+
+/// The `source` values an answer carries.
+pub fn sources() -> Vec<&'static str> {
+    let mut names = vec![Source::Hot.name(), Source::Readings.name()];
+    names.extend(WindowSize::ALL.iter().map(|s| s.table()));
+    names
+}
+
 /// What the caller asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resolution {
@@ -346,6 +367,29 @@ mod tests {
         );
         let err = choose(&req(0, 8 * DAY_MS, Resolution::Raw), true, &config).err();
         assert!(err.is_some_and(|e| e.error == "bad_parameter" && e.detail.contains("7 days")));
+    }
+
+    #[test]
+    fn the_documented_values_are_the_ones_served() {
+        for name in requested_resolutions() {
+            assert!(
+                parse(&params(&[("resolution", name)])).is_ok(),
+                "`{name}` is documented but refused"
+            );
+        }
+        let config = ServerConfig::default();
+        for (from, to, hot) in [(0, 1, true), (0, 1, false), (0, 40 * DAY_MS, false)] {
+            for name in requested_resolutions() {
+                let request = parse(&params(&[
+                    ("from", &from.to_string()),
+                    ("to", &to.to_string()),
+                    ("resolution", name),
+                ]));
+                if let Ok(source) = request.and_then(|r| choose(&r, hot, &config)) {
+                    assert!(sources().contains(&source.name()), "{source:?}");
+                }
+            }
+        }
     }
 
     #[test]

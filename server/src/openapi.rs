@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use crate::alerts::MAX_TEXT_CHARS;
 use crate::api::MAX_BODY_BYTES;
 use crate::config::ServerConfig;
+use crate::history;
 use crate::params::{
     MAX_NAME_CHARS, MAX_SENSOR_ID_CHARS, MAX_TIME_MS, MAX_ZONE_CHARS, MIN_TIME_MS,
     NO_CONTROL_PATTERN, SENSOR_ID_PATTERN,
@@ -101,7 +102,7 @@ pub fn document(config: &ServerConfig) -> Value {
                     param("id", "path", "Sensor id.", sensor_id(), true),
                     param("from", "query", "Range start (default: an hour before `to`).", time_ms("Range start."), false),
                     param("to", "query", "Range end (default: now).", time_ms("Range end."), false),
-                    param("resolution", "query", "raw, 5m, 1h or auto (default).", json!({"type": "string", "enum": ["auto", "raw", "5m", "1h"]}), false)
+                    param("resolution", "query", "auto (default), raw (every reading; from the hot tier, the latest of each `server.hot_resolution_ms`) or a window size.", json!({"type": "string", "enum": history::requested_resolutions()}), false)
                 ],
                 "responses": {"200": json_response("Points", reference("History")), "400": error_response(&format!("{bad}; `from` after `to`; raw beyond its range; more than `max_points` points")), "404": error_response("Unknown sensor"), "503": unavailable()}
             }},
@@ -139,8 +140,8 @@ pub fn document(config: &ServerConfig) -> Value {
             "Incident": {"type": "object", "properties": {"zone": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"}, "peak_sensors": {"type": "integer"}, "sensors": {"type": "array", "items": {"type": "string"}}, "open": {"type": "boolean"}}},
             "ZoneSummary": {"type": "object", "properties": {"zone": {"type": "string"}, "sensors": {"type": "integer"}, "warning": {"type": "integer"}, "critical": {"type": "integer"}, "open_incident": {"type": "boolean"}}},
             "Zone": {"type": "object", "properties": {"zone": {"type": "string"}, "sensors": array_of("Sensor"), "anomalies": array_of("Anomaly"), "incidents": array_of("Incident")}},
-            "History": {"type": "object", "properties": {"sensor_id": {"type": "string"}, "source": {"type": "string", "enum": ["hot", "readings", "sensor_5m", "sensor_1h"]},
-                "resolution": {"type": "string", "enum": ["raw", "5m", "1h"]}, "from": {"type": "integer"}, "to": {"type": "integer"},
+            "History": {"type": "object", "properties": {"sensor_id": {"type": "string"}, "source": {"type": "string", "enum": history::sources()},
+                "resolution": {"type": "string", "enum": history::answered_resolutions()}, "from": {"type": "integer"}, "to": {"type": "integer"},
                 "points": {"type": "array", "items": {"type": "object", "properties": {"t": {"type": "integer"}, "value": {"type": "number"}, "count": {"type": "integer"}, "avg": {"type": "number"}, "min": {"type": "number"}, "max": {"type": "number"}}}}}},
             "DeadLetter": {"type": "object", "properties": {"partition": {"type": "integer"}, "offset": {"type": "integer"}, "reason": {"type": "string"}, "key": {"type": "string"}, "detail": {"type": "string"}, "record_ts": {"type": "integer"}, "payload": {"type": "string"}, "payload_bytes": {"type": "integer"}}},
             "Health": {"type": "object", "properties": {"status": {"type": "string"}, "broker": {"type": "string"}, "database": {"type": "string"}, "websocket_clients": {"type": "integer"}}}
