@@ -3,10 +3,13 @@
 //! source as the driver's partition reader (`reader`).
 
 mod admin;
+mod align;
 mod config;
 mod decode;
+mod gaps;
 mod lag;
 mod metadata;
+mod partitions;
 mod producer;
 mod reader;
 mod source;
@@ -14,7 +17,8 @@ mod source;
 pub use admin::{TopicOutcome, TopicSpec, ensure_topics, topic_specs};
 pub use config::{Compression, GapPolicy, KafkaConfig};
 pub use decode::{control_record, registry_record, source_record};
+pub use gaps::{Gap, resume_gaps};
 pub use lag::{PartitionLag, group_lag};
 pub use producer::{Header, KafkaProducer, OutgoingRecord};
-pub use source::{Bound, Checkpoint, Gap, RawRecord, SourceRules, Sources, Spec, resume_gaps};
+pub use source::{Bound, Checkpoint, RawRecord, SourceRules, Sources, Spec};
 pub use weir_dataflow::driver::Role;

@@ -31,17 +31,17 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 use weir_dataflow::clock::PartitionClocks;
 use weir_dataflow::driver::Role;
 use weir_dataflow::records::Time;
 
 use super::KafkaConfig;
-use super::config::GapPolicy;
+use super::gaps::Gap;
 use super::metadata::require_topic;
+use super::partitions::{Reader, TopicState, broker_answered, is_transient};
 use crate::ConnectorError;
 use crate::preflight::{KAFKA, check_reachable};
 use weir_dataflow::clock::now_ms;
@@ -112,89 +112,28 @@ pub struct SourceRules {
     pub align_max_records: u64,
 }
 
-/// Records skipped between two offsets of a partition: what the store
-/// records (`source_gaps`) when `kafka.on_gap = "record"`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Gap {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// First offset missing.
-    pub from: i64,
-    /// First offset after the gap (where reading goes on).
-    pub to: i64,
-    /// `deleted` (below the log start, e.g. retention), `beyond_end` (the
-    /// durable offset is past the log end: the topic was recreated or
-    /// truncated) or `skipped` (the broker handed over a later offset).
-    pub kind: &'static str,
-}
-
-/// One topic's partitions as this worker reads them.
-pub(super) struct TopicState {
-    role: Role,
-    topic: String,
-    pub(super) partitions: Vec<i32>,
-    pub(super) clocks: PartitionClocks,
-    pub(super) next_offsets: BTreeMap<i32, i64>,
-    pub(super) ends: Option<BTreeMap<i32, i64>>,
-    /// Partitions at their end since their last record (the idle rule applies).
-    idle: BTreeSet<i32>,
-    /// Partitions held back by alignment: their queues are left unread
-    /// (librdkafka stops fetching a partition once its queue is full).
-    paused: BTreeSet<i32>,
-    /// Records a readings partition may still read before the next
-    /// alignment (absent: no limit). Set by `align` (the budget left past
-    /// the frontier), and to the whole budget at the start, so that no
-    /// partition reads far ahead within one poll, before alignment looks.
-    allowance: BTreeMap<i32, u64>,
-    /// Records read per partition, and (clock, records read) marks at each
-    /// poll, to tell how many were read past the frontier.
-    read: BTreeMap<i32, u64>,
-    marks: BTreeMap<i32, VecDeque<(i64, u64)>>,
-    /// Records read at or below the frontier, per partition.
-    passed: BTreeMap<i32, u64>,
-    gaps: u64,
-    /// Compacted topics skip offsets by design.
-    compacted: bool,
-}
-
 /// A worker's sources: every partition it owns of the three input topics.
 pub struct Sources {
-    consumer: Arc<BaseConsumer>,
-    queues: Vec<(usize, i32, PartitionQueue<DefaultConsumerContext>)>,
-    reader: Reader,
+    pub(super) consumer: Arc<BaseConsumer>,
+    pub(super) queues: Vec<(usize, i32, PartitionQueue<DefaultConsumerContext>)>,
+    pub(super) reader: Reader,
     /// (input time, (next offset, clock) per partition) of the readings at each input advance.
     pub(super) epochs: VecDeque<(Time, Checkpoint)>,
     /// Registry records that could not be decoded, since the last `take_registry_rejected`.
     pub(super) registry_rejected: u64,
     /// Where the next poll starts among the queues (round robin).
-    next_queue: usize,
+    pub(super) next_queue: usize,
     /// A consumer with a long fetch wait that watches every partition while
     /// this worker is idle (see [`Sources::poll`]); live runs only.
-    watcher: Option<BaseConsumer>,
+    pub(super) watcher: Option<BaseConsumer>,
     /// Whether every partition is handed to the watcher.
-    asleep: bool,
+    pub(super) asleep: bool,
     /// When the last record (of any topic) was read.
-    last_record: Instant,
-    idle_after: Duration,
+    pub(super) last_record: Instant,
+    pub(super) idle_after: Duration,
     /// How far behind wall time idle partitions' clocks stay while asleep:
     /// the grace plus the watcher's fetch wait (what it can vouch for).
-    asleep_lag_ms: i64,
-}
-
-/// What reading records changes (apart from the consumer and its queues).
-struct Reader {
-    topics: Vec<TopicState>,
-    rules: SourceRules,
-    policy: GapPolicy,
-    /// Records whose timestamp was clamped, since the last `take_clamped`.
-    clamped: u64,
-    clamp_logged: Option<Instant>,
-    /// The last poll saw the broker unreachable (logged once per change).
-    broker_down: bool,
-    /// Gaps to record (with `on_gap = "record"`), since the last `take_gaps`.
-    found: Vec<Gap>,
+    pub(super) asleep_lag_ms: i64,
 }
 
 impl Sources {
@@ -448,12 +387,12 @@ impl Sources {
             for step in 0..queues {
                 let at = (self.next_queue + step) % queues;
                 let (index, partition) = (self.queues[at].0, self.queues[at].1);
-                // A partition held back by alignment is left unread: its
-                // queue fills to librdkafka's bound, which then stops
-                // fetching it (no pause, so nothing fetched is thrown away).
-                let state = &self.reader.topics[index];
-                let mut allowed = state.allowance.get(&partition).copied();
-                if state.paused.contains(&partition) || allowed == Some(0) {
+                // A partition held back by alignment (its allowance is 0)
+                // is left unread: its queue fills to librdkafka's bound,
+                // which then stops fetching it (no pause, so nothing
+                // fetched is thrown away).
+                let mut allowed = self.reader.topics[index].allowance.get(&partition).copied();
+                if allowed == Some(0) {
                     continue;
                 }
                 // Up to 500 from one partition before the next one's turn.
@@ -554,249 +493,7 @@ impl Sources {
     }
 }
 
-impl Reader {
-    /// Checks one message and makes it a record (`None`: past a bounded run's end).
-    fn accept(
-        &mut self,
-        index: usize,
-        message: &BorrowedMessage<'_>,
-    ) -> Result<Option<RawRecord>, ConnectorError> {
-        broker_answered(&mut self.broker_down);
-        let partition = message.partition();
-        let offset = message.offset();
-        let max_skew = self.rules.max_clock_skew_ms;
-        let state = &mut self.topics[index];
-        state.idle.remove(&partition);
-        if let Some(end) = state.ends.as_ref().and_then(|e| e.get(&partition))
-            && offset >= *end
-        {
-            state.clocks.finish(partition);
-            return Ok(None);
-        }
-        let expected = state
-            .next_offsets
-            .get(&partition)
-            .copied()
-            .unwrap_or(offset);
-        if offset > expected && !state.compacted {
-            state.gaps += 1;
-            let gap = Gap {
-                topic: state.topic.clone(),
-                partition,
-                from: expected,
-                to: offset,
-                kind: "skipped",
-            };
-            self.gap(gap)?;
-        }
-        let state = &mut self.topics[index];
-        state.next_offsets.insert(partition, offset + 1);
-        *state.read.entry(partition).or_default() += 1;
-        // The clock of record is what the source can vouch for: a timestamp
-        // further ahead of the read time than the allowed skew (a fast
-        // producer clock, µs taken for ms) would hold the partition's clock
-        // in the future; one before 1970 is no time.
-        let read_ms = now_ms();
-        let stamped = message.timestamp().to_millis().unwrap_or(read_ms);
-        let latest = read_ms.saturating_add(max_skew);
-        let record_ts = stamped.clamp(0, latest);
-        let clock_skewed = record_ts != stamped;
-        let clock_ms = state.clocks.observe(partition, record_ts);
-        let finished = state
-            .ends
-            .as_ref()
-            .and_then(|e| e.get(&partition))
-            .is_some_and(|end| offset + 1 >= *end);
-        if finished {
-            state.clocks.finish(partition);
-        }
-        let topic = state.topic.clone();
-        if clock_skewed {
-            self.clamped += 1;
-            if self
-                .clamp_logged
-                .is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
-            {
-                self.clamp_logged = Some(Instant::now());
-                warn!(%topic, partition, offset, stamped, clamped_to = record_ts,
-                      "record timestamp is not credible (ahead of the read time by more than dataflow.max_clock_skew_ms, or before 1970): clamped and flagged clock_skew (one line a minute)");
-            }
-        }
-        let content_type = message.headers().and_then(|headers| {
-            headers
-                .iter()
-                .find(|h| {
-                    h.key
-                        .eq_ignore_ascii_case(weir_dataflow::CONTENT_TYPE_HEADER)
-                })
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        });
-        Ok(Some(RawRecord {
-            partition,
-            offset,
-            record_ts_ms: record_ts,
-            clock_ms,
-            key: message.key().unwrap_or_default().to_vec(),
-            payload: message.payload().map(<[u8]>::to_vec),
-            content_type,
-            clock_skewed,
-        }))
-    }
-
-    /// A gap: fatal, or recorded (`on_gap = "record"`).
-    fn gap(&mut self, gap: Gap) -> Result<(), ConnectorError> {
-        error!(topic = %gap.topic, partition = gap.partition, from = gap.from, to = gap.to, kind = gap.kind,
-               "offset gap: records {}..{} of `{}`/{} were never read", gap.from, gap.to, gap.topic, gap.partition);
-        match self.policy {
-            GapPolicy::Fail => Err(gap_error(&gap)),
-            GapPolicy::Record => {
-                self.found.push(gap);
-                Ok(())
-            }
-        }
-    }
-
-    /// An error on one partition's queue.
-    fn partition_error(
-        &mut self,
-        consumer: &BaseConsumer,
-        index: usize,
-        partition: i32,
-        e: KafkaError,
-    ) -> Result<(), ConnectorError> {
-        if e.rdkafka_error_code() == Some(RDKafkaErrorCode::OffsetOutOfRange) {
-            // The next offset is no longer (or not yet) in the log: records
-            // deleted before weir read them, or a topic reset.
-            let topic = self.topics[index].topic.clone();
-            let expected = self.topics[index]
-                .next_offsets
-                .get(&partition)
-                .copied()
-                .unwrap_or_default();
-            let (low, high) = consumer
-                .fetch_watermarks(&topic, partition, Duration::from_secs(10))
-                .map_err(|e| {
-                    ConnectorError::kafka(format!("watermarks of `{topic}`/{partition}"), e)
-                })?;
-            let (to, kind) = if expected < low {
-                (low, "deleted")
-            } else {
-                (low, "beyond_end")
-            };
-            let _ = high;
-            self.gap(Gap {
-                topic: topic.clone(),
-                partition,
-                from: expected,
-                to,
-                kind,
-            })?;
-            self.topics[index].next_offsets.insert(partition, to);
-            return consumer
-                .seek(
-                    &topic,
-                    partition,
-                    Offset::Offset(to),
-                    Duration::from_secs(10),
-                )
-                .map_err(|e| ConnectorError::kafka(format!("seek `{topic}`/{partition}"), e));
-        }
-        self.consumer_error(e)
-    }
-
-    fn consumer_error(&mut self, e: KafkaError) -> Result<(), ConnectorError> {
-        if is_transient(&e) {
-            // librdkafka reconnects by itself and resumes at its fetch position.
-            if !self.broker_down {
-                warn!(error = %e, "broker unreachable: consumption paused until it returns");
-                self.broker_down = true;
-            }
-            return Ok(());
-        }
-        Err(ConnectorError::kafka("consume the input topics", e))
-    }
-}
-
 impl Sources {
-    /// Watermark alignment: holds back the readings partitions whose clock runs
-    /// more than `align_lead_ms` ahead of `frontier` (the readings inputs'
-    /// frontier over every worker, i.e. the least partition clock) with
-    /// more than `align_max_records` read past it, and resumes them once
-    /// either is back within half. The lead keeps a live pipeline (every
-    /// partition near now) from ever pausing; the record budget bounds what
-    /// a backlog holds in memory whatever its density in record time. The
-    /// least partition is never paused, so reading always goes on; while a
-    /// partition has not delivered a record yet (the frontier cannot move),
-    /// the others stop once past their budget. Idle partitions follow wall
-    /// time and are not held back. Returns how many partitions are held back.
-    ///
-    /// Held back, not paused: librdkafka's pause throws away what it had
-    /// fetched for the partition, and on Tansu, where each fetch scans the
-    /// partition to its end, fetching it again is what a deep backlog cannot
-    /// afford. A held-back partition's queue is simply not read; once it
-    /// holds `queued.min.messages` records librdkafka stops fetching it.
-    pub fn align(&mut self, frontier: Option<Time>) -> Result<usize, ConnectorError> {
-        let (lead, budget) = (
-            self.reader.rules.align_lead_ms,
-            self.reader.rules.align_max_records,
-        );
-        let Some(index) = self
-            .reader
-            .topics
-            .iter()
-            .position(|t| t.role == Role::Readings)
-        else {
-            return Ok(0);
-        };
-        if lead <= 0 {
-            return Ok(0);
-        }
-        let floor = frontier.map_or(0, |f| i64::try_from(f).unwrap_or(i64::MAX));
-        let state = &mut self.reader.topics[index];
-        for &p in &state.partitions {
-            let Some(clock) = state.clocks.record_clock(p) else {
-                continue;
-            };
-            // Records read past the frontier: those after the last mark at or below it.
-            let marks = state.marks.entry(p).or_default();
-            while let Some(&(at, count)) = marks.front() {
-                if at > floor {
-                    break;
-                }
-                state.passed.insert(p, count);
-                marks.pop_front();
-            }
-            let base = state.passed.get(&p).copied().unwrap_or(0);
-            let ahead_records = state
-                .read
-                .get(&p)
-                .copied()
-                .unwrap_or(0)
-                .saturating_sub(base);
-            let ahead_ms = clock.saturating_sub(floor);
-            let paused = state.paused.contains(&p);
-            let idle = state.idle.contains(&p);
-            if !paused && !idle && ahead_ms > lead && ahead_records > budget {
-                state.paused.insert(p);
-            } else if paused && (ahead_ms <= lead / 2 || ahead_records <= budget / 2) {
-                state.paused.remove(&p);
-            }
-            // What it may read before the next look: nothing while held
-            // back, the budget left while ahead, no limit within the lead.
-            if state.paused.contains(&p) {
-                state.allowance.insert(p, 0);
-            } else if !idle && ahead_ms > lead {
-                state
-                    .allowance
-                    .insert(p, budget.saturating_sub(ahead_records));
-            } else {
-                state.allowance.remove(&p);
-            }
-        }
-        Ok(self.reader.topics[index].paused.len())
-    }
-
     /// The readings offsets that are complete once the outputs' frontier
     /// reached `frontier` (`None`: the outputs are done): the latest
     /// checkpoint at or below it, dropping older ones. This is what a sink
@@ -855,107 +552,6 @@ impl Sources {
     }
 }
 
-/// What a restart finds when it compares the durable offsets of `topic`
-/// with what the broker holds: `durable` below the log start (records
-/// deleted before they were stored) or above the log end (the topic was
-/// recreated or truncated). Each is a [`Gap`]; with `on_gap = "fail"` the
-/// first is an error naming the partition, the offsets and what to do.
-pub fn resume_gaps(
-    policy: GapPolicy,
-    topic: &str,
-    durable: &BTreeMap<i32, i64>,
-    watermarks: &BTreeMap<i32, (i64, i64)>,
-) -> Result<Vec<Gap>, ConnectorError> {
-    let mut gaps = Vec::new();
-    for (&partition, &next) in durable {
-        let Some(&(low, high)) = watermarks.get(&partition) else {
-            continue;
-        };
-        let gap = if next < low {
-            Gap {
-                topic: topic.to_string(),
-                partition,
-                from: next,
-                to: low,
-                kind: "deleted",
-            }
-        } else if next > high {
-            Gap {
-                topic: topic.to_string(),
-                partition,
-                from: next,
-                to: low,
-                kind: "beyond_end",
-            }
-        } else {
-            continue;
-        };
-        error!(
-            topic,
-            partition,
-            durable = next,
-            log_start = low,
-            log_end = high,
-            kind = gap.kind,
-            "the durable offset is outside the log"
-        );
-        if policy == GapPolicy::Fail {
-            return Err(gap_error(&gap));
-        }
-        gaps.push(gap);
-    }
-    Ok(gaps)
-}
-
-fn gap_error(gap: &Gap) -> ConnectorError {
-    let what = match gap.kind {
-        "deleted" => format!(
-            "records {}..{} were deleted from the log (retention?) before weir stored them",
-            gap.from, gap.to
-        ),
-        "beyond_end" => format!(
-            "the durable offset {} is past the log end: the topic was recreated or truncated, and reading would start again at {}",
-            gap.from, gap.to
-        ),
-        _ => format!(
-            "the broker handed over offset {} where {} was expected: records {}..{} were skipped",
-            gap.to, gap.from, gap.from, gap.to
-        ),
-    };
-    ConnectorError::Gap {
-        topic: gap.topic.clone(),
-        partition: gap.partition,
-        detail: what,
-    }
-}
-
-/// Logs the broker's return once, after it was logged unreachable.
-fn broker_answered(down: &mut bool) {
-    if *down {
-        info!("broker reachable again: consuming");
-        *down = false;
-    }
-}
-
-/// Errors librdkafka recovers from by itself (the broker restarts, a
-/// connection drops): the source waits instead of failing the run.
-fn is_transient(e: &KafkaError) -> bool {
-    use rdkafka::types::RDKafkaErrorCode as Code;
-    matches!(
-        e.rdkafka_error_code(),
-        Some(
-            Code::BrokerTransportFailure
-                | Code::AllBrokersDown
-                | Code::Resolve
-                | Code::OperationTimedOut
-                | Code::RequestTimedOut
-                | Code::NetworkException
-                | Code::LeaderNotAvailable
-                | Code::NotLeaderForPartition
-        )
-    )
-}
-
 fn consumer(kafka: &KafkaConfig) -> Result<BaseConsumer, ConnectorError> {
     check_reachable(
         KAFKA,
@@ -1000,32 +596,4 @@ fn consumer_config(kafka: &KafkaConfig) -> rdkafka::ClientConfig {
         // End-of-partition events drive the idle rule of the clock.
         .set("enable.partition.eof", "true");
     config
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_durable_offset_outside_the_log_is_a_gap() {
-        let durable = BTreeMap::from([(0, 5), (1, 50), (2, 500)]);
-        let marks = BTreeMap::from([(0, (0, 10)), (1, (20, 100)), (2, (0, 100))]);
-        let fail = resume_gaps(GapPolicy::Fail, "t", &durable, &marks);
-        assert!(
-            matches!(&fail, Err(ConnectorError::Gap { partition: 2, .. })),
-            "{fail:?}"
-        );
-        let marks = BTreeMap::from([(0, (0, 10)), (1, (60, 100)), (2, (0, 600))]);
-        let gaps = resume_gaps(GapPolicy::Record, "t", &durable, &marks).unwrap_or_default();
-        assert_eq!(
-            gaps,
-            [Gap {
-                topic: "t".into(),
-                partition: 1,
-                from: 50,
-                to: 60,
-                kind: "deleted"
-            }]
-        );
-    }
 }
