@@ -15,31 +15,12 @@ use timely::dataflow::operators::Concat;
 
 use crate::config::{AlertPolicy, DataflowConfig};
 use crate::operators::{ApplyAlertPolicy, CorrelateZones, TrackSensors, Validate};
+use crate::records::each_output;
 use crate::records::{
     AlertEvent, Anomaly, ControlRecord, DeadLetter, LatestState, OutputRecord, RegistryRecord,
     SourceRecord, StoredReading, Time, Update, WindowAggregate, ZoneIncident,
 };
 use crate::state::{AlertSeed, GraphCounters, StateGauge};
-
-/// Every output of the graph, as update streams (`(record, time, ±1)`).
-pub struct Outputs<'scope> {
-    /// Readings to store.
-    pub readings: Stream<'scope, Time, Vec<Update<StoredReading>>>,
-    /// 5-minute and 1-hour window aggregates.
-    pub windows: Stream<'scope, Time, Vec<Update<WindowAggregate>>>,
-    /// Latest state per sensor.
-    pub latest: Stream<'scope, Time, Vec<Update<LatestState>>>,
-    /// Anomalous readings.
-    pub anomalies: Stream<'scope, Time, Vec<Update<Anomaly>>>,
-    /// Zone incidents.
-    pub incidents: Stream<'scope, Time, Vec<Update<ZoneIncident>>>,
-    /// Records rejected anywhere in the graph, with the reason.
-    pub dead_letters: Stream<'scope, Time, Vec<Update<DeadLetter>>>,
-    /// Alert lifecycle events.
-    pub alert_events: Stream<'scope, Time, Vec<Update<AlertEvent>>>,
-    /// The size of this worker's sensor state.
-    pub gauge: StateGauge,
-}
 
 /// Something done to each output stream, whatever its record type (see
 /// [`Outputs::visit`]).
@@ -48,19 +29,27 @@ pub trait OutputVisitor<'scope> {
     fn visit<D: OutputRecord>(&mut self, stream: &Stream<'scope, Time, Vec<Update<D>>>);
 }
 
-impl<'scope> Outputs<'scope> {
-    /// Calls `visitor` on every output stream, in [`crate::records::OutputKind::ALL`] order:
-    /// the one list of the streams that code handling every output uses.
-    pub fn visit(&self, visitor: &mut impl OutputVisitor<'scope>) {
-        visitor.visit(&self.readings);
-        visitor.visit(&self.windows);
-        visitor.visit(&self.latest);
-        visitor.visit(&self.anomalies);
-        visitor.visit(&self.incidents);
-        visitor.visit(&self.dead_letters);
-        visitor.visit(&self.alert_events);
-    }
+macro_rules! define_streams {
+    ($($kind:ident, $field:ident: $record:ty, $name:literal, $doc:literal;)*) => {
+        /// Every output of the graph, as update streams (`(record, time, ±1)`).
+        pub struct Outputs<'scope> {
+            $(#[doc = $doc] pub $field: Stream<'scope, Time, Vec<Update<$record>>>,)*
+            /// The size of this worker's sensor state.
+            pub gauge: StateGauge,
+        }
+
+        impl<'scope> Outputs<'scope> {
+            /// Calls `visitor` on every output stream, in
+            /// [`crate::records::OutputKind::ALL`] order: what code handling
+            /// every output uses.
+            pub fn visit(&self, visitor: &mut impl OutputVisitor<'scope>) {
+                $(visitor.visit(&self.$field);)*
+            }
+        }
+    };
 }
+
+each_output!(define_streams);
 
 /// The inputs of the graph.
 pub struct Inputs<'scope> {

@@ -12,12 +12,15 @@ use crate::{Format, Reading, Sensor};
 
 mod alerts;
 mod dead_letter;
+mod outputs;
 
 pub use alerts::{
     Ack, Alert, AlertChange, AlertEvent, AlertEventKind, AlertKind, AlertScope, AlertState,
     AlertTransition, Control, ControlRecord, Level, Silence, Status,
 };
 pub use dead_letter::{DeadLetter, DeadReason, MAX_DEAD_KEY_BYTES, MAX_DETAIL_BYTES, store_text};
+pub(crate) use outputs::each_output;
+pub use outputs::{OutputKind, OutputRecord, OutputUpdates, UpdatesVisitor};
 
 /// Timely time: the record-time clock of the partitions, in ms (see docs).
 pub type Time = u64;
@@ -316,157 +319,6 @@ pub struct ZoneIncident {
     pub peak_sensors: usize,
     /// Every sensor active during the incident, sorted.
     pub sensors: Vec<String>,
-}
-
-/// The graph's outputs, named once. Code that handles every output takes
-/// them from here: [`OutputKind::ALL`] and [`OutputKind::name`] for names,
-/// [`OutputRecord`] for a record type's output and its place in
-/// [`OutputUpdates`], and `graph::Outputs::visit` for the streams.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputKind {
-    /// Readings to store.
-    Readings,
-    /// 5-minute and 1-hour window aggregates.
-    Windows,
-    /// Latest state per sensor.
-    Latest,
-    /// Anomalous readings.
-    Anomalies,
-    /// Zone incidents.
-    Incidents,
-    /// Records rejected anywhere in the graph, with the reason.
-    DeadLetters,
-    /// Alert lifecycle events.
-    AlertEvents,
-}
-
-impl OutputKind {
-    /// Every output, in the order they are listed everywhere.
-    pub const ALL: [OutputKind; 7] = [
-        OutputKind::Readings,
-        OutputKind::Windows,
-        OutputKind::Latest,
-        OutputKind::Anomalies,
-        OutputKind::Incidents,
-        OutputKind::DeadLetters,
-        OutputKind::AlertEvents,
-    ];
-
-    /// Its name (output files, summaries, logs).
-    pub fn name(self) -> &'static str {
-        match self {
-            OutputKind::Readings => "readings",
-            OutputKind::Windows => "windows",
-            OutputKind::Latest => "latest",
-            OutputKind::Anomalies => "anomalies",
-            OutputKind::Incidents => "incidents",
-            OutputKind::DeadLetters => "dead_letters",
-            OutputKind::AlertEvents => "alert_events",
-        }
-    }
-}
-
-/// The record type of one output: which output it is, and where its
-/// updates go in an [`OutputUpdates`].
-pub trait OutputRecord: Clone + Send + Serialize + 'static {
-    /// The output.
-    const KIND: OutputKind;
-    /// This output's updates in `all`.
-    fn updates(all: &mut OutputUpdates) -> &mut Vec<Update<Self>>;
-}
-
-macro_rules! output_records {
-    ($($record:ty => $kind:ident, $field:ident;)*) => {
-        $(impl OutputRecord for $record {
-            const KIND: OutputKind = OutputKind::$kind;
-            fn updates(all: &mut OutputUpdates) -> &mut Vec<Update<Self>> {
-                &mut all.$field
-            }
-        })*
-    };
-}
-
-output_records! {
-    StoredReading => Readings, readings;
-    WindowAggregate => Windows, windows;
-    LatestState => Latest, latest;
-    Anomaly => Anomalies, anomalies;
-    ZoneIncident => Incidents, incidents;
-    DeadLetter => DeadLetters, dead_letters;
-    AlertEvent => AlertEvents, alert_events;
-}
-
-/// Updates of every output of the graph, gathered (a sink's batch, a test's collection).
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct OutputUpdates {
-    /// Reading updates.
-    pub readings: Vec<Update<StoredReading>>,
-    /// Window updates.
-    pub windows: Vec<Update<WindowAggregate>>,
-    /// Latest-state updates.
-    pub latest: Vec<Update<LatestState>>,
-    /// Anomalies.
-    pub anomalies: Vec<Update<Anomaly>>,
-    /// Zone incident updates.
-    pub incidents: Vec<Update<ZoneIncident>>,
-    /// Dead letters.
-    pub dead_letters: Vec<Update<DeadLetter>>,
-    /// Alert lifecycle events.
-    pub alert_events: Vec<Update<AlertEvent>>,
-}
-
-/// Something done to each output's updates in an [`OutputUpdates`],
-/// whatever its record type (see [`OutputUpdates::visit`]).
-pub trait UpdatesVisitor {
-    /// Called once per output, with its updates.
-    fn visit<D: OutputRecord>(&mut self, updates: &[Update<D>]);
-}
-
-impl OutputUpdates {
-    /// Calls `visitor` on every output's updates, in [`OutputKind::ALL`] order.
-    pub fn visit(&self, visitor: &mut impl UpdatesVisitor) {
-        visitor.visit(&self.readings);
-        visitor.visit(&self.windows);
-        visitor.visit(&self.latest);
-        visitor.visit(&self.anomalies);
-        visitor.visit(&self.incidents);
-        visitor.visit(&self.dead_letters);
-        visitor.visit(&self.alert_events);
-    }
-
-    /// Appends `other`'s updates.
-    pub fn merge(&mut self, other: OutputUpdates) {
-        self.readings.extend(other.readings);
-        self.windows.extend(other.windows);
-        self.latest.extend(other.latest);
-        self.anomalies.extend(other.anomalies);
-        self.incidents.extend(other.incidents);
-        self.dead_letters.extend(other.dead_letters);
-        self.alert_events.extend(other.alert_events);
-    }
-
-    /// Updates of every output together.
-    pub fn len(&self) -> usize {
-        self.readings.len()
-            + self.windows.len()
-            + self.latest.len()
-            + self.anomalies.len()
-            + self.incidents.len()
-            + self.dead_letters.len()
-            + self.alert_events.len()
-    }
-
-    /// Whether there is no update at all.
-    pub fn is_empty(&self) -> bool {
-        self.readings.is_empty()
-            && self.windows.is_empty()
-            && self.latest.is_empty()
-            && self.anomalies.is_empty()
-            && self.incidents.is_empty()
-            && self.dead_letters.is_empty()
-            && self.alert_events.is_empty()
-    }
 }
 
 /// Convenience: the enrichment of a reading with the registry version in force.
