@@ -21,7 +21,8 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 use tracing::{error, warn};
 use weir_dataflow::records::{
-    DeadReason, MAX_DETAIL_BYTES, Origin, OutputUpdates, Update, store_text,
+    DeadReason, MAX_DETAIL_BYTES, Origin, OutputRecord, OutputUpdates, Update, UpdatesVisitor,
+    store_text,
 };
 
 use super::schema::time;
@@ -38,29 +39,26 @@ pub(super) fn is_data_error(e: &postgres::Error) -> bool {
 
 /// The first half of `batch`'s updates (in output order) and the rest.
 fn split(batch: &Batch) -> (Batch, Batch) {
-    let mut left = Batch::default();
-    let mut right = Batch::default();
-    let mut take = batch.len() / 2;
-    macro_rules! part {
-        ($field:ident) => {
-            for update in &batch.$field {
-                if take > 0 {
-                    left.$field.push(update.clone());
-                    take -= 1;
-                } else {
-                    right.$field.push(update.clone());
-                }
-            }
-        };
+    struct Split {
+        left: Batch,
+        right: Batch,
+        take: usize,
     }
-    part!(readings);
-    part!(windows);
-    part!(latest);
-    part!(anomalies);
-    part!(incidents);
-    part!(dead_letters);
-    part!(alert_events);
-    (left, right)
+    impl UpdatesVisitor for Split {
+        fn visit<D: OutputRecord>(&mut self, updates: &[Update<D>]) {
+            let n = self.take.min(updates.len());
+            D::updates(&mut self.left).extend_from_slice(&updates[..n]);
+            D::updates(&mut self.right).extend_from_slice(&updates[n..]);
+            self.take -= n;
+        }
+    }
+    let mut split = Split {
+        left: Batch::default(),
+        right: Batch::default(),
+        take: batch.len() / 2,
+    };
+    batch.visit(&mut split);
+    (split.left, split.right)
 }
 
 /// What a lone update is, for its dead letter: (origin, key, the record as JSON, what).
