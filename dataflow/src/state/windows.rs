@@ -32,7 +32,7 @@ impl SensorWindows {
         ts: i64,
         value: f64,
         complete_from: Option<i64>,
-    ) -> [(Option<WindowAggregate>, WindowAggregate); 2] {
+    ) -> [(Option<WindowAggregate>, WindowAggregate); WindowSize::ALL.len()] {
         WindowSize::ALL.map(|size| {
             let start = size.start_of(ts);
             let make = |agg: &Agg| WindowAggregate {
