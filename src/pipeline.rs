@@ -13,7 +13,6 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,10 +23,9 @@ use serde::Serialize;
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::Probe;
 use tracing::info;
-use weir_connectors::ConnectorError;
 use weir_connectors::file::{OutputTap, attach};
-use weir_connectors::kafka::{Bound, Gap, Role, SourceRules, Sources, Spec};
-use weir_connectors::postgres::{PgSink, Resume, StorePart, Writer, resume, store};
+use weir_connectors::kafka::{Assignment, Bound, Gap, SourceRules, Sources};
+use weir_connectors::postgres::{PgSink, Resume, StoreHandles, Writer, resume, store_all};
 use weir_dataflow::DataflowConfig;
 use weir_dataflow::driver::{Driver, Item};
 use weir_dataflow::graph::{Rules, build};
@@ -131,15 +129,7 @@ pub fn run_worker(
     let peers = worker.peers();
     let kafka = &config.kafka;
     let dataflow: &DataflowConfig = &config.dataflow;
-    let owned = |all: Vec<i32>| -> Vec<i32> {
-        all.into_iter()
-            .filter(|p| usize::try_from(*p).is_ok_and(|p| p % peers == index))
-            .collect()
-    };
-    let all_reading_partitions = Sources::partitions(kafka, &kafka.readings_topic)?;
-    let reading_partitions = owned(all_reading_partitions.clone());
-    let registry_partitions = owned(Sources::partitions(kafka, &kafka.registry_topic)?);
-    let control_partitions = owned(Sources::partitions(kafka, &kafka.control_topic)?);
+    let assignment = Assignment::of_worker(kafka, index, peers)?;
 
     let tap = OutputTap::new(options.output_dir.as_deref(), index)?;
     // The store, and where to resume from what it holds.
@@ -171,7 +161,7 @@ pub fn run_worker(
         Some(pg) => resume(
             pg,
             kafka,
-            (&reading_partitions, &all_reading_partitions),
+            (&assignment.readings, &assignment.all_readings),
             (rewind, dataflow.future_after_ms),
             &config.alerts,
         )?,
@@ -191,10 +181,9 @@ pub fn run_worker(
         seed: std::sync::Arc::new(seed),
         counters: std::sync::Arc::clone(&options.metrics.graph),
     };
-    let failure: Rc<RefCell<Option<ConnectorError>>> = Rc::default();
     // The sinks move to their writer threads when the dataflow is built.
-    let writer: Rc<RefCell<Option<Writer>>> = Rc::default();
-    let alert_writer: Rc<RefCell<Option<Writer>>> = Rc::default();
+    let store = StoreHandles::default();
+    let writer = &store.data;
 
     let mut driver = Driver::default();
     // The readings inputs' frontier over every worker: what alignment
@@ -210,44 +199,21 @@ pub fn run_worker(
             crate::publish::publish(&outputs, publisher, cluster);
         }
         let stored = match (pg.take(), alert_pg.take()) {
-            (Some(sink), Some(alert_sink)) => {
-                // Offsets are durable once both have committed an epoch.
-                let probe = ProbeHandle::new();
-                let linger = Duration::from_millis(config.postgres.batch_linger_ms);
+            (Some(data), Some(alerts)) => {
                 let metrics = std::sync::Arc::clone(&options.metrics);
-                let committed = |metrics: std::sync::Arc<weir_server::Metrics>| {
-                    move |rows: usize, took: Duration| {
-                        metrics.sink_seconds.observe(took.as_secs_f64());
-                        metrics
-                            .readings_stored
-                            .fetch_add(rows as u64, Ordering::Relaxed);
-                    }
+                let committed = move |rows: usize, took: Duration| {
+                    metrics.sink_seconds.observe(took.as_secs_f64());
+                    metrics
+                        .readings_stored
+                        .fetch_add(rows as u64, Ordering::Relaxed);
                 };
-                store(
+                Some(store_all(
                     &outputs,
-                    StorePart::Data,
-                    sink,
-                    &writer,
-                    &failure,
-                    linger,
-                    config.postgres.batch_max_rows,
-                    committed(std::sync::Arc::clone(&metrics)),
-                )
-                .context("starting the postgres writer thread")?
-                .probe_with(&probe);
-                store(
-                    &outputs,
-                    StorePart::Alerts,
-                    alert_sink,
-                    &alert_writer,
-                    &failure,
-                    Duration::ZERO,
-                    config.postgres.batch_max_rows,
-                    committed(metrics),
-                )
-                .context("starting the postgres writer thread")?
-                .probe_with(&probe);
-                Some(probe)
+                    (data, alerts),
+                    &store,
+                    &config.postgres,
+                    committed,
+                )?)
             }
             _ => None,
         };
@@ -263,29 +229,9 @@ pub fn run_worker(
             .with_frontier(|f| f.first().copied())
     };
 
-    let mut sources = Sources::open(
+    let mut sources = assignment.open(
         kafka,
-        &[
-            Spec {
-                role: Role::Registry,
-                topic: &kafka.registry_topic,
-                partitions: &registry_partitions,
-                start: &BTreeMap::new(),
-            },
-            // Silences and acks: read whole at every start, like the registry.
-            Spec {
-                role: Role::Control,
-                topic: &kafka.control_topic,
-                partitions: &control_partitions,
-                start: &BTreeMap::new(),
-            },
-            Spec {
-                role: Role::Readings,
-                topic: &kafka.readings_topic,
-                partitions: &reading_partitions,
-                start: &recovery.start_offsets,
-            },
-        ],
+        &recovery.start_offsets,
         SourceRules {
             bound: options.bound,
             idle_grace_ms: dataflow.idle_grace_ms,
@@ -355,7 +301,7 @@ pub fn run_worker(
                 if let Some(writer) = writer.borrow().as_ref()
                     && let Err(e) = writer.sensor(record.clone())
                 {
-                    *failure.borrow_mut() = Some(e);
+                    *store.failure.borrow_mut() = Some(e);
                 }
                 if let Some(p) = &options.publisher {
                     p.publish(vec![weir_server::Event::Registry(record.clone())]);
@@ -390,7 +336,7 @@ pub fn run_worker(
         }
         let gaps = sources.take_gaps();
         if !gaps.is_empty() {
-            record_gaps(&writer, &options.metrics, gaps)?;
+            record_gaps(writer, &options.metrics, gaps)?;
         }
         // Bounded: closing an input releases its frontier, so the graph can finish.
         if options.bound == Bound::AtEnd
@@ -413,17 +359,7 @@ pub fn run_worker(
             idle_park
         };
         worker.step_or_park(Some(park));
-        let writer_failed = writer
-            .borrow()
-            .as_ref()
-            .and_then(Writer::take_failure)
-            .or_else(|| {
-                alert_writer
-                    .borrow()
-                    .as_ref()
-                    .and_then(Writer::take_failure)
-            });
-        if let Some(e) = failure.borrow_mut().take().or(writer_failed) {
+        if let Some(e) = store.take_failure() {
             return Err(e).context("storing outputs");
         }
         let durable_frontier = durable(&probe, &stored);
@@ -471,7 +407,7 @@ pub fn run_worker(
         }
     }
     // What is queued for PostgreSQL is written before the run ends.
-    if let Some(mut alert_writer) = alert_writer.borrow_mut().take() {
+    if let Some(mut alert_writer) = store.alerts.borrow_mut().take() {
         alert_writer.finish().context("storing alert events")?;
     }
     if let Some(mut writer) = writer.borrow_mut().take() {

@@ -4,6 +4,7 @@
 
 mod admin;
 mod align;
+mod assign;
 mod config;
 mod decode;
 mod gaps;
@@ -15,6 +16,7 @@ mod reader;
 mod source;
 
 pub use admin::{TopicOutcome, TopicSpec, ensure_topics, topic_specs};
+pub use assign::Assignment;
 pub use config::{Compression, GapPolicy, KafkaConfig};
 pub use decode::{control_record, registry_record, source_record};
 pub use gaps::{Gap, resume_gaps};

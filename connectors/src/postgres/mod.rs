@@ -13,7 +13,7 @@ mod writer;
 pub use alerts::NOTIFY_CHANNEL;
 pub use config::PostgresConfig;
 pub use recovery::{Recovery, Resume, resume};
-pub use render::{StorePart, Writer, store};
+pub use render::{StoreHandles, StorePart, Writer, store, store_all};
 pub use schema::{Layout, SchemaStatus, connect, durable_offsets, migrate, status};
 pub use sink::{Batch, PgSink};
 pub use writer::{PgWriter, Waker};

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::{ProbeHandle, Stream};
 use weir_dataflow::graph::{OutputVisitor, Outputs};
 use weir_dataflow::operators::complete_times;
 use weir_dataflow::records::{OutputKind, OutputRecord, Time, Update};
@@ -18,6 +19,78 @@ use weir_dataflow::records::{OutputKind, OutputRecord, Time, Update};
 use super::{Batch, PgSink, PgWriter};
 use crate::ConnectorError;
 use crate::kafka::Checkpoint;
+
+/// A worker's store, as the worker loop sees it: each part's writer
+/// (there once the dataflow is built) and the first failure reported by an
+/// operator.
+#[derive(Clone, Default)]
+pub struct StoreHandles {
+    /// The data part's writer.
+    pub data: Rc<RefCell<Option<Writer>>>,
+    /// The alert events' writer.
+    pub alerts: Rc<RefCell<Option<Writer>>>,
+    /// What failed, if anything.
+    pub failure: Rc<RefCell<Option<ConnectorError>>>,
+}
+
+impl StoreHandles {
+    /// The first failure of an operator or of either writer thread.
+    pub fn take_failure(&self) -> Option<ConnectorError> {
+        let writer = |slot: &Rc<RefCell<Option<Writer>>>| {
+            slot.borrow().as_ref().and_then(Writer::take_failure)
+        };
+        self.failure
+            .borrow_mut()
+            .take()
+            .or_else(|| writer(&self.data))
+            .or_else(|| writer(&self.alerts))
+    }
+}
+
+/// Attaches both parts of the store to `outputs`: the data (batched up to
+/// `postgres.batch_linger_ms`) and the alert events (at once), each on its
+/// own connection and writer thread. Returns a probe whose frontier passes
+/// an epoch once both parts have committed it (its offsets may then become
+/// durable). `on_commit` sees every commit (rows, time it took).
+pub fn store_all<'s>(
+    outputs: &Outputs<'s>,
+    (data, alerts): (PgSink, PgSink),
+    handles: &StoreHandles,
+    config: &super::PostgresConfig,
+    on_commit: impl Fn(usize, Duration) + Clone + 'static,
+) -> Result<ProbeHandle<Time>, ConnectorError> {
+    let probe = ProbeHandle::new();
+    let thread = |e: std::io::Error| ConnectorError::Io {
+        context: "starting the postgres writer thread".into(),
+        source: e,
+    };
+    let linger = Duration::from_millis(config.batch_linger_ms);
+    store(
+        outputs,
+        StorePart::Data,
+        data,
+        &handles.data,
+        &handles.failure,
+        linger,
+        config.batch_max_rows,
+        on_commit.clone(),
+    )
+    .map_err(thread)?
+    .probe_with(&probe);
+    store(
+        outputs,
+        StorePart::Alerts,
+        alerts,
+        &handles.alerts,
+        &handles.failure,
+        Duration::ZERO,
+        config.batch_max_rows,
+        on_commit,
+    )
+    .map_err(thread)?
+    .probe_with(&probe);
+    Ok(probe)
+}
 
 /// What a store operator writes: the data (readings, views, anomalies,
 /// dead letters) in lingering batches, or the alert events at once on a
