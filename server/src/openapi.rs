@@ -4,11 +4,10 @@
 use serde_json::{Value, json};
 
 use crate::alerts::MAX_TEXT_CHARS;
-use crate::api::MAX_BODY_BYTES;
 use crate::config::ServerConfig;
 use crate::history;
 use crate::params::{
-    MAX_NAME_CHARS, MAX_SENSOR_ID_CHARS, MAX_TIME_MS, MAX_ZONE_CHARS, MIN_TIME_MS,
+    MAX_BODY_BYTES, MAX_NAME_CHARS, MAX_SENSOR_ID_CHARS, MAX_TIME_MS, MAX_ZONE_CHARS, MIN_TIME_MS,
     NO_CONTROL_PATTERN, SENSOR_ID_PATTERN,
 };
 

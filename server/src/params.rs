@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use crate::error::ApiError;
 use crate::ws::percent_decode;
 
+/// The largest request body (acks and silences).
+pub const MAX_BODY_BYTES: u64 = 16 << 10;
+
 /// The earliest time a parameter may name: 0001-01-01T00:00:00Z (ms).
 pub const MIN_TIME_MS: i64 = -62_135_596_800_000;
 /// The latest time a parameter may name: 9999-12-31T23:59:59.999Z (ms).

@@ -26,7 +26,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
@@ -38,7 +38,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use tracing::{error, info, warn};
 
 use super::buffer::{Buffer, Record, Topic};
-use super::gateway::{Rejection, dead_letter};
+pub use super::metrics::DrainStats;
+use super::rejection::{Rejection, dead_letter};
 use crate::ConnectorError;
 use crate::kafka::KafkaConfig;
 
@@ -95,19 +96,6 @@ impl ProducerContext for Reports {
         };
         let _ = self.tx.send((seq as u64, outcome));
     }
-}
-
-/// Counters the drainer keeps (for metrics).
-#[derive(Debug, Default)]
-pub struct DrainStats {
-    /// Records delivered to Kafka.
-    pub drained: AtomicU64,
-    /// Delivery failures (each retried).
-    pub failures: AtomicU64,
-    /// Records Kafka refused for good, sent as `kafka_refused` dead letters instead.
-    pub refused: AtomicU64,
-    /// Dead letters Kafka refused for good: dropped (logged at ERROR).
-    pub dropped: AtomicU64,
 }
 
 /// Starts the drainer thread; it runs until `stop` is set and everything

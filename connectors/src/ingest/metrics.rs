@@ -3,9 +3,20 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::drain::DrainStats;
+/// Counters the drainer keeps (for metrics).
+#[derive(Debug, Default)]
+pub struct DrainStats {
+    /// Records delivered to Kafka.
+    pub drained: AtomicU64,
+    /// Delivery failures (each retried).
+    pub failures: AtomicU64,
+    /// Records Kafka refused for good, sent as `kafka_refused` dead letters instead.
+    pub refused: AtomicU64,
+    /// Dead letters Kafka refused for good: dropped (logged at ERROR).
+    pub dropped: AtomicU64,
+}
 
 /// Counters by gateway and reason.
 #[derive(Debug, Default)]

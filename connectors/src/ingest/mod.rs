@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod openapi;
 pub mod proto;
+mod rejection;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

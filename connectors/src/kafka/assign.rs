@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use weir_dataflow::driver::Role;
 
 use super::KafkaConfig;
-use super::source::{SourceRules, Sources, Spec};
+use super::partitions::SourceRules;
+use super::source::{Sources, Spec};
 use crate::ConnectorError;
 
 /// The partitions of each input topic one worker reads.

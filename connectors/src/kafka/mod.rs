@@ -21,6 +21,7 @@ pub use config::{Compression, GapPolicy, KafkaConfig};
 pub use decode::{control_record, registry_record, source_record};
 pub use gaps::{Gap, resume_gaps};
 pub use lag::{PartitionLag, group_lag};
+pub use partitions::{Bound, Checkpoint, RawRecord, SourceRules};
 pub use producer::{Header, KafkaProducer, OutgoingRecord};
-pub use source::{Bound, Checkpoint, RawRecord, SourceRules, Sources, Spec};
+pub use source::{Sources, Spec};
 pub use weir_dataflow::driver::Role;

@@ -1,4 +1,5 @@
-//! What reading records changes, per topic and partition: the next
+//! What the source reads ([`RawRecord`]), by which rules ([`SourceRules`],
+//! [`Bound`]), and what reading changes, per topic and partition: the next
 //! offsets (checked for continuity), the partition clocks (record times
 //! clamped to what the source can vouch for), bounded runs' ends, and what
 //! alignment holds back. `Sources` owns the consumer; this is its state.
@@ -17,8 +18,59 @@ use weir_dataflow::driver::Role;
 
 use super::config::GapPolicy;
 use super::gaps::{Gap, gap_error};
-use super::source::{RawRecord, SourceRules};
 use crate::ConnectorError;
+
+/// One record as read, with its partition's clock at that point.
+#[derive(Clone, Debug)]
+pub struct RawRecord {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Record timestamp (ms), clamped to what the source can vouch for.
+    pub record_ts_ms: i64,
+    /// The partition's clock after this record.
+    pub clock_ms: i64,
+    /// Key bytes (empty when absent).
+    pub key: Vec<u8>,
+    /// Payload; `None` for a tombstone.
+    pub payload: Option<Vec<u8>>,
+    /// The `content-type` header.
+    pub content_type: Option<String>,
+    /// The record timestamp was clamped (it was ahead of the read time by
+    /// more than the allowed skew, or before 1970): `record_ts_ms` is the
+    /// clamped time.
+    pub clock_skewed: bool,
+}
+
+/// Next offset and partition clock, per partition.
+pub type Checkpoint = BTreeMap<i32, (i64, i64)>;
+
+/// How a source reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// Follow the topic for ever.
+    Live,
+    /// Stop at the end offsets seen when the source opened.
+    AtEnd,
+}
+
+/// The rules a source reads by.
+#[derive(Clone, Copy, Debug)]
+pub struct SourceRules {
+    /// Follow the topics, or stop at their ends.
+    pub bound: Bound,
+    /// An idle partition's clock follows wall time minus this.
+    pub idle_grace_ms: u64,
+    /// A record timestamp further ahead of the read time is clamped.
+    pub max_clock_skew_ms: i64,
+    /// A readings partition whose clock runs more than this ahead of the
+    /// least partition, with more than `align_max_records` read past it, is
+    /// paused (watermark alignment); `0` turns alignment off.
+    pub align_lead_ms: i64,
+    /// See `align_lead_ms`.
+    pub align_max_records: u64,
+}
 
 /// One topic's partitions as this worker reads them.
 pub(super) struct TopicState {

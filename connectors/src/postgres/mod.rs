@@ -3,6 +3,7 @@
 
 mod alerts;
 mod config;
+mod errors;
 mod quarantine;
 mod recovery;
 mod render;

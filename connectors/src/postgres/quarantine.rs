@@ -25,17 +25,10 @@ use weir_dataflow::records::{
     store_text,
 };
 
+use super::errors::{describe, is_data_error};
 use super::schema::time;
-use super::sink::{Batch, PgSink, describe};
+use super::sink::{Batch, PgSink};
 use crate::ConnectorError;
-
-/// Whether PostgreSQL refused the data itself: a data exception (22), an
-/// integrity constraint (23) or a program limit such as an index row too
-/// big (54). Those are isolated row by row; anything else is not.
-pub(super) fn is_data_error(e: &postgres::Error) -> bool {
-    e.code()
-        .is_some_and(|c| matches!(&c.code()[..2], "22" | "23" | "54"))
-}
 
 /// The first half of `batch`'s updates (in output order) and the rest.
 fn split(batch: &Batch) -> (Batch, Batch) {

@@ -34,6 +34,7 @@ use weir_dataflow::records::{
 };
 
 use super::PostgresConfig;
+use super::errors::{describe, is_connection_error, is_data_error};
 use super::schema::{Layout, connect, day_of, ensure_partitions, maintain, migrate, time};
 use crate::ConnectorError;
 
@@ -59,30 +60,6 @@ fn net<K: Ord, D: Clone + PartialEq>(
         }
     }
     out
-}
-
-fn is_connection_error(e: &postgres::Error) -> bool {
-    e.is_closed()
-        || e.code().is_none_or(|code| {
-            let c = code.code();
-            c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03"
-        })
-}
-
-/// A postgres error with its cause (`Display` alone says only "db error").
-pub(super) fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({}): {}", db.severity(), db.code().code(), db.message()),
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(cause) = source {
-                text.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            text
-        }
-    }
 }
 
 /// One worker's connection and writes.
@@ -165,7 +142,7 @@ impl PgSink {
         }
         match self.write_raw(batch) {
             Ok(()) => Ok(()),
-            Err(e) if super::quarantine::is_data_error(&e) => self.isolate(batch, &e),
+            Err(e) if is_data_error(&e) => self.isolate(batch, &e),
             Err(e) => {
                 error!(error = %describe(&e), "postgres rejected a write");
                 Err(ConnectorError::postgres("write outputs", e))
@@ -263,7 +240,7 @@ impl PgSink {
             Ok(()) => Ok(()),
             // The registry decoder refuses what the table cannot hold; a
             // sensor the mirror still refuses is logged, not fatal.
-            Err(e) if super::quarantine::is_data_error(&e) => {
+            Err(e) if is_data_error(&e) => {
                 error!(sensor = %store_text(&record_id, 128), error = %describe(&e),
                        "the sensors table refused a registry record; it is not mirrored");
                 Ok(())

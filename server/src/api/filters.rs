@@ -7,8 +7,9 @@ use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::{Context, MAX_BODY_BYTES};
+use super::context::Context;
 use crate::error::ApiError;
+use crate::params::MAX_BODY_BYTES;
 
 /// The raw query string (empty when absent).
 pub fn query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {

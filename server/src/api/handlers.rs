@@ -10,7 +10,7 @@ use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::Context;
+use super::context::Context;
 use crate::assets;
 use crate::db::query_error;
 use crate::error::{ApiError, respond};

@@ -6,6 +6,7 @@
 //! queries behind them live with what they answer (`history.rs`,
 //! `alerts.rs`, `handlers.rs` for anomalies and dead letters).
 
+mod context;
 mod filters;
 mod handlers;
 
@@ -16,9 +17,8 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+pub use self::context::Context;
 use self::filters::{body, query, with_ctx};
-use crate::db::Db;
-use crate::hub::Hub;
 
 /// Every route: (method, path template). `{x}` is a path parameter.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -44,20 +44,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
 ];
 
-/// The largest request body (acks and silences).
-pub const MAX_BODY_BYTES: u64 = 16 << 10;
-
-/// What handlers share.
-pub struct Context {
-    /// The hot tier.
-    pub hub: Arc<Hub>,
-    /// PostgreSQL.
-    pub db: Db,
-    /// Kafka bootstrap addresses, for `/health`.
-    pub brokers: String,
-    /// Writes acks and silences to the alert-control topic.
-    pub control: Option<crate::alerts::ControlProducer>,
-}
+pub use crate::params::MAX_BODY_BYTES;
 
 /// Every route, with JSON 404/405 answers for the rest.
 pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
@@ -237,6 +224,8 @@ mod tests {
     use serde_json::Value;
 
     use crate::config::ServerConfig;
+    use crate::db::Db;
+    use crate::hub::Hub;
     use crate::metrics::Metrics;
     use crate::openapi;
 

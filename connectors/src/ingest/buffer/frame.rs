@@ -7,7 +7,31 @@ use std::path::{Path, PathBuf};
 
 use tracing::error;
 
-use super::{Record, Topic};
+/// Where a buffered record goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// `kafka.readings_topic`.
+    Readings,
+    /// `kafka.dlq_topic` (bad MQTT payloads).
+    DeadLetters,
+}
+
+/// One record on its way to Kafka.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// Target topic.
+    pub topic: Topic,
+    /// Kafka key (the sensor id).
+    pub key: Vec<u8>,
+    /// Kafka record timestamp (ms): when the gateway accepted it.
+    pub timestamp_ms: i64,
+    /// The `content-type` header.
+    pub content_type: String,
+    /// Other headers.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The payload, as received.
+    pub payload: Vec<u8>,
+}
 
 pub(super) const MAGIC: u8 = 0xA7;
 pub(super) const FRAME: usize = 9;

@@ -40,83 +40,18 @@ use std::time::Instant;
 
 use tracing::{error, info, warn};
 
-mod frame;
+pub(super) mod frame;
 mod reader;
+mod shared;
 mod writer;
 
+pub use self::frame::{Record, Topic};
 use self::frame::{read_cursor, scan, segments};
 pub use self::reader::BufferReader;
+pub use self::shared::BufferError;
+use self::shared::{Append, Committed, Shared};
 use self::writer::Writer;
 use super::config::BufferConfig;
-
-/// Where a buffered record goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Topic {
-    /// `kafka.readings_topic`.
-    Readings,
-    /// `kafka.dlq_topic` (bad MQTT payloads).
-    DeadLetters,
-}
-
-/// One record on its way to Kafka.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Record {
-    /// Target topic.
-    pub topic: Topic,
-    /// Kafka key (the sensor id).
-    pub key: Vec<u8>,
-    /// Kafka record timestamp (ms): when the gateway accepted it.
-    pub timestamp_ms: i64,
-    /// The `content-type` header.
-    pub content_type: String,
-    /// Other headers.
-    pub headers: Vec<(String, Vec<u8>)>,
-    /// The payload, as received.
-    pub payload: Vec<u8>,
-}
-
-/// Why an append was refused.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum BufferError {
-    /// Past `max_bytes` of readings not yet in Kafka.
-    #[error("the ingest buffer is full ({pending} of {max} bytes wait for Kafka)")]
-    Full {
-        /// Bytes waiting.
-        pending: u64,
-        /// The cap.
-        max: u64,
-    },
-    /// The disk failed (or the writer thread is gone).
-    #[error("the ingest buffer cannot write: {0}")]
-    Io(String),
-}
-
-pub(super) struct Append {
-    pub(super) records: Vec<Record>,
-    pub(super) reply: tokio::sync::oneshot::Sender<Result<(), BufferError>>,
-}
-
-/// What the writer has made readable: records with seq below `next_seq`.
-#[derive(Debug, Default)]
-pub(super) struct Committed {
-    pub(super) next_seq: u64,
-    /// The writer's segment (first seq) and its committed length: nothing
-    /// past it may be read (a batch being written can still be undone).
-    pub(super) segment: (u64, u64),
-    pub(super) closed: bool,
-}
-
-pub(super) struct Shared {
-    pub(super) dir: PathBuf,
-    pub(super) committed: Mutex<Committed>,
-    pub(super) more: Condvar,
-    /// Bytes appended and not yet drained.
-    pub(super) pending_bytes: AtomicU64,
-    /// Records appended and not yet drained.
-    pub(super) pending_records: AtomicU64,
-    /// Records lost to corruption (sent as `buffer_corrupt` dead letters).
-    pub(super) corrupt: AtomicU64,
-}
 
 /// The buffer: cheap to clone, shared by every gateway.
 #[derive(Clone)]

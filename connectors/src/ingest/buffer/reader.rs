@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, warn};
 
-use super::frame::{read_record, resync, segment_path, segments};
-use super::{Record, Shared};
+use super::frame::{Record, read_record, resync, segment_path, segments};
+use super::shared::Shared;
 
 /// Reads committed records in order, from the cursor; records what was drained.
 pub struct BufferReader {
@@ -141,7 +141,7 @@ impl BufferReader {
         let (seq, lost) = (self.next_seq, lost_until - self.next_seq);
         self.shared.corrupt.fetch_add(lost, Ordering::Relaxed);
         error!(segment = %path.display(), from, to, first_seq = seq, records = lost, "ingest buffer: corrupt records; sent as one buffer_corrupt dead letter, the rest goes on");
-        let rejection = crate::ingest::gateway::Rejection {
+        let rejection = crate::ingest::rejection::Rejection {
             index: 0,
             field: "$".into(),
             reason: "buffer_corrupt".into(),
@@ -151,7 +151,7 @@ impl BufferReader {
             ),
         };
         let at = weir_dataflow::clock::now_ms();
-        let record = crate::ingest::gateway::dead_letter(
+        let record = crate::ingest::rejection::dead_letter(
             "",
             stretch.to_vec(),
             "ingest-buffer",

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tracing::error;
 
 use super::frame::{segment_path, segments};
-use super::{Append, BufferError, Shared};
+use super::shared::{Append, BufferError, Shared};
 use crate::ingest::config::{BufferConfig, Fsync};
 
 pub(super) struct Writer {

@@ -1,0 +1,18 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use crate::db::Db;
+use crate::hub::Hub;
+
+/// What handlers share.
+pub struct Context {
+    /// The hot tier.
+    pub hub: Arc<Hub>,
+    /// PostgreSQL.
+    pub db: Db,
+    /// Kafka bootstrap addresses, for `/health`.
+    pub brokers: String,
+    /// Writes acks and silences to the alert-control topic.
+    pub control: Option<crate::alerts::ControlProducer>,
+}
