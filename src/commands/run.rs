@@ -110,6 +110,18 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    // The Watchdog (live runs, with the deliverer): an always-firing event
+    // on every channel, whose absence says alerting is down.
+    let watchdog = match (&deliverer, args.until_end, config.delivery.watchdog_ms) {
+        (Some(_), false, ms) if ms > 0 => {
+            Some(tokio::spawn(weir_connectors::delivery::run_watchdog(
+                config.postgres.clone(),
+                weir_connectors::delivery::registry::channels(&config.delivery),
+                Duration::from_millis(ms),
+            )))
+        }
+        _ => None,
+    };
     let options = RunOptions {
         publisher: server.as_ref().map(|s| s.publisher.clone()),
         processes: args.processes,
@@ -177,6 +189,9 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
     }
     if let Some(ingest) = ingest {
         ingest.shutdown().await;
+    }
+    if let Some(task) = watchdog {
+        task.abort();
     }
     if let Some(task) = deliverer {
         if args.until_end {

@@ -23,6 +23,10 @@ pub fn weir() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
     // Tests set every setting they depend on explicitly.
     command.env_remove("WEIR_CONFIG").env("RUST_LOG", "warn");
+    // The Watchdog (an always-firing event a minute on every channel) would
+    // add events to the tests that count deliveries; tests/alerts_watchdog.rs
+    // turns it on (a fixture's env comes after this and wins).
+    command.env("WEIR_DELIVERY__WATCHDOG_MS", "0");
     command
 }
 

@@ -28,6 +28,9 @@ pub struct DeliveryConfig {
     pub batch: i64,
     /// Polls for due deliveries at least this often (notifications wake it sooner).
     pub poll_ms: u64,
+    /// A live `weir run` writes an always-firing `watchdog` event to every
+    /// channel this often (its absence means alerting is down); 0 turns it off.
+    pub watchdog_ms: u64,
 }
 
 /// `[[delivery.webhooks]]`: one receiver.
@@ -59,6 +62,7 @@ impl Default for DeliveryConfig {
             max_attempts: 5,
             batch: 200,
             poll_ms: 1_000,
+            watchdog_ms: 60_000,
         }
     }
 }
