@@ -105,9 +105,10 @@ fn record_gaps(
 fn offsets_durable(
     source: &Sources,
     summary: &mut WorkerSummary,
-    time: Time,
-    checkpoint: &weir_connectors::kafka::Checkpoint,
+    (time, checkpoint): (Time, &weir_connectors::kafka::Checkpoint),
+    metrics: &weir_server::Metrics,
 ) {
+    metrics.durable_ms.store(now_ms(), Ordering::Relaxed);
     source.commit_group(checkpoint);
     summary.completed_offsets = Some((
         time,
@@ -265,7 +266,7 @@ pub fn run_worker(
                     .offsets(rows, 2 * rewind, (time, checkpoint))
                     .context("committing offsets")?;
             }
-            None => offsets_durable(sources, summary, time, &checkpoint),
+            None => offsets_durable(sources, summary, (time, &checkpoint), &options.metrics),
         }
         Ok(())
     };
@@ -274,6 +275,14 @@ pub fn run_worker(
         ..WorkerSummary::default()
     };
     let started = Instant::now();
+    // For `/health`: when this process started (its first worker), when it
+    // last read a record, when offsets last became durable.
+    let _ = options.metrics.started_ms.compare_exchange(
+        0,
+        now_ms(),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
     let mut last_report = Instant::now();
     // Partition upkeep ran at start (migrate); worker 0 repeats it hourly.
     let mut last_upkeep = Instant::now();
@@ -322,6 +331,7 @@ pub fn run_worker(
             .registry_rejected
             .fetch_add(rejected, Ordering::Relaxed);
         if read > 0 {
+            options.metrics.read_ms.store(now_ms(), Ordering::Relaxed);
             last_record = Instant::now();
             if readings_read > 0 && first_record.is_none() {
                 first_record = Some(Instant::now());
@@ -383,7 +393,12 @@ pub fn run_worker(
             .store(paused as i64, Ordering::Relaxed);
         if let Some(writer) = writer.borrow().as_ref() {
             for (time, checkpoint) in writer.offsets_committed() {
-                offsets_durable(&sources, &mut summary, time, &checkpoint);
+                offsets_durable(
+                    &sources,
+                    &mut summary,
+                    (time, &checkpoint),
+                    &options.metrics,
+                );
             }
             if index == 0 && last_upkeep.elapsed() >= UPKEEP_EVERY {
                 last_upkeep = Instant::now();
@@ -413,7 +428,12 @@ pub fn run_worker(
     if let Some(mut writer) = writer.borrow_mut().take() {
         writer.finish().context("storing outputs")?;
         for (time, checkpoint) in writer.offsets_committed() {
-            offsets_durable(&sources, &mut summary, time, &checkpoint);
+            offsets_durable(
+                &sources,
+                &mut summary,
+                (time, &checkpoint),
+                &options.metrics,
+            );
         }
     }
     summary.gaps = sources.gaps();

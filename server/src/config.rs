@@ -47,6 +47,12 @@ pub struct ServerConfig {
     pub max_ws_clients: usize,
     /// The longest silence `POST /api/silences` accepts (ends − starts).
     pub max_silence_ms: i64,
+    /// `/health` is `degraded` when records were read and no offsets became
+    /// durable for this long.
+    pub health_stall_ms: i64,
+    /// `/health` is `degraded` when an alert event has waited on a channel
+    /// for this long.
+    pub health_outbox_ms: i64,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +76,8 @@ impl Default for ServerConfig {
             hot_max_sensors: 200_000,
             max_ws_clients: 1_000,
             max_silence_ms: 7 * 86_400_000,
+            health_stall_ms: 60_000,
+            health_outbox_ms: 120_000,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod history;
 pub mod hub;
 pub mod metrics;

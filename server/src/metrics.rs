@@ -50,6 +50,17 @@ impl Histogram {
     }
 }
 
+/// What the pipeline reports of its progress (wall ms, 0 = never).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// When the pipeline started.
+    pub started_ms: i64,
+    /// The last record read.
+    pub read_ms: i64,
+    /// The last durable commit of offsets.
+    pub durable_ms: i64,
+}
+
 /// Every metric weir exports.
 #[derive(Default)]
 pub struct Metrics {
@@ -62,6 +73,13 @@ pub struct Metrics {
     dead_letters: Mutex<BTreeMap<String, u64>>,
     /// Wall time minus the dataflow's input frontier (record time), ms.
     pub epoch_lag_ms: AtomicI64,
+    /// Wall ms: when the pipeline started, read its last record, and made
+    /// offsets durable last (0: never); `/health` and the commit age gauge.
+    pub started_ms: AtomicI64,
+    /// See `started_ms`.
+    pub read_ms: AtomicI64,
+    /// See `started_ms`.
+    pub durable_ms: AtomicI64,
     /// Time to commit one batch to PostgreSQL.
     pub sink_seconds: Histogram,
     /// Record timestamp (entry into Kafka) to the hub's receipt.
@@ -101,6 +119,15 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The pipeline's progress, for `/health`.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            started_ms: self.started_ms.load(Ordering::Relaxed),
+            read_ms: self.read_ms.load(Ordering::Relaxed),
+            durable_ms: self.durable_ms.load(Ordering::Relaxed),
+        }
+    }
+
     /// Appends another component's metrics to `/metrics`.
     pub fn set_extra(&self, render: std::sync::Arc<dyn Fn() -> String + Send + Sync>) {
         if let Ok(mut slot) = self.extra.lock() {
@@ -249,6 +276,15 @@ impl Metrics {
             "weir_alert_delivery_seconds",
             "From an alert event's commit to PostgreSQL to its delivery on a channel.",
         );
+        let durable = self.durable_ms.load(Ordering::Relaxed);
+        if durable > 0 {
+            gauge(
+                &mut out,
+                "weir_last_durable_commit_age_seconds",
+                "Seconds since offsets last became durable in this process.",
+                (weir_dataflow::clock::now_ms() - durable) as f64 / 1e3,
+            );
+        }
         gauge(
             &mut out,
             "weir_epoch_lag_seconds",

@@ -123,7 +123,7 @@ pub fn document(config: &ServerConfig) -> Value {
             }},
             "/api/openapi.json": {"get": {"summary": "This document.", "responses": {"200": json_response("OpenAPI 3 document", json!({"type": "object"}))}}},
             "/metrics": {"get": {"summary": "Prometheus metrics (text format).", "responses": {"200": text_response("Prometheus text exposition", "text/plain")}}},
-            "/health": {"get": {"summary": "Readiness: broker and database reachable.", "responses": {"200": json_response("Ready", reference("Health")), "503": json_response("Not ready", reference("Health"))}}}
+            "/health": {"get": {"summary": "Health: ok (200) when the broker and PostgreSQL answer, offsets become durable while records are read, and the outbox drains; degraded or unavailable (503) with the reasons otherwise.", "responses": {"200": json_response("Ok", reference("Health")), "503": json_response("Degraded or unavailable", reference("Health"))}}}
         },
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["error", "detail"], "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}},
@@ -143,7 +143,7 @@ pub fn document(config: &ServerConfig) -> Value {
                 "resolution": {"type": "string", "enum": history::answered_resolutions()}, "from": {"type": "integer"}, "to": {"type": "integer"},
                 "points": {"type": "array", "items": {"type": "object", "properties": {"t": {"type": "integer"}, "value": {"type": "number"}, "count": {"type": "integer"}, "avg": {"type": "number"}, "min": {"type": "number"}, "max": {"type": "number"}}}}}},
             "DeadLetter": {"type": "object", "properties": {"partition": {"type": "integer"}, "offset": {"type": "integer"}, "reason": {"type": "string"}, "key": {"type": "string"}, "detail": {"type": "string"}, "record_ts": {"type": "integer"}, "payload": {"type": "string"}, "payload_bytes": {"type": "integer"}}},
-            "Health": {"type": "object", "properties": {"status": {"type": "string"}, "broker": {"type": "string"}, "database": {"type": "string"}, "websocket_clients": {"type": "integer"}}}
+            "Health": {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok", "degraded", "unavailable"]}, "broker": {"type": "string"}, "database": {"type": "string"}, "reasons": {"type": "array", "items": {"type": "string"}}, "last_commit_age_seconds": {"type": "number", "nullable": true}, "outbox": {"type": "object", "additionalProperties": {"type": "object", "properties": {"waiting": {"type": "integer"}, "oldest_seconds": {"type": "number"}}}}, "websocket_clients": {"type": "integer"}}}
         }}
     });
     if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), alert_paths(config))

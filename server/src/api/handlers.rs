@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use warp::Reply;
@@ -205,48 +204,23 @@ pub async fn delete_silence(id: String, ctx: Arc<Context>) -> Response {
     )
 }
 
-/// `GET /health`: 200 when the broker and PostgreSQL answer, else 503.
+/// `GET /health` (see [`crate::health`]).
 pub async fn health(ctx: Arc<Context>) -> Response {
-    let broker = {
-        let addresses: Vec<String> = ctx
-            .brokers
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .collect();
-        let mut ok = false;
-        for address in addresses {
-            let attempt = tokio::time::timeout(
-                Duration::from_secs(2),
-                tokio::net::TcpStream::connect(address),
-            )
-            .await;
-            if matches!(attempt, Ok(Ok(_))) {
-                ok = true;
-                break;
-            }
-        }
-        ok
-    };
-    let database = match ctx.db.client().await {
-        Ok(client) => matches!(
-            tokio::time::timeout(Duration::from_secs(2), client.simple_query("SELECT 1")).await,
-            Ok(Ok(_))
-        ),
-        Err(_) => false,
-    };
-    let state = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let body = json!({
-        "status": state(broker && database),
-        "broker": state(broker),
-        "database": state(database),
-        "websocket_clients": ctx.hub.metrics().ws_clients.load(std::sync::atomic::Ordering::Relaxed),
-    });
-    let status = if broker && database {
+    let hub = &ctx.hub;
+    let health = crate::health::check(
+        &ctx.brokers,
+        &ctx.db,
+        hub.metrics(),
+        hub.config(),
+        crate::hub::now_ms(),
+    )
+    .await;
+    let status = if health.ok() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+    warp::reply::with_status(warp::reply::json(&health), status).into_response()
 }
 
 /// Recent anomalies from the store (`zone`, `since`, `limit`).
