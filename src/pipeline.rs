@@ -190,7 +190,7 @@ pub fn run_worker(
     // The readings inputs' frontier over every worker: what alignment
     // measures partitions against.
     let input_probe: ProbeHandle<Time> = ProbeHandle::new();
-    let (probe, stored) = worker.dataflow::<Time, _, _>(|scope| -> anyhow::Result<_> {
+    let (probe, stored, gauge) = worker.dataflow::<Time, _, _>(|scope| -> anyhow::Result<_> {
         let inputs = driver.inputs(scope);
         inputs.readings.clone().probe_with(&input_probe);
         let outputs = build(inputs, &rules);
@@ -218,9 +218,10 @@ pub fn run_worker(
             }
             _ => None,
         };
+        let gauge = outputs.gauge.clone();
         let metrics = std::sync::Arc::clone(&options.metrics);
         let probe = attach(outputs, &tap, move |reason| metrics.dead_letter(reason));
-        Ok((probe, stored))
+        Ok((probe, stored, gauge))
     })?;
     // Offsets become durable only for epochs every worker's sink has committed.
     let durable = |probe: &ProbeHandle<Time>, stored: &Option<ProbeHandle<Time>>| {
@@ -284,6 +285,7 @@ pub fn run_worker(
         Ordering::Relaxed,
     );
     let mut last_report = Instant::now();
+    let mut last_gauge = Instant::now();
     // Partition upkeep ran at start (migrate); worker 0 repeats it hourly.
     let mut last_upkeep = Instant::now();
     let mut first_record: Option<Instant> = None;
@@ -411,6 +413,10 @@ pub fn run_worker(
         {
             let lag = now_ms().saturating_sub(i64::try_from(frontier).unwrap_or(i64::MAX));
             options.metrics.epoch_lag_ms.store(lag, Ordering::Relaxed);
+        }
+        if last_gauge.elapsed() >= Duration::from_secs(1) {
+            last_gauge = Instant::now();
+            options.metrics.set_state(index, gauge.get());
         }
         if last_report.elapsed() >= Duration::from_secs(options.report_secs.max(1)) {
             last_report = Instant::now();

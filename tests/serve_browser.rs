@@ -2,7 +2,8 @@
 //! Chromium (Debian's `chromium`, driven over its DevTools protocol) loads
 //! the dashboard from a running pipeline, sees live values change within
 //! 3 s, and saves screenshots under the test's output directory. It also
-//! acknowledges a stuck sensor's alert with the alert panel's Ack button and
+//! acknowledges a stuck sensor's alert with the alert panel's Ack button (after
+//! the pipeline-health panel says healthy) and
 //! sees the acknowledgement stored and shown.
 
 mod common;
@@ -309,7 +310,26 @@ async fn drive(address: &str) -> Result<(), Error> {
         "{overview}"
     );
     page.screenshot(&out.join("overview.png")).await?;
+    pipeline_health_panel(&mut page).await?;
     ack_from_the_alert_panel(&mut page, address, &out).await
+}
+
+/// The pipeline-health panel shows `/health`: healthy, with the age of
+/// the last durable commit (readings flow, so offsets become durable).
+async fn pipeline_health_panel(page: &mut Page) -> Result<(), Error> {
+    let read = "JSON.stringify({state: document.querySelector('#health')?.dataset.state,                 text: document.querySelector('#health')?.innerText ?? ''})";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let parsed: Value = serde_json::from_str(page.eval(read).await?.as_str().unwrap_or("{}"))?;
+        let text = parsed["text"].as_str().unwrap_or_default().to_string();
+        if parsed["state"] == "ok" && text.contains("Healthy") && text.contains(" s ago") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("health panel after 30 s: {parsed}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// The stuck sensor's alert is listed in the alert panel; its Ack button

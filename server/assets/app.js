@@ -15,6 +15,7 @@
  *   [data-sensor="<id>"] .value        sensor card and its current value
  *   #alerts                            the alert panel
  *   #alert-list [data-alert="<id>"]    an alert row (.ack-btn: its Ack button)
+ *   #health[data-state="ok|degraded|unavailable|unknown"]   the pipeline-health panel (/health)
  */
 'use strict';
 (function () {
@@ -33,6 +34,7 @@
     staleMaxMs: 15 * 60e3,
     renderIntervalMs: 250,     // at most ~4 DOM/canvas passes per second
     pollMs: 10e3,              // REST polling while the socket does not cover all zones
+    healthMs: 5e3,             // /health polling (the pipeline-health panel)
     backoffBaseMs: 1000,
     backoffMaxMs: 10e3,
     stableAfterMs: 30e3,       // a connection this old resets the backoff
@@ -514,6 +516,40 @@
     }
     if (body === undefined) throw new ApiError('invalid response', 'the server did not answer with JSON', res.status);
     return body;
+  }
+
+  /* The pipeline-health panel: GET /health (200 ok, 503 degraded or
+   * unavailable, both with a JSON body naming the reasons). */
+  const Health = {
+    async run() {
+      let body = null;
+      try {
+        const res = await fetch('/health', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+        body = await res.json();
+      } catch (_) { body = null; }
+      renderHealth(body);
+    },
+  };
+
+  function renderHealth(b) {
+    const box = document.getElementById('health');
+    if (!box) return;
+    const state = b && ['ok', 'degraded', 'unavailable'].includes(b.status) ? b.status : 'unknown';
+    box.dataset.state = state;
+    const label = { ok: 'Healthy', degraded: 'Degraded', unavailable: 'Unavailable', unknown: 'Not reachable' }[state];
+    const rows = [h('div', { class: 'health-state' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), label)];
+    if (b) {
+      const age = num(b.last_commit_age_seconds);
+      rows.push(h('div', { class: 'health-row' }, 'Last commit ', h('b', null, age === null ? '–' : `${age.toFixed(1)} s ago`)));
+      const lag = num(b.consumer_lag);
+      rows.push(h('div', { class: 'health-row' }, 'Consumer lag ', h('b', null, lag === null ? '–' : intFmt.format(lag))));
+      const outbox = b.outbox && typeof b.outbox === 'object' ? Object.entries(b.outbox) : [];
+      const waiting = outbox.reduce((n, [, v]) => n + (num(v && v.waiting) || 0), 0);
+      rows.push(h('div', { class: 'health-row' }, 'Alerts waiting ', h('b', null, intFmt.format(waiting))));
+      rows.push(h('div', { class: 'health-row' }, 'Broker ', h('b', null, str(b.broker)), ' · database ', h('b', null, str(b.database))));
+      for (const reason of arr(b.reasons)) rows.push(h('div', { class: 'health-reason' }, str(reason)));
+    }
+    box.replaceChildren(...rows);
   }
 
   const Poll = {
@@ -1954,6 +1990,8 @@
     Poll.run(true);
     setInterval(tick, 1000);
     setInterval(() => Poll.run(), CFG.pollMs);
+    Health.run();
+    setInterval(() => Health.run(), CFG.healthMs);
   }
 
   // For debugging from the console; not an API.

@@ -17,16 +17,8 @@ use serde::Serialize;
 
 use crate::config::ServerConfig;
 use crate::db::Db;
+pub use crate::metrics::Backlog;
 use crate::metrics::{Metrics, Progress};
-
-/// One channel's waiting alert events.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Backlog {
-    /// Events not yet delivered (nor parked).
-    pub waiting: i64,
-    /// Seconds the oldest has waited.
-    pub oldest_seconds: f64,
-}
 
 /// The answer of `/health`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -43,6 +35,9 @@ pub struct Health {
     pub last_commit_age_seconds: Option<f64>,
     /// Waiting alert events per channel.
     pub outbox: BTreeMap<String, Backlog>,
+    /// Records of the readings topic past the group's committed offsets,
+    /// over all partitions (refreshed every few seconds; null until known).
+    pub consumer_lag: Option<i64>,
     /// Connected WebSocket clients.
     pub websocket_clients: i64,
 }
@@ -115,6 +110,7 @@ pub async fn check(
         last_commit_age_seconds: (progress.durable_ms > 0)
             .then(|| (now_ms - progress.durable_ms) as f64 / 1e3),
         outbox,
+        consumer_lag: metrics.consumer_lag_total(),
         websocket_clients: metrics
             .ws_clients
             .load(std::sync::atomic::Ordering::Relaxed),
@@ -137,7 +133,7 @@ async fn reachable(brokers: &str) -> bool {
 
 /// Whether PostgreSQL answers, and the outbox's backlog (empty when the
 /// schema has no outbox yet).
-async fn database(db: &Db) -> (bool, BTreeMap<String, Backlog>) {
+pub async fn database(db: &Db) -> (bool, BTreeMap<String, Backlog>) {
     let Ok(client) = db.client().await else {
         return (false, BTreeMap::new());
     };

@@ -22,6 +22,7 @@ pub mod health;
 pub mod history;
 pub mod hub;
 pub mod metrics;
+pub mod monitor;
 pub mod openapi;
 pub mod params;
 pub mod views;
@@ -98,6 +99,11 @@ pub async fn start(
         },
     });
     tokio::spawn(warp::serve(api::routes(context)).incoming(listener).run());
+    tokio::spawn(monitor::run(
+        db::Db::new(postgres.clone()),
+        kafka.clone(),
+        Arc::clone(hub.metrics()),
+    ));
     tracing::info!(%address, "server listening (dashboard, /api, /ws, /metrics)");
     Ok(Running {
         address,

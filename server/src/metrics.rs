@@ -1,6 +1,8 @@
 //! Prometheus metrics, kept in atomics and rendered as text at `/metrics`.
 
 use std::collections::BTreeMap;
+
+use serde::Serialize;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -50,6 +52,15 @@ impl Histogram {
     }
 }
 
+/// One channel's waiting alert events.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Backlog {
+    /// Events not yet delivered (nor parked).
+    pub waiting: i64,
+    /// Seconds the oldest has waited.
+    pub oldest_seconds: f64,
+}
+
 /// What the pipeline reports of its progress (wall ms, 0 = never).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
@@ -80,6 +91,12 @@ pub struct Metrics {
     pub read_ms: AtomicI64,
     /// See `started_ms`.
     pub durable_ms: AtomicI64,
+    /// Waiting alert events per channel (refreshed by `monitor`).
+    outbox: Mutex<BTreeMap<String, Backlog>>,
+    /// Records past the group's committed offsets, per readings partition (refreshed by `monitor`).
+    lag: Mutex<Option<BTreeMap<i32, i64>>>,
+    /// Each worker's state size.
+    state: Mutex<BTreeMap<usize, weir_dataflow::state::Footprint>>,
     /// Time to commit one batch to PostgreSQL.
     pub sink_seconds: Histogram,
     /// Record timestamp (entry into Kafka) to the hub's receipt.
@@ -119,6 +136,32 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Sets the outbox backlog per channel.
+    pub fn set_outbox(&self, outbox: BTreeMap<String, Backlog>) {
+        if let Ok(mut slot) = self.outbox.lock() {
+            *slot = outbox;
+        }
+    }
+
+    /// Sets the consumer lag per partition.
+    pub fn set_lag(&self, lag: BTreeMap<i32, i64>) {
+        if let Ok(mut slot) = self.lag.lock() {
+            *slot = Some(lag);
+        }
+    }
+
+    /// The consumer lag over all partitions, once known.
+    pub fn consumer_lag_total(&self) -> Option<i64> {
+        self.lag.lock().ok()?.as_ref().map(|lag| lag.values().sum())
+    }
+
+    /// Sets one worker's state size.
+    pub fn set_state(&self, worker: usize, footprint: weir_dataflow::state::Footprint) {
+        if let Ok(mut slot) = self.state.lock() {
+            slot.insert(worker, footprint);
+        }
+    }
+
     /// The pipeline's progress, for `/health`.
     pub fn progress(&self) -> Progress {
         Progress {
@@ -285,6 +328,70 @@ impl Metrics {
                 (weir_dataflow::clock::now_ms() - durable) as f64 / 1e3,
             );
         }
+        if let Ok(outbox) = self.outbox.lock() {
+            let waiting = outbox
+                .iter()
+                .map(|(c, b)| (c.to_string(), b.waiting as f64));
+            labelled(
+                &mut out,
+                (
+                    "weir_outbox_waiting",
+                    "Alert events waiting for delivery, per channel.",
+                ),
+                "channel",
+                waiting,
+            );
+            let oldest = outbox
+                .iter()
+                .map(|(c, b)| (c.to_string(), b.oldest_seconds));
+            labelled(
+                &mut out,
+                (
+                    "weir_outbox_oldest_seconds",
+                    "Age of the oldest alert event waiting, per channel.",
+                ),
+                "channel",
+                oldest,
+            );
+        }
+        if let Ok(lag) = self.lag.lock()
+            && let Some(lag) = lag.as_ref()
+        {
+            labelled(
+                &mut out,
+                (
+                    "weir_consumer_lag",
+                    "Records of the readings topic past the group's committed offsets, per partition.",
+                ),
+                "partition",
+                lag.iter().map(|(p, n)| (p.to_string(), *n as f64)),
+            );
+        }
+        if let Ok(state) = self.state.lock() {
+            let sum = |f: fn(&weir_dataflow::state::Footprint) -> usize| {
+                state.values().map(f).sum::<usize>() as f64
+            };
+            for (name, help, value) in [
+                (
+                    "weir_state_sensors",
+                    "Sensors with state in this process's workers.",
+                    sum(|f| f.sensors),
+                ),
+                (
+                    "weir_state_samples",
+                    "Readings held for rolling statistics.",
+                    sum(|f| f.samples),
+                ),
+                ("weir_state_windows", "Open windows.", sum(|f| f.windows)),
+                (
+                    "weir_state_registry_versions",
+                    "Registry versions held.",
+                    sum(|f| f.versions),
+                ),
+            ] {
+                gauge(&mut out, name, help, value);
+            }
+        }
         gauge(
             &mut out,
             "weir_epoch_lag_seconds",
@@ -345,9 +452,56 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// One gauge with a value per `label` value.
+fn labelled(
+    out: &mut String,
+    (name, help): (&str, &str),
+    label: &str,
+    values: impl Iterator<Item = (String, f64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (key, value) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{key}\"}} {value}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outbox_lag_and_state_render_per_label_and_summed() {
+        let m = Metrics::default();
+        assert!(m.consumer_lag_total().is_none(), "unknown until measured");
+        m.set_outbox(BTreeMap::from([(
+            "webhook:ops".to_string(),
+            Backlog {
+                waiting: 3,
+                oldest_seconds: 12.5,
+            },
+        )]));
+        m.set_lag(BTreeMap::from([(0, 5), (3, 7)]));
+        let footprint = |sensors| weir_dataflow::state::Footprint {
+            sensors,
+            samples: 10,
+            windows: 2,
+            versions: 1,
+        };
+        m.set_state(0, footprint(4));
+        m.set_state(1, footprint(6));
+        m.set_state(1, footprint(5));
+        let text = m.render();
+        for line in [
+            "weir_outbox_waiting{channel=\"webhook:ops\"} 3",
+            "weir_outbox_oldest_seconds{channel=\"webhook:ops\"} 12.5",
+            "weir_consumer_lag{partition=\"3\"} 7",
+            "weir_state_sensors 9",
+            "weir_state_samples 20",
+        ] {
+            assert!(text.contains(line), "{line} missing:\n{text}");
+        }
+        assert_eq!(m.consumer_lag_total(), Some(12));
+    }
 
     #[test]
     fn histograms_are_cumulative_and_render_prometheus_text() {
