@@ -83,8 +83,6 @@ pub struct WorkerSummary {
 /// How often worker 0 creates upcoming daily partitions and drops expired ones.
 const UPKEEP_EVERY: Duration = Duration::from_secs(3_600);
 
-/// Offsets of `time` are durable in PostgreSQL (or there is no store): the
-/// broker's group offsets follow them, for lag monitoring only.
 /// Gaps found while reading (`kafka.on_gap = "record"`): rows in
 /// `source_gaps` (queued on the writer, before the offsets that pass over
 /// them), and the metric.
@@ -102,6 +100,8 @@ fn record_gaps(
     Ok(())
 }
 
+/// Offsets of `time` are durable in PostgreSQL (or there is no store): the
+/// broker's group offsets follow them, for lag monitoring only.
 fn offsets_durable(
     source: &Sources,
     summary: &mut WorkerSummary,
@@ -117,6 +117,18 @@ fn offsets_durable(
             .map(|(p, (next, _))| (*p, *next))
             .collect(),
     ));
+}
+
+/// The checkpoints `writer` has committed since the last look: durable.
+fn drain_committed(
+    writer: &Writer,
+    source: &Sources,
+    summary: &mut WorkerSummary,
+    metrics: &weir_server::Metrics,
+) {
+    for (time, checkpoint) in writer.offsets_committed() {
+        offsets_durable(source, summary, (time, &checkpoint), metrics);
+    }
 }
 
 /// Runs one timely worker until the sources end (bounded) or `stop` is set.
@@ -394,14 +406,7 @@ pub fn run_worker(
             .partitions_paused
             .store(paused as i64, Ordering::Relaxed);
         if let Some(writer) = writer.borrow().as_ref() {
-            for (time, checkpoint) in writer.offsets_committed() {
-                offsets_durable(
-                    &sources,
-                    &mut summary,
-                    (time, &checkpoint),
-                    &options.metrics,
-                );
-            }
+            drain_committed(writer, &sources, &mut summary, &options.metrics);
             if index == 0 && last_upkeep.elapsed() >= UPKEEP_EVERY {
                 last_upkeep = Instant::now();
                 writer.maintain().context("partition upkeep")?;
@@ -433,14 +438,7 @@ pub fn run_worker(
     }
     if let Some(mut writer) = writer.borrow_mut().take() {
         writer.finish().context("storing outputs")?;
-        for (time, checkpoint) in writer.offsets_committed() {
-            offsets_durable(
-                &sources,
-                &mut summary,
-                (time, &checkpoint),
-                &options.metrics,
-            );
-        }
+        drain_committed(&writer, &sources, &mut summary, &options.metrics);
     }
     summary.gaps = sources.gaps();
     summary.busy_secs = first_record.map_or(0.0, |t| t.elapsed().as_secs_f64());

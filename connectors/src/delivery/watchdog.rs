@@ -21,11 +21,10 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tokio_postgres::NoTls;
 use tracing::{info, warn};
 use weir_dataflow::clock::now_ms;
 
-use crate::postgres::{NOTIFY_CHANNEL, PostgresConfig};
+use crate::postgres::{NOTIFY_CHANNEL, PostgresConfig, connect_async};
 
 /// The alert id of every Watchdog event.
 pub const WATCHDOG_ALERT_ID: &str = "watchdog";
@@ -89,12 +88,7 @@ async fn emit(
     seq: u64,
 ) -> Result<(), tokio_postgres::Error> {
     if client.as_ref().is_none_or(|c| c.is_closed()) {
-        let (fresh, connection) = tokio_postgres::connect(&postgres.url, NoTls).await?;
-        tokio::spawn(connection);
-        fresh
-            .batch_execute(&format!("SET search_path TO {}", postgres.schema))
-            .await?;
-        *client = Some(fresh);
+        *client = Some(connect_async(postgres).await?);
     }
     let Some(client) = client.as_mut() else {
         return Ok(());

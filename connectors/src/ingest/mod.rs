@@ -209,12 +209,7 @@ async fn refresh_tokens(postgres: PostgresConfig, auth: auth::Auth, secs: u64) {
 async fn read_tokens(
     postgres: &PostgresConfig,
 ) -> Result<Vec<config::TokenConfig>, tokio_postgres::Error> {
-    let (client, connection) =
-        tokio_postgres::connect(&postgres.url, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("SET search_path TO {}", postgres.schema))
-        .await?;
+    let client = crate::postgres::connect_async(postgres).await?;
     let rows = client
         .query(
             "SELECT token_sha256, device, sensors FROM ingest_tokens",

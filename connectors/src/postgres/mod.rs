@@ -15,6 +15,6 @@ pub use alerts::NOTIFY_CHANNEL;
 pub use config::PostgresConfig;
 pub use recovery::{Recovery, Resume, resume};
 pub use render::{StoreHandles, StorePart, Writer, store, store_all};
-pub use schema::{Layout, SchemaStatus, connect, durable_offsets, migrate, status};
+pub use schema::{Layout, SchemaStatus, connect, connect_async, durable_offsets, migrate, status};
 pub use sink::{Batch, PgSink};
 pub use writer::{PgWriter, Waker};

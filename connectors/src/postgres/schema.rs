@@ -160,6 +160,20 @@ const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NU
      kafka_partition int NOT NULL, kafka_offset bigint NOT NULL, \
      UNIQUE (sensor_id, time)";
 
+/// An async connection to an existing schema (the connection task
+/// spawned on the current runtime), for the tasks that only read or
+/// append: the Watchdog, the ingest tokens.
+pub async fn connect_async(
+    config: &PostgresConfig,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(&config.url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("SET search_path TO {}", config.schema))
+        .await?;
+    Ok(client)
+}
+
 /// Connects (after a reachability check) and selects the configured schema.
 pub fn connect(config: &PostgresConfig) -> Result<Client, ConnectorError> {
     if !config.schema_is_valid() {

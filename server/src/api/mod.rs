@@ -44,8 +44,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
 ];
 
-pub use crate::params::MAX_BODY_BYTES;
-
 /// Every route, with JSON 404/405 answers for the rest.
 pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
     let ctx = || with_ctx(Arc::clone(&ctx));
