@@ -217,7 +217,8 @@ pub fn compute(
             .filter(|_| n >= 2)
             .map(|m| (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt());
         let thresholds = version.map(|s| s.thresholds).unwrap_or_default();
-        let score = state::score(value, n as u64, mean, stddev, &thresholds, config);
+        let score = state::score(value, n as u64, mean, stddev, &thresholds, config)
+            .filter(|_| version.is_none_or(|v| v.kind.scored()));
         let anomaly = score.map(|s| Anomaly {
             sensor_id: id.clone(),
             zone: zone.clone(),

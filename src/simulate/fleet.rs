@@ -41,7 +41,7 @@ impl Fleet {
         let n = config.sensors;
         let mut sensors = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let kind = SensorKind::ALL[i as usize % SensorKind::ALL.len()];
+            let kind = SensorKind::MEASURED[i as usize % SensorKind::MEASURED.len()];
             // Contiguous blocks: sensors 0..n/z in zone-01, and so on.
             let zone_index = (u64::from(i) * u64::from(config.zones) / u64::from(n)) as u32;
             let id = format!("{}-{:05}", kind.id_prefix(), i + 1);
@@ -154,6 +154,14 @@ fn profile(kind: SensorKind, rng: &mut Rng) -> (f64, f64, f64, Thresholds, Valid
                 max: 500.0,
             },
         ),
+        // Not in the fleet (`SensorKind::MEASURED`); a flat profile if ever asked.
+        SensorKind::Heartbeat => (
+            0.0,
+            0.0,
+            0.0,
+            Thresholds::default(),
+            SensorKind::Heartbeat.physical_range(),
+        ),
     }
 }
 
@@ -172,7 +180,7 @@ mod tests {
         let fleet = Fleet::new(&config, &mut Rng::new(config.seed))?;
         assert_eq!(fleet.sensors.len(), 40);
         assert_eq!(fleet.zones(), ["zone-01", "zone-02", "zone-03", "zone-04"]);
-        for kind in SensorKind::ALL {
+        for kind in SensorKind::MEASURED {
             assert_eq!(
                 fleet
                     .sensors

@@ -55,11 +55,16 @@ pub enum SensorKind {
     Airflow,
     /// Electrical potential.
     Voltage,
+    /// A synthetic sensor of `weir heartbeat`: its values are sequence
+    /// numbers, it is stored like any other, and it raises no anomaly (so no
+    /// alert and no zone correlation) and no silent-sensor alert.
+    Heartbeat,
 }
 
 impl SensorKind {
-    /// Every kind.
-    pub const ALL: [SensorKind; 4] = [
+    /// The kinds that measure something (the simulator's fleet);
+    /// [`SensorKind::Heartbeat`] is not among them.
+    pub const MEASURED: [SensorKind; 4] = [
         SensorKind::Temperature,
         SensorKind::CarbonMonoxide,
         SensorKind::Airflow,
@@ -73,6 +78,7 @@ impl SensorKind {
             SensorKind::CarbonMonoxide => "carbon_monoxide",
             SensorKind::Airflow => "airflow",
             SensorKind::Voltage => "voltage",
+            SensorKind::Heartbeat => "heartbeat",
         }
     }
 
@@ -83,29 +89,38 @@ impl SensorKind {
             SensorKind::CarbonMonoxide => "ppm",
             SensorKind::Airflow => "m/s",
             SensorKind::Voltage => "V",
+            SensorKind::Heartbeat => "seq",
         }
     }
 
     /// Values a sensor of this kind can physically report; anything outside is a fault.
     /// Temperature −273.15..=1000 °C (absolute zero up to fire), CO 0..=10000 ppm, airflow
-    /// 0..=100 m/s, voltage −1000..=100000 V.
+    /// 0..=100 m/s, voltage −1000..=100000 V, heartbeat sequence numbers 0..=2⁵³.
     pub fn physical_range(self) -> ValidRange {
         match self {
             SensorKind::Temperature => ValidRange::new(-273.15, 1000.0),
             SensorKind::CarbonMonoxide => ValidRange::new(0.0, 10_000.0),
             SensorKind::Airflow => ValidRange::new(0.0, 100.0),
             SensorKind::Voltage => ValidRange::new(-1000.0, 100_000.0),
+            SensorKind::Heartbeat => ValidRange::new(0.0, 9_007_199_254_740_992.0),
         }
     }
 
-    /// The prefix of generated sensor ids: `"tmp"`, `"co"`, `"air"`, `"vlt"` (as in `tmp-0042`).
+    /// The prefix of generated sensor ids: `"tmp"`, `"co"`, `"air"`, `"vlt"`, `"hb"` (as in `tmp-0042`).
     pub fn id_prefix(self) -> &'static str {
         match self {
             SensorKind::Temperature => "tmp",
             SensorKind::CarbonMonoxide => "co",
             SensorKind::Airflow => "air",
             SensorKind::Voltage => "vlt",
+            SensorKind::Heartbeat => "hb",
         }
+    }
+
+    /// Whether readings of this kind are scored (anomalies, alerts, zone
+    /// correlation, silence): every kind but [`SensorKind::Heartbeat`].
+    pub fn scored(self) -> bool {
+        self != SensorKind::Heartbeat
     }
 }
 
@@ -535,12 +550,12 @@ mod tests {
 
     #[test]
     fn kind_facts() {
-        let names = serde_json::to_string(&SensorKind::ALL).map_err(|e| e.to_string());
+        let names = serde_json::to_string(&SensorKind::MEASURED).map_err(|e| e.to_string());
         assert_eq!(
             names.as_deref(),
             Ok(r#"["temperature","carbon_monoxide","airflow","voltage"]"#)
         );
-        for kind in SensorKind::ALL {
+        for kind in SensorKind::MEASURED {
             let range = kind.physical_range();
             assert!(range.min < range.max);
             assert_eq!(
@@ -552,9 +567,9 @@ mod tests {
             SensorKind::Temperature.physical_range(),
             ValidRange::new(-273.15, 1000.0)
         );
-        let prefixes: Vec<&str> = SensorKind::ALL.iter().map(|k| k.id_prefix()).collect();
+        let prefixes: Vec<&str> = SensorKind::MEASURED.iter().map(|k| k.id_prefix()).collect();
         assert_eq!(prefixes, ["tmp", "co", "air", "vlt"]);
-        let units: Vec<&str> = SensorKind::ALL.iter().map(|k| k.default_unit()).collect();
+        let units: Vec<&str> = SensorKind::MEASURED.iter().map(|k| k.default_unit()).collect();
         assert_eq!(units, ["°C", "ppm", "m/s", "V"]);
     }
 
@@ -581,7 +596,7 @@ mod tests {
     prop_compose! {
         fn sensor()(
             sensor_id in "[A-Za-z0-9._:-]{1,128}".prop_filter_map("valid id", |s| SensorId::new(s).ok()),
-            kind in prop::sample::select(SensorKind::ALL.to_vec()),
+            kind in prop::sample::select(SensorKind::MEASURED.to_vec()),
             location in any::<String>(),
             zone in "[a-z0-9 -]{1,64}",
             unit in "[ -~°µΩ]{0,10}",

@@ -347,6 +347,7 @@ impl SensorState {
 
         let moments = self.stats.query(ts, config.stats_horizon_ms);
         let thresholds = version.as_ref().map(|s| s.thresholds).unwrap_or_default();
+        let scored = version.as_ref().is_none_or(|s| s.kind.scored());
         let anomaly = score(
             value,
             moments.count,
@@ -355,6 +356,7 @@ impl SensorState {
             &thresholds,
             config,
         )
+        .filter(|_| scored)
         .map(|score| Anomaly {
             sensor_id: sensor_id.clone(),
             zone: zone.clone(),
