@@ -20,6 +20,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the pipeline: Kafka sources, the dataflow graph, the outputs.
@@ -313,6 +315,13 @@ pub struct SimulateArgs {
     /// Do not publish the sensors to the registry topic.
     #[arg(long)]
     pub no_registry: bool,
+    /// Sensors or zones that send nothing in some rounds: `NAME@WINDOWS;…`,
+    /// e.g. `tmp-00001@10-30;zone-02@40-55` (to test silent-sensor alerts).
+    #[arg(long, value_name = "MUTED")]
+    pub muted: Option<String>,
+    /// State each sensor's interval in the registry (`expected_interval_ms`).
+    #[arg(long)]
+    pub state_interval: bool,
 }
 
 /// `weir capacity`.

@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::SensorKind;
+use crate::records::Severity;
+
 /// Settings of the dataflow graph.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -151,8 +154,19 @@ pub struct AlertPolicy {
     pub group_threshold: usize,
     /// The window of zone grouping.
     pub group_window_ms: i64,
+    /// A registered sensor that sends nothing for this long raises a
+    /// `silent` alert (0 = only where the registry states an expected
+    /// interval, or a kind or zone sets its own).
+    pub silent_after_ms: i64,
+    /// Where the registry states a sensor's `expected_interval_ms`, its
+    /// `silent_after` is this many intervals (unless its zone or kind sets one).
+    pub silent_after_intervals: u32,
+    /// The severity of a `silent` alert.
+    pub silent_severity: Severity,
     /// Per-zone overrides, by zone name.
     pub zones: BTreeMap<String, ZoneAlertPolicy>,
+    /// Per-kind overrides, by kind name (`temperature`, `carbon_monoxide`, …).
+    pub kinds: BTreeMap<String, KindAlertPolicy>,
 }
 
 /// `[alerts.zones."<zone>"]`: overrides for one zone.
@@ -161,6 +175,16 @@ pub struct AlertPolicy {
 pub struct ZoneAlertPolicy {
     /// The zone's cooldown.
     pub cooldown_ms: Option<i64>,
+    /// The zone's `silent_after_ms` (0 = no silent alerts in it).
+    pub silent_after_ms: Option<i64>,
+}
+
+/// `[alerts.kinds."<kind>"]`: overrides for one sensor kind.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KindAlertPolicy {
+    /// The kind's `silent_after_ms` (0 = no silent alerts for it).
+    pub silent_after_ms: Option<i64>,
 }
 
 impl Default for AlertPolicy {
@@ -172,7 +196,11 @@ impl Default for AlertPolicy {
             resolve_after_ms: 300_000,
             group_threshold: 5,
             group_window_ms: 60_000,
+            silent_after_ms: 0,
+            silent_after_intervals: 5,
+            silent_severity: Severity::Warning,
             zones: BTreeMap::new(),
+            kinds: BTreeMap::new(),
         }
     }
 }
@@ -186,9 +214,37 @@ impl AlertPolicy {
             .unwrap_or(self.cooldown_ms)
     }
 
+    /// How long a sensor of `kind` in `zone` may send nothing before it is
+    /// `silent`, if it can be: the zone's setting, else the kind's, else
+    /// `silent_after_intervals` times the interval its registry record
+    /// states, else `silent_after_ms`.
+    /// `None` for a sensor that is never silent (0, or a heartbeat sensor).
+    pub fn silent_after(
+        &self,
+        kind: SensorKind,
+        zone: &str,
+        expected_interval_ms: Option<i64>,
+    ) -> Option<i64> {
+        if !kind.scored() {
+            return None;
+        }
+        let after = self
+            .zones
+            .get(zone)
+            .and_then(|z| z.silent_after_ms)
+            .or_else(|| self.kinds.get(kind.name()).and_then(|k| k.silent_after_ms))
+            .or_else(|| {
+                expected_interval_ms
+                    .map(|i| i.saturating_mul(i64::from(self.silent_after_intervals)))
+            })
+            .unwrap_or(self.silent_after_ms);
+        (after > 0).then_some(after)
+    }
+
     /// Checks ranges, naming the offending setting.
     pub fn validate(&self) -> Result<(), String> {
         let durations = [
+            ("silent_after_ms", self.silent_after_ms),
             ("cooldown_ms", self.cooldown_ms),
             ("escalate_after_ms", self.escalate_after_ms),
             ("resolve_after_ms", self.resolve_after_ms),
@@ -213,6 +269,30 @@ impl AlertPolicy {
                     "alerts.zones.\"{zone}\".cooldown_ms = {c}: must be >= 0"
                 ));
             }
+            if let Some(c) = policy.silent_after_ms
+                && c < 0
+            {
+                return Err(format!(
+                    "alerts.zones.\"{zone}\".silent_after_ms = {c}: must be >= 0"
+                ));
+            }
+        }
+        for (kind, policy) in &self.kinds {
+            if !SensorKind::MEASURED.iter().any(|k| k.name() == kind) {
+                return Err(format!(
+                    "alerts.kinds.\"{kind}\": not a sensor kind (temperature, carbon_monoxide, airflow, voltage)"
+                ));
+            }
+            if let Some(c) = policy.silent_after_ms
+                && c < 0
+            {
+                return Err(format!(
+                    "alerts.kinds.\"{kind}\".silent_after_ms = {c}: must be >= 0"
+                ));
+            }
+        }
+        if self.silent_after_intervals == 0 {
+            return Err("alerts.silent_after_intervals must be > 0".into());
         }
         Ok(())
     }

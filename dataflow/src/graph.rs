@@ -161,6 +161,7 @@ mod tests {
                 max: 125.0,
             },
             valid_from_ms: None,
+            expected_interval_ms: None,
         }
     }
 

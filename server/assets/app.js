@@ -144,7 +144,7 @@
     return t === null ? k.replace('_', ' ') : `${k.replace('_', ' ')} ${dir}${fmtNum(t)}`;
   }
   function sevOf(x) { return x === 'critical' ? 'critical' : x === 'warning' ? 'warning' : 'ok'; }
-  const ALERT_KIND = { zscore: 'z-score', threshold_high: 'threshold high', threshold_low: 'threshold low', zone: 'zone-wide' };
+  const ALERT_KIND = { zscore: 'z-score', threshold_high: 'threshold high', threshold_low: 'threshold low', zone: 'zone-wide', silent: 'silent' };
   const alertKind = (k) => ALERT_KIND[k] || str(k).replace(/_/g, ' ') || '–';
 
   // ───────────────────────────────────────────────────── live series ──

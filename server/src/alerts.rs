@@ -335,7 +335,7 @@ pub async fn create_silence(
         Some(k) => Some(AlertKind::parse(&k).ok_or_else(|| {
             bad_body(
                 "kind",
-                format!("`{k}`: expected zscore, threshold_high, threshold_low or zone"),
+                format!("`{k}`: expected zscore, threshold_high, threshold_low, zone or silent"),
             )
         })?),
     };

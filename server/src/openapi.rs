@@ -227,7 +227,7 @@ fn alert_schemas(config: &ServerConfig) -> Value {
     json!({
         "Alert": {"type": "object", "properties": {
             "alert_id": {"type": "string"}, "scope": {"type": "string", "enum": ["sensor", "zone"]}, "sensor_id": {"type": "string", "nullable": true},
-            "zone": {"type": "string"}, "kind": {"type": "string", "enum": ["zscore", "threshold_high", "threshold_low", "zone"]},
+            "zone": {"type": "string"}, "kind": {"type": "string", "enum": ["zscore", "threshold_high", "threshold_low", "zone", "silent"]},
             "state": {"type": "string", "enum": ["open", "resolved"]}, "level": {"type": "string", "enum": ["notify", "page"]},
             "severity": {"type": "string", "enum": ["warning", "critical"]}, "status": {"type": "string", "enum": ["active", "silenced", "inhibited", "grouped"]},
             "fired_ms": ms.clone(), "updated_ms": ms.clone(), "resolved_ms": {"type": "integer", "nullable": true}, "occurrences": {"type": "integer"},
@@ -244,7 +244,7 @@ fn alert_schemas(config: &ServerConfig) -> Value {
             ],
             "properties": {
                 "sensor_id": body_text(true), "zone": body_text(true),
-                "kind": {"type": "string", "enum": ["zscore", "threshold_high", "threshold_low", "zone", null], "nullable": true},
+                "kind": {"type": "string", "enum": ["zscore", "threshold_high", "threshold_low", "zone", "silent", null], "nullable": true},
                 "starts": time.clone(), "ends": time,
                 "duration_ms": {"type": "integer", "format": "int64", "minimum": 1, "maximum": config.max_silence_ms},
                 "author": {"type": "string", "maxLength": MAX_TEXT_CHARS, "pattern": BODY_TEXT_PRESENT_PATTERN},

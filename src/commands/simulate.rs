@@ -94,6 +94,12 @@ fn apply_flags(sim: &mut SimulatorConfig, args: &SimulateArgs) -> anyhow::Result
     if args.no_registry {
         sim.publish_registry = false;
     }
+    if let Some(v) = &args.muted {
+        sim.muted = v.clone();
+    }
+    if args.state_interval {
+        sim.state_interval = true;
+    }
     Ok(())
 }
 
@@ -147,6 +153,18 @@ fn produce(config: &Config, stop: &AtomicBool) -> anyhow::Result<()> {
     );
     let progress = progress_bar(sim.count);
     let started = Instant::now();
+    // Real time from now: a slot is sent when wall time reaches its event
+    // time (the registry's wait above is caught up at once), so record time
+    // and event time agree as a real sensor's would. From a given start, the
+    // first slot goes at once.
+    let behind = u64::try_from(now_ms().saturating_sub(generator.start_ms())).unwrap_or(0);
+    let paced_from = if real_time && sim.start_ms == 0 {
+        started
+            .checked_sub(Duration::from_millis(behind))
+            .unwrap_or(started)
+    } else {
+        started
+    };
     let mut by_format: BTreeMap<&str, u64> = BTreeMap::new();
     let mut by_fault: BTreeMap<&str, u64> = BTreeMap::new();
     let mut sent = 0u64;
@@ -155,9 +173,14 @@ fn produce(config: &Config, stop: &AtomicBool) -> anyhow::Result<()> {
             break;
         }
         if rate.is_finite() {
-            // Pace to the target rate: record k is due at k / rate seconds.
-            let due = Duration::from_secs_f64(sent as f64 / rate);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
+            // Pace to the target rate: record k is due at k / rate seconds;
+            // in real time, when its slot comes (muted slots keep their time).
+            let due = if real_time {
+                Duration::from_millis(u64::try_from(record.due_ms).unwrap_or(0))
+            } else {
+                Duration::from_secs_f64(sent as f64 / rate)
+            };
+            if let Some(wait) = due.checked_sub(paced_from.elapsed()) {
                 std::thread::sleep(wait);
             }
         }

@@ -42,6 +42,13 @@ pub struct SimulatorConfig {
     pub late_rate: f64,
     /// Publish the fleet to the registry topic before the first reading.
     pub publish_registry: bool,
+    /// Sensors or zones that send nothing in some rounds, as `NAME@WINDOWS`
+    /// entries separated by `;` (`tmp-00001@10-30;zone-02@40-55`): a name
+    /// is a sensor id or a zone, windows as in `stuck_windows`.
+    pub muted: String,
+    /// The registry records state `expected_interval_ms` = `interval_ms`
+    /// (so silent-sensor alerts apply with their default multiple).
+    pub state_interval: bool,
 }
 
 impl Default for SimulatorConfig {
@@ -64,6 +71,8 @@ impl Default for SimulatorConfig {
             garbage_rate: 0.0,
             late_rate: 0.0,
             publish_registry: true,
+            muted: String::new(),
+            state_interval: false,
         }
     }
 }
@@ -180,6 +189,7 @@ impl SimulatorConfig {
         probability("spike_rate", self.spike_rate)?;
         probability("garbage_rate", self.garbage_rate)?;
         probability("late_rate", self.late_rate)?;
+        parse_muted(&self.muted).map_err(|e| format!("simulator.muted: {e}"))?;
         self.mix
             .validate()
             .map_err(|e| format!("simulator.mix: {e}"))
@@ -212,9 +222,50 @@ pub fn parse_windows(text: &str) -> Result<Vec<(u64, u64)>, String> {
     Ok(windows)
 }
 
+/// Muted sensors or zones, each with its round windows.
+pub type Muted = Vec<(String, Vec<(u64, u64)>)>;
+
+/// Muted names and their round windows: `NAME@WINDOWS;NAME@WINDOWS`.
+pub fn parse_muted(text: &str) -> Result<Muted, String> {
+    text.split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let (name, windows) = part
+                .split_once('@')
+                .ok_or_else(|| format!("`{part}` is not NAME@WINDOWS"))?;
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(format!("`{part}`: no sensor or zone before `@`"));
+            }
+            let windows = parse_windows(windows).map_err(|e| format!("`{part}`: {e}"))?;
+            if windows.is_empty() {
+                return Err(format!("`{part}`: no round window after `@`"));
+            }
+            Ok((name.to_string(), windows))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn muted_parses_names_and_windows() {
+        assert_eq!(parse_muted(""), Ok(vec![]));
+        assert_eq!(
+            parse_muted("tmp-00001@10-30; zone-02@40-55,60-70"),
+            Ok(vec![
+                ("tmp-00001".into(), vec![(10, 30)]),
+                ("zone-02".into(), vec![(40, 55), (60, 70)])
+            ])
+        );
+        assert!(parse_muted("tmp-00001").is_err_and(|e| e.contains("NAME@WINDOWS")));
+        assert!(parse_muted("@1-2").is_err_and(|e| e.contains("no sensor")));
+        assert!(parse_muted("z@").is_err_and(|e| e.contains("no round window")));
+        assert!(parse_muted("z@5-1").is_err_and(|e| e.contains("after")));
+    }
 
     #[test]
     fn windows_parse_in_order() {

@@ -59,6 +59,7 @@ impl Fleet {
                     thresholds,
                     valid_range,
                     valid_from_ms: None,
+                    expected_interval_ms: None,
                 },
                 baseline,
                 amplitude,

@@ -80,6 +80,8 @@ pub struct SimRecord {
     pub event_ts_ms: i64,
     /// When the sensor would have sent it (ms): event time of its round plus transmission delay.
     pub sent_ms: i64,
+    /// Its slot's time after the first round's (ms): when a real-time run sends it.
+    pub due_ms: i64,
     /// What shaped the record.
     pub fault: Fault,
 }
@@ -95,6 +97,7 @@ pub struct Generator {
     produced: u64,
     stuck_windows: Vec<(u64, u64)>,
     abnormal_windows: Vec<(u64, u64)>,
+    muted: super::config::Muted,
 }
 
 impl Generator {
@@ -116,6 +119,9 @@ impl Generator {
         let mut fleet = fleet;
         for sim in &mut fleet.sensors {
             sim.sensor.valid_from_ms = Some(start_ms - REGISTRY_LEAD_MS);
+            if config.state_interval {
+                sim.sensor.expected_interval_ms = i64::try_from(config.interval_ms).ok();
+            }
         }
         Ok(Generator {
             config: config.clone(),
@@ -127,6 +133,7 @@ impl Generator {
             produced: 0,
             stuck_windows: super::config::parse_windows(&config.stuck_windows)?,
             abnormal_windows: super::config::parse_windows(&config.abnormal_windows)?,
+            muted: super::config::parse_muted(&config.muted)?,
         })
     }
 
@@ -138,6 +145,26 @@ impl Generator {
     /// Event time of the first round.
     pub fn start_ms(&self) -> i64 {
         self.start_ms
+    }
+
+    /// Whether the next slot's sensor is muted in the current round.
+    fn muted(&self) -> bool {
+        let sensor = &self.fleet.sensors[self.next_sensor].sensor;
+        self.muted.iter().any(|(name, windows)| {
+            (name == sensor.sensor_id.as_str() || *name == sensor.zone)
+                && windows
+                    .iter()
+                    .any(|(from, to)| (*from..*to).contains(&self.round))
+        })
+    }
+
+    /// Skips the next slot (a muted sensor sends nothing).
+    fn skip(&mut self) {
+        self.next_sensor += 1;
+        if self.next_sensor == self.fleet.sensors.len() {
+            self.next_sensor = 0;
+            self.round += 1;
+        }
     }
 
     fn next_record(&mut self) -> SimRecord {
@@ -271,6 +298,7 @@ impl Generator {
             format,
             event_ts_ms: event_ts,
             sent_ms,
+            due_ms: round_ts - self.start_ms,
             fault,
         }
     }
@@ -282,6 +310,16 @@ impl Iterator for Generator {
     fn next(&mut self) -> Option<SimRecord> {
         if self.config.count > 0 && self.produced >= self.config.count {
             return None;
+        }
+        // A fleet muted for ever would loop: a round with nobody to send
+        // ends the stream after one full pass.
+        let mut skipped = 0;
+        while self.muted() {
+            self.skip();
+            skipped += 1;
+            if skipped > self.fleet.sensors.len() * 1_000_000 {
+                return None;
+            }
         }
         Some(self.next_record())
     }
@@ -302,6 +340,53 @@ mod tests {
             rate_per_sec: f64::INFINITY,
             ..SimulatorConfig::default()
         }
+    }
+
+    #[test]
+    fn muted_sensors_and_zones_send_nothing_in_their_rounds() -> Result<(), String> {
+        let muted = SimulatorConfig {
+            muted: "tmp-00001@2-5;zone-02@10-12".into(),
+            state_interval: true,
+            ..config()
+        };
+        let generator = Generator::new(&muted, 0)?;
+        let fleet = generator.fleet().clone();
+        assert!(
+            fleet
+                .sensors
+                .iter()
+                .all(|s| s.sensor.expected_interval_ms == Some(1_000))
+        );
+        let zone_of = |id: &str| {
+            fleet
+                .sensors
+                .iter()
+                .find(|s| s.sensor.sensor_id.as_str() == id)
+                .map(|s| s.sensor.zone.clone())
+                .unwrap_or_default()
+        };
+        let records: Vec<SimRecord> = generator.collect();
+        assert_eq!(records.len(), 4_000, "muted slots do not count");
+        let round = |r: &SimRecord| (r.due_ms / 1_000) as u64;
+        for r in &records {
+            assert!(
+                !(r.key == "tmp-00001" && (2..5).contains(&round(r))),
+                "{r:?}"
+            );
+            assert!(
+                !(zone_of(&r.key) == "zone-02" && (10..12).contains(&round(r))),
+                "{r:?}"
+            );
+        }
+        let sent = |id: &str, rounds: std::ops::Range<u64>| {
+            records
+                .iter()
+                .filter(|r| r.key == id && rounds.contains(&round(r)))
+                .count()
+        };
+        assert_eq!(sent("tmp-00001", 0..2), 2);
+        assert_eq!(sent("tmp-00001", 5..10), 5, "it resumes");
+        Ok(())
     }
 
     #[test]

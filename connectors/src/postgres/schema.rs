@@ -152,6 +152,13 @@ CREATE INDEX alerts_resolved_at ON alerts (resolved_at) WHERE resolved_at IS NOT
 CREATE INDEX silences_ends_at ON silences (ends_at);
 "#,
     ),
+    (
+        8,
+        r#"
+ALTER TABLE sensors ADD COLUMN expected_interval_ms bigint;
+COMMENT ON COLUMN sensors.expected_interval_ms IS 'How often the sensor reports, as its registry record states (silent-sensor alerts default to alerts.silent_after_intervals times it)';
+"#,
+    ),
 ];
 
 const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NULL, \

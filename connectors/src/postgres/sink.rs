@@ -207,13 +207,14 @@ impl PgSink {
             match &record.sensor {
                 Some(s) => sink.client.execute(
                     "INSERT INTO sensors (sensor_id, kind, location, zone, unit, warn_high, crit_high, \
-                     warn_low, crit_low, valid_min, valid_max, valid_from, removed) \
-                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,false) \
+                     warn_low, crit_low, valid_min, valid_max, valid_from, expected_interval_ms, removed) \
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,false) \
                      ON CONFLICT (sensor_id) DO UPDATE SET kind = EXCLUDED.kind, location = EXCLUDED.location, \
                      zone = EXCLUDED.zone, unit = EXCLUDED.unit, warn_high = EXCLUDED.warn_high, \
                      crit_high = EXCLUDED.crit_high, warn_low = EXCLUDED.warn_low, crit_low = EXCLUDED.crit_low, \
                      valid_min = EXCLUDED.valid_min, valid_max = EXCLUDED.valid_max, \
-                     valid_from = EXCLUDED.valid_from, removed = false, updated_at = now()",
+                     valid_from = EXCLUDED.valid_from, expected_interval_ms = EXCLUDED.expected_interval_ms, \
+                     removed = false, updated_at = now()",
                     &[
                         &record.sensor_id,
                         &s.kind.name(),
@@ -227,6 +228,7 @@ impl PgSink {
                         &s.valid_range.min,
                         &s.valid_range.max,
                         &time(record.valid_from_ms()),
+                        &s.expected_interval_ms,
                     ],
                 ),
                 None => sink.client.execute(

@@ -8,9 +8,10 @@
 //!  "valid_range": {"min": -40, "max": 125}, "valid_from_ms": 1764000000000}
 //! ```
 //!
-//! `location`, `unit`, `thresholds`, `valid_range` and `valid_from_ms` may be omitted (or
-//! `null`): they default to `""`, the kind's default unit, no thresholds, the kind's physical
-//! range, and "from the record's own timestamp". Unknown fields are ignored.
+//! `location`, `unit`, `thresholds`, `valid_range`, `valid_from_ms` and `expected_interval_ms`
+//! may be omitted (or `null`): they default to `""`, the kind's default unit, no thresholds,
+//! the kind's physical range, "from the record's own timestamp" and "not stated". Unknown
+//! fields are ignored.
 
 use std::fmt;
 
@@ -27,6 +28,8 @@ use crate::error::{DecodeError, DecodeReason};
 pub const MAX_ZONE_BYTES: usize = 64;
 /// Longest location, in bytes.
 pub const MAX_LOCATION_BYTES: usize = 256;
+/// Longest expected reporting interval: 30 days.
+pub const MAX_EXPECTED_INTERVAL_MS: i64 = 30 * 24 * 3_600_000;
 
 /// A registry text field: at most `max` bytes, no control characters (a
 /// NUL could not be stored, and none belongs in a zone, unit or location).
@@ -189,6 +192,9 @@ pub struct Sensor {
     pub valid_range: ValidRange,
     /// Event time (epoch ms) from which this version applies; `None` = the record's own timestamp.
     pub valid_from_ms: Option<i64>,
+    /// How often the sensor reports, if the registry says (ms, > 0): its
+    /// silent-sensor limit defaults to a multiple of it (`alerts.silent_after_intervals`).
+    pub expected_interval_ms: Option<i64>,
 }
 
 impl Sensor {
@@ -223,6 +229,7 @@ impl Sensor {
             thresholds: Some(thresholds),
             valid_range,
             valid_from_ms: optional(&obj, "valid_from_ms", "valid_from_ms")?,
+            expected_interval_ms: optional(&obj, "expected_interval_ms", "expected_interval_ms")?,
         };
         Sensor::try_from(fields)
     }
@@ -261,6 +268,15 @@ impl Sensor {
         check_text("location", &self.location, MAX_LOCATION_BYTES)?;
         if let Some(ms) = self.valid_from_ms {
             check_ts_ms("valid_from_ms", ms)?;
+        }
+        if let Some(ms) = self.expected_interval_ms
+            && !(1..=MAX_EXPECTED_INTERVAL_MS).contains(&ms)
+        {
+            return Err(
+                DecodeError::new("expected_interval_ms", DecodeReason::OutOfRange).with_detail(
+                    format!("{ms} must be in 1..={MAX_EXPECTED_INTERVAL_MS} (ms, at most 30 days)"),
+                ),
+            );
         }
         Ok(())
     }
@@ -316,6 +332,8 @@ struct SensorFields {
     valid_range: Option<ValidRange>,
     #[serde(default)]
     valid_from_ms: Option<i64>,
+    #[serde(default)]
+    expected_interval_ms: Option<i64>,
 }
 
 impl TryFrom<SensorFields> for Sensor {
@@ -331,6 +349,7 @@ impl TryFrom<SensorFields> for Sensor {
             thresholds: f.thresholds.unwrap_or_default(),
             valid_range: f.valid_range.unwrap_or_else(|| f.kind.physical_range()),
             valid_from_ms: f.valid_from_ms,
+            expected_interval_ms: f.expected_interval_ms,
         };
         sensor.validate()?;
         Ok(sensor)
@@ -569,7 +588,10 @@ mod tests {
         );
         let prefixes: Vec<&str> = SensorKind::MEASURED.iter().map(|k| k.id_prefix()).collect();
         assert_eq!(prefixes, ["tmp", "co", "air", "vlt"]);
-        let units: Vec<&str> = SensorKind::MEASURED.iter().map(|k| k.default_unit()).collect();
+        let units: Vec<&str> = SensorKind::MEASURED
+            .iter()
+            .map(|k| k.default_unit())
+            .collect();
         assert_eq!(units, ["°C", "ppm", "m/s", "V"]);
     }
 
@@ -605,7 +627,7 @@ mod tests {
             width in 1.0e-3..1.0e9f64,
             valid_from_ms in prop::option::of(0..crate::model::MAX_TS_MS),
         ) -> Sensor {
-            Sensor { sensor_id, kind, location, zone, unit, thresholds, valid_range: ValidRange::new(min, min + width), valid_from_ms }
+            Sensor { sensor_id, kind, location, zone, unit, thresholds, valid_range: ValidRange::new(min, min + width), valid_from_ms, expected_interval_ms: None }
         }
     }
 

@@ -19,7 +19,7 @@
 //! ends that come due when no transition follows. The control input does
 //! not hold the output back (held transitions do).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -31,7 +31,9 @@ use timely::progress::Antichain;
 
 use super::stable_hash;
 use crate::config::{AlertPolicy, DataflowConfig};
-use crate::records::{AlertEvent, AlertTransition, ControlRecord, Time, Update};
+use crate::records::{
+    AlertEvent, AlertEventKind, AlertState, AlertTransition, ControlRecord, Time, Update,
+};
 use crate::state::{AlertBook, AlertSeed};
 
 /// The alert policy.
@@ -79,6 +81,8 @@ impl<'scope> ApplyAlertPolicy<'scope> for Stream<'scope, Time, Vec<AlertTransiti
             // capability per time that still has some.
             let mut pending: Vec<(Time, AlertTransition)> = Vec::new();
             let mut caps: BTreeMap<Time, Capability<Time>> = BTreeMap::new();
+            // The time of each open alert's latest event.
+            let mut after: HashMap<String, Time> = HashMap::new();
             move |frontiers| {
                 control.for_each(|_, data| {
                     for record in data.drain(..) {
@@ -124,12 +128,20 @@ impl<'scope> ApplyAlertPolicy<'scope> for Stream<'scope, Time, Vec<AlertTransiti
                 let mut out = events.activate();
                 for (time, t) in &ready {
                     let Some(cap) = caps.get(time) else { continue };
-                    let mut session = out.session(cap);
-                    for event in book.advance(t.origin.clock_ms) {
-                        session.give((event, *time, 1));
-                    }
-                    for event in book.transition(t, &policy) {
-                        session.give((event, *time, 1));
+                    let mut decided = book.advance(t.origin.clock_ms);
+                    decided.extend(book.transition(t, &policy));
+                    for event in decided {
+                        // An alert's events go out in the order they were
+                        // decided, never at an earlier time than the one
+                        // before (a store keeps the last of each alert).
+                        let id = &event.alert.alert_id;
+                        let at = after.get(id).map_or(*time, |last| (*last).max(*time));
+                        if event.alert.state == AlertState::Resolved {
+                            after.remove(id);
+                        } else if event.event != AlertEventKind::Suppressed {
+                            after.insert(id.clone(), at);
+                        }
+                        out.session(&cap.delayed(&at)).give((event, at, 1));
                     }
                 }
                 caps.retain(|time, _| pending.iter().any(|(t, _)| t == time));
@@ -146,13 +158,17 @@ impl<'scope> ApplyAlertPolicy<'scope> for Stream<'scope, Time, Vec<AlertTransiti
                         if *cap.time() < at {
                             cap.downgrade(&at);
                         }
-                        let follow = book.advance(done.saturating_sub(1));
-                        if !follow.is_empty() {
-                            let at = *cap.time();
-                            let mut session = out.session(&*cap);
-                            for event in follow {
-                                session.give((event, at, 1));
+                        for event in book.advance(done.saturating_sub(1)) {
+                            let id = &event.alert.alert_id;
+                            let at = after
+                                .get(id)
+                                .map_or(*cap.time(), |last| (*last).max(*cap.time()));
+                            if event.alert.state == AlertState::Resolved {
+                                after.remove(id);
+                            } else {
+                                after.insert(id.clone(), at);
                             }
+                            out.session(&cap.delayed(&at)).give((event, at, 1));
                         }
                     }
                     // The input is over: nothing more can follow.
@@ -197,6 +213,7 @@ mod tests {
                 max: 200.0,
             },
             valid_from_ms: None,
+            expected_interval_ms: None,
         };
         RegistryRecord {
             sensor_id: id.into(),
@@ -405,6 +422,124 @@ mod tests {
         }
         // Escalation of the members (10 minutes) is not reached in 5 minutes.
         assert!(events.iter().all(|e| e.alert.level == Level::Notify));
+    }
+
+    #[test]
+    fn a_silent_sensor_fires_escalates_and_resolves_when_it_reports_again() {
+        // tmp-a sends nothing from T0 to T0 + 15 min; tmp-b, on the other
+        // partition, keeps the clocks going.
+        let mut records = readings(0, "tmp-a", T0 - 30 * MIN, T0, |_| 20.0);
+        records.extend(readings(0, "tmp-a", T0 + 15 * MIN, T0 + 30 * MIN, |_| 20.0));
+        records.extend(readings(1, "tmp-b", T0 - 30 * MIN, T0 + 30 * MIN, |_| 20.0));
+        let input = Input {
+            readings: numbered(records),
+            registry: vec![sensor("tmp-a", "z1"), sensor("tmp-b", "z2")],
+            control: Vec::new(),
+            partitions: 2,
+        };
+        let policy = AlertPolicy {
+            silent_after_ms: 2 * MIN,
+            ..AlertPolicy::default()
+        };
+        let events = on_every_shape(&input, &policy);
+        let s = |who: &str, e: &'static str, t: i64, d: bool| (who.to_string(), e, t, d);
+        // Its last reading was at T0 - 10 s (read at clock + 20 ms): silent
+        // from 110 s (decided on clocks, reported in event time), a page 10
+        // minutes later, resolved by the reading at 15 min.
+        assert_eq!(
+            summary(&events),
+            vec![
+                s("tmp-a", "fired", 110, true),
+                s("tmp-a", "escalated", 710, true),
+                s("tmp-a", "resolved", 900, true),
+            ]
+        );
+        assert!(events.iter().all(|e| e.alert.kind == AlertKind::Silent));
+        assert_eq!(
+            events[0].alert.alert_id,
+            crate::state::alert_id("tmp-a", AlertKind::Silent, T0 + 110 * S)
+        );
+        assert_eq!(events[1].alert.level, Level::Page);
+        // Nothing when it is off (the default), or for a heartbeat sensor.
+        assert!(on_every_shape(&input, &AlertPolicy::default()).is_empty());
+        let mut heartbeat = input.clone();
+        for record in &mut heartbeat.registry {
+            if let Some(sensor) = &mut record.sensor {
+                sensor.kind = SensorKind::Heartbeat;
+                sensor.valid_range = SensorKind::Heartbeat.physical_range();
+            }
+        }
+        assert!(on_every_shape(&heartbeat, &policy).is_empty());
+    }
+
+    #[test]
+    fn a_zone_gone_quiet_is_one_zone_alert_and_the_registry_interval_sets_the_limit() {
+        let mut records = Vec::new();
+        let mut registry = Vec::new();
+        for i in 0..6i64 {
+            let id = format!("tmp-{i}");
+            let mut record = sensor(&id, "tunnel");
+            if let Some(sensor) = &mut record.sensor {
+                // Every 10 s: silent after 5 intervals (the default multiple).
+                sensor.expected_interval_ms = Some(10 * S);
+            }
+            registry.push(record);
+            let partition = (i % 3) as i32;
+            let from = T0 - 20 * MIN + i * S;
+            records.extend(readings(partition, &id, from, T0, |_| 20.0));
+            records.extend(readings(
+                partition,
+                &id,
+                from + 30 * MIN,
+                T0 + 40 * MIN,
+                |_| 20.0,
+            ));
+            // Another zone keeps every partition's clock going.
+            let other = format!("air-{i}");
+            registry.push(sensor(&other, "portal"));
+            records.extend(readings(
+                partition,
+                &other,
+                T0 - 20 * MIN,
+                T0 + 40 * MIN,
+                |_| 5.0,
+            ));
+        }
+        let input = Input {
+            readings: numbered(records),
+            registry,
+            control: Vec::new(),
+            partitions: 3,
+        };
+        let events = on_every_shape(&input, &AlertPolicy::default());
+        let zone: Vec<(&'static str, i64)> = events
+            .iter()
+            .filter(|e| e.alert.scope == AlertScope::Zone)
+            .map(|e| (e.event.name(), (e.ts_ms - T0) / S))
+            .filter(|(e, _)| *e != "updated")
+            .collect();
+        // Silent 50 s after each last reading (T0 - 10 s + i s): the fifth
+        // silence, at 44 s, makes one zone alert, which resolves with its
+        // last member when they report again at 10 min.
+        assert_eq!(zone[0], ("fired", 44), "{:#?}", summary(&events));
+        assert_eq!(zone.last().map(|(e, _)| *e), Some("resolved"));
+        assert_eq!(
+            zone.iter().filter(|(e, _)| *e == "fired").count(),
+            1,
+            "{:#?}",
+            summary(&events)
+        );
+        let delivered_fires = events
+            .iter()
+            .filter(|e| e.event == AlertEventKind::Fired && e.deliver)
+            .count();
+        assert_eq!(delivered_fires, 5, "four members, then the zone alert");
+        assert!(
+            events
+                .iter()
+                .filter(|e| e.alert.scope == AlertScope::Sensor)
+                .all(|e| e.alert.kind == AlertKind::Silent && e.alert.zone == "tunnel")
+        );
     }
 
     #[test]

@@ -21,7 +21,8 @@
 //! Within one timely time, changes to the same window or latest state are
 //! consolidated into one `-old,+new` pair.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 
 use timely::dataflow::Stream;
@@ -114,6 +115,11 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
             // The clock up to which silent sensors were last looked for.
             let mut swept: i64 = i64::MIN;
             let sweep_every = (config.forget_after_ms / 4).clamp(1, 60_000);
+            // Sensors that can fall silent, by the clock at which to look at
+            // them (one entry each), and a capability of the alerts output
+            // at the earliest: a silent alert is sent at its deadline.
+            let mut quiet: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
+            let mut quiet_cap: Option<Capability<Time>> = None;
             move |frontiers| {
                 registry_in.for_each_stamp(|_, data| {
                     for record in data.flat_map(|d| d.drain(..)) {
@@ -153,90 +159,191 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                 }
                 if pending.is_empty() {
                     capabilities.clear();
-                    return;
                 }
+                'process: {
+                    if pending.is_empty() {
+                        break 'process;
+                    }
 
-                let registry_frontier = &frontiers[1];
-                let mut readings = readings.activate();
-                let mut windows = windows.activate();
-                let mut latest = latest.activate();
-                let mut anomalies = anomalies.activate();
-                let mut dead = dead.activate();
-                let mut alerts = alerts.activate();
-                let mut waiting = VecDeque::new();
-                // Ready readings are processed in arrival order; a run of one
-                // time shares its output sessions and its consolidation.
-                while let Some((time, first)) = pending.pop_front() {
-                    let Some(caps) = capabilities.get(&time) else {
-                        continue; // unreachable: every pending time retains its capabilities
-                    };
-                    let mut readings = readings.session(&caps[0]);
-                    let mut anomalies = anomalies.session(&caps[3]);
-                    let mut dead = dead.session(&caps[4]);
-                    let mut alerts = alerts.session(&caps[5]);
-                    let mut next = Some(first);
-                    while let Some(v) = next.take() {
-                        // Every registry change this reading may see has a
-                        // clock <= its clock - reference_delay_ms.
-                        let visible = v.origin.clock_ms.saturating_sub(config.reference_delay_ms);
-                        if registry_frontier.less_equal(&Time::try_from(visible).unwrap_or(0)) {
-                            waiting.push_back((time, v));
-                        } else {
-                            let slot = sensors.slot_of(v.reading.sensor_id.as_str(), &seed);
-                            let state = &mut sensors.states[slot];
-                            let before = state.footprint();
-                            let (partition, offset) = (v.origin.partition, v.origin.offset);
-                            let rewound = seed.rewind_clocks.get(&partition).copied();
-                            let effects = state.process(v, &config, rewound);
-                            if let Some(duplicate) = effects.duplicate {
-                                counters.duplicate(duplicate);
+                    let registry_frontier = &frontiers[1];
+                    let mut readings = readings.activate();
+                    let mut windows = windows.activate();
+                    let mut latest = latest.activate();
+                    let mut anomalies = anomalies.activate();
+                    let mut dead = dead.activate();
+                    let mut alerts = alerts.activate();
+                    let mut waiting = VecDeque::new();
+                    let mut silent = Vec::new();
+                    // Ready readings are processed in arrival order; a run of one
+                    // time shares its output sessions and its consolidation.
+                    while let Some((time, first)) = pending.pop_front() {
+                        let Some(caps) = capabilities.get(&time) else {
+                            continue; // unreachable: every pending time retains its capabilities
+                        };
+                        let mut readings = readings.session(&caps[0]);
+                        let mut anomalies = anomalies.session(&caps[3]);
+                        let mut dead = dead.session(&caps[4]);
+                        let mut alerts = alerts.session(&caps[5]);
+                        let mut next = Some(first);
+                        while let Some(v) = next.take() {
+                            // Every registry change this reading may see has a
+                            // clock <= its clock - reference_delay_ms.
+                            let visible =
+                                v.origin.clock_ms.saturating_sub(config.reference_delay_ms);
+                            if registry_frontier.less_equal(&Time::try_from(visible).unwrap_or(0)) {
+                                waiting.push_back((time, v));
+                            } else {
+                                let slot = sensors.slot_of(v.reading.sensor_id.as_str(), &seed);
+                                let state = &mut sensors.states[slot];
+                                let before = state.footprint();
+                                let (partition, offset) = (v.origin.partition, v.origin.offset);
+                                let rewound = seed.rewind_clocks.get(&partition).copied();
+                                // A sensor's readings come in clock order: this
+                                // one says none came before its clock.
+                                let upto = v.origin.clock_ms;
+                                let mut decided_at = None;
+                                if state.queued_at.is_some_and(|due| due < upto) {
+                                    let from = silent.len();
+                                    decide_silence(
+                                        state,
+                                        slot,
+                                        upto,
+                                        &policy,
+                                        &mut quiet,
+                                        &mut silent,
+                                    );
+                                    decided_at = silent[from..].iter().map(|(at, _)| *at).max();
+                                }
+                                let effects = state.process(v, &config, rewound);
+                                if let Some(duplicate) = effects.duplicate {
+                                    counters.duplicate(duplicate);
+                                }
+                                if !seed.replayed(partition, offset) {
+                                    let transitions = state.alert(&effects, &policy);
+                                    match decided_at {
+                                        // Sent no earlier than what the silence
+                                        // decided (its resolution follows it).
+                                        Some(at) => {
+                                            let at =
+                                                at.max(i64::try_from(time).unwrap_or(i64::MAX));
+                                            silent.extend(transitions.into_iter().map(|t| (at, t)));
+                                        }
+                                        None => alerts.give_iterator(transitions.into_iter()),
+                                    }
+                                }
+                                if let Some(due) = state.hear(&effects, &policy)
+                                    && state.queued_at.is_none()
+                                {
+                                    // Due no earlier than this reading's clock,
+                                    // so no earlier than its time.
+                                    state.queued_at = Some(due);
+                                    quiet.push(Reverse((due, slot)));
+                                    let at = Time::try_from(due).unwrap_or(Time::MAX);
+                                    if quiet_cap.as_ref().is_none_or(|c| *c.time() > at) {
+                                        quiet_cap = Some(caps[5].delayed(&at));
+                                    }
+                                }
+                                gauge.adjust(
+                                    sensors.live(),
+                                    before,
+                                    sensors.states[slot].footprint(),
+                                );
+                                if let Some(stored) = effects.stored {
+                                    readings.give((stored, time, 1));
+                                }
+                                if let Some(anomaly) = effects.anomaly {
+                                    anomalies.give((anomaly, time, 1));
+                                }
+                                if let Some(letter) = effects.dead_letter {
+                                    dead.give((letter, time, 1));
+                                }
+                                changes
+                                    .entry(slot)
+                                    .or_default()
+                                    .absorb(effects.windows, effects.latest);
                             }
-                            if !seed.replayed(partition, offset) {
-                                alerts.give_iterator(state.alert(&effects, &policy).into_iter());
+                            if pending.front().is_some_and(|(t, _)| *t == time) {
+                                next = pending.pop_front().map(|(_, v)| v);
                             }
-                            gauge.adjust(sensors.live(), before, sensors.states[slot].footprint());
-                            if let Some(stored) = effects.stored {
-                                readings.give((stored, time, 1));
-                            }
-                            if let Some(anomaly) = effects.anomaly {
-                                anomalies.give((anomaly, time, 1));
-                            }
-                            if let Some(letter) = effects.dead_letter {
-                                dead.give((letter, time, 1));
-                            }
-                            changes
-                                .entry(slot)
-                                .or_default()
-                                .absorb(effects.windows, effects.latest);
                         }
-                        if pending.front().is_some_and(|(t, _)| *t == time) {
-                            next = pending.pop_front().map(|(_, v)| v);
+                        let mut windows = windows.session(&caps[1]);
+                        let mut latest = latest.session(&caps[2]);
+                        for (_, change) in changes.drain() {
+                            for (old, new) in change.windows {
+                                if old.as_ref() != Some(&new) {
+                                    if let Some(old) = old {
+                                        windows.give((old, time, -1));
+                                    }
+                                    windows.give((new, time, 1));
+                                }
+                            }
+                            if let Some((old, new)) = change.latest
+                                && old.as_ref() != Some(&new)
+                            {
+                                if let Some(old) = old {
+                                    latest.give((old, time, -1));
+                                }
+                                latest.give((new, time, 1));
+                            }
                         }
                     }
-                    let mut windows = windows.session(&caps[1]);
-                    let mut latest = latest.session(&caps[2]);
-                    for (_, change) in changes.drain() {
-                        for (old, new) in change.windows {
-                            if old.as_ref() != Some(&new) {
-                                if let Some(old) = old {
-                                    windows.give((old, time, -1));
-                                }
-                                windows.give((new, time, 1));
-                            }
-                        }
-                        if let Some((old, new)) = change.latest
-                            && old.as_ref() != Some(&new)
-                        {
-                            if let Some(old) = old {
-                                latest.give((old, time, -1));
-                            }
-                            latest.give((new, time, 1));
-                        }
+                    pending = waiting;
+                    let still: BTreeSet<Time> = pending.iter().map(|(t, _)| *t).collect();
+                    capabilities.retain(|t, _| still.contains(t));
+                    for (cap, transition) in timed(quiet_cap.as_ref(), silent) {
+                        alerts.session(&cap).give(transition);
                     }
                 }
-                pending = waiting;
-                let still: BTreeSet<Time> = pending.iter().map(|(t, _)| *t).collect();
-                capabilities.retain(|t, _| still.contains(t));
+                let coming = frontiers[0]
+                    .frontier()
+                    .iter()
+                    .copied()
+                    .chain(pending.iter().map(|(t, _)| *t))
+                    .min()
+                    .map_or(i64::MAX, |t| i64::try_from(t).unwrap_or(i64::MAX));
+                // Silent sensors: no reading can still come with a clock
+                // before `coming` (those read but waiting are among
+                // `pending`), so a sensor whose deadline is earlier sent
+                // nothing up to it (one that did report again was decided
+                // as its reading came, above). Decided on the partitions' clocks (the
+                // data's while they carry data, wall time minus the idle
+                // grace for idle ones); an empty frontier (a bounded run's
+                // end) decides nothing: past the data no clock says how long.
+                'silence: {
+                    if coming == i64::MAX {
+                        quiet.clear();
+                        quiet_cap = None;
+                        break 'silence;
+                    }
+                    if quiet.peek().is_none_or(|Reverse((due, _))| *due >= coming) {
+                        break 'silence;
+                    }
+                    let mut silent = Vec::new();
+                    while let Some(&Reverse((due, slot))) = quiet.peek() {
+                        if due >= coming {
+                            break;
+                        }
+                        quiet.pop();
+                        let state = &mut sensors.states[slot];
+                        if state.queued_at == Some(due) {
+                            decide_silence(state, slot, coming, &policy, &mut quiet, &mut silent);
+                        } // else: a stale entry (decided since, or a slot reused)
+                    }
+                    let mut alerts = alerts.activate();
+                    for (cap, transition) in timed(quiet_cap.as_ref(), silent) {
+                        alerts.session(&cap).give(transition);
+                    }
+                    match (quiet.peek(), &mut quiet_cap) {
+                        (Some(Reverse((due, _))), Some(cap)) => {
+                            let at = Time::try_from(*due).unwrap_or(Time::MAX);
+                            if at > *cap.time() {
+                                cap.downgrade(&at);
+                            }
+                        }
+                        (None, _) => quiet_cap = None,
+                        (Some(_), None) => {} // unreachable: a queued sensor holds the capability
+                    }
+                }
             }
         });
 
@@ -249,6 +356,50 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
             transitions: alerts_stream,
         }
     }
+}
+
+/// Runs the silent-sensor rule of the sensor in `slot` for every clock it
+/// is queued at before `upto` (no reading of it can come with a clock
+/// before that): collects what it decides, by the clock it is sent at, and
+/// queues the sensor again for what comes next (an escalation, a deadline).
+fn decide_silence(
+    state: &mut SensorState,
+    slot: usize,
+    upto: i64,
+    policy: &AlertPolicy,
+    quiet: &mut BinaryHeap<Reverse<(i64, usize)>>,
+    out: &mut Vec<(i64, AlertTransition)>,
+) {
+    while let Some(due) = state.queued_at.filter(|due| *due < upto) {
+        state.queued_at = None;
+        let (decided, next) = state.silence(due, policy);
+        out.extend(decided.into_iter().map(|t| (due, t)));
+        if let Some(next) = next {
+            state.queued_at = Some(next);
+            quiet.push(Reverse((next, slot)));
+        }
+    }
+}
+
+/// Silent-sensor transitions with the capability to send each at the clock
+/// it was decided at: `cap` is held at the earliest queued clock, at or
+/// before each of them.
+fn timed(
+    cap: Option<&Capability<Time>>,
+    silent: Vec<(i64, AlertTransition)>,
+) -> Vec<(Capability<Time>, AlertTransition)> {
+    let Some(cap) = cap else {
+        return Vec::new(); // unreachable: a queued sensor holds the capability
+    };
+    silent
+        .into_iter()
+        .map(|(due, mut transition)| {
+            let at = Time::try_from(due).unwrap_or(Time::MAX).max(*cap.time());
+            let clock = i64::try_from(at).unwrap_or(i64::MAX);
+            transition.origin.clock_ms = transition.origin.clock_ms.max(clock);
+            (cap.delayed(&at), transition)
+        })
+        .collect()
 }
 
 /// Sensor states in a slab, found by id without allocating; slots of

@@ -19,6 +19,8 @@ pub enum AlertKind {
     ThresholdLow,
     /// Several sensors of one zone at once (a grouped alert).
     Zone,
+    /// A registered sensor stopped reporting for longer than its `silent_after`.
+    Silent,
 }
 
 impl AlertKind {
@@ -36,6 +38,7 @@ impl AlertKind {
             AlertKind::ThresholdHigh => "threshold_high",
             AlertKind::ThresholdLow => "threshold_low",
             AlertKind::Zone => "zone",
+            AlertKind::Silent => "silent",
         }
     }
 
@@ -46,6 +49,7 @@ impl AlertKind {
             AlertKind::ThresholdHigh,
             AlertKind::ThresholdLow,
             AlertKind::Zone,
+            AlertKind::Silent,
         ]
         .into_iter()
         .find(|k| k.name() == name)

@@ -358,6 +358,7 @@ mod tests {
                 max: 500.0,
             },
             valid_from_ms: None,
+            expected_interval_ms: None,
         };
         round_trip(&RegistryRecord {
             sensor_id: "tmp-1".into(),

@@ -12,7 +12,17 @@
 //! ```
 //!
 //! A sensor that falls silent keeps its alert open: only readings can say
-//! a condition cleared (silence is the heartbeat feature's business).
+//! a condition cleared. Silence itself is a key of its own (`silent`):
+//!
+//! ```text
+//!  no reading with a clock in (last clock, last clock + silent_after]
+//!     ├─ past cooldown ─► Fired (at the deadline)   ├─ in cooldown ─► Suppressed
+//!     └─ still silent escalate_after later ─► Escalated
+//!  any reading (not too late) while it is open ─► Resolved
+//! ```
+//!
+//! The operator decides "no reading came" once its input frontier (every
+//! partition's clock) has passed the deadline: see `TrackSensors`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -128,6 +138,9 @@ struct KeyState {
     cooldown_until_ms: i64,
     /// A suppression was already recorded for the current cooldown.
     suppressed: bool,
+    /// When its latest alert fired (also as the store holds it after a
+    /// restart): a silence with a deadline up to it is already decided.
+    last_fired_ms: Option<i64>,
 }
 
 /// A sensor's alert keys.
@@ -155,6 +168,32 @@ pub struct SeededKey {
     pub escalated: bool,
     /// Repeats before this are suppressed.
     pub cooldown_until_ms: i64,
+}
+
+/// The latest reading of a sensor that can fall silent: what a `silent`
+/// alert reports, and from when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heard {
+    /// Sensor id.
+    pub sensor_id: String,
+    /// Zone of the registry version in force at the reading.
+    pub zone: String,
+    /// Its event time.
+    pub ts_ms: i64,
+    /// Its value.
+    pub value: f64,
+    /// Where it came from (its clock is the partition clock at the reading).
+    pub origin: Origin,
+    /// How long the sensor may then send nothing.
+    pub silent_after_ms: i64,
+}
+
+impl Heard {
+    /// The clock by which the next reading is due: the sensor is silent if
+    /// none comes with a clock up to it.
+    pub fn deadline(&self) -> i64 {
+        self.origin.clock_ms.saturating_add(self.silent_after_ms)
+    }
 }
 
 /// What one reading is, for the alert rules.
@@ -259,10 +298,115 @@ impl SensorAlerts {
                 (None, _) => {}
             }
         }
+        // Any reading ends a silence.
+        if let Some(state) = self.keys.get_mut(&AlertKind::Silent)
+            && let Some(open) = state.open.take()
+        {
+            out.push(AlertTransition {
+                alert_id: alert_id(seen.sensor_id, AlertKind::Silent, open.fired_ms),
+                sensor_id: seen.sensor_id.to_string(),
+                zone: seen.zone.to_string(),
+                kind: AlertKind::Silent,
+                change: AlertChange::Resolved,
+                ts_ms: seen.ts_ms,
+                fired_ms: open.fired_ms,
+                severity: open.severity,
+                occurrences: open.occurrences,
+                value: seen.value,
+                origin: seen.origin.clone(),
+            });
+            state.cooldown_until_ms = state
+                .cooldown_until_ms
+                .max(seen.ts_ms.saturating_add(cooldown()));
+            state.suppressed = false;
+        }
         // Keys with nothing open and no cooldown left hold nothing worth keeping.
         self.keys
             .retain(|_, k| k.open.is_some() || k.cooldown_until_ms > seen.ts_ms);
         out
+    }
+
+    /// The silent-sensor rule, `due` being a clock no reading of the sensor
+    /// can still come before: the transitions it decides, and the clock at
+    /// which to look again (an escalation to come), if any.
+    pub fn silence(
+        &mut self,
+        heard: &Heard,
+        due: i64,
+        policy: &AlertPolicy,
+    ) -> (Vec<AlertTransition>, Option<i64>) {
+        // Decided on clocks, reported in event time: the event time of a
+        // clock is the last reading's, moved on by as much.
+        let deadline = heard.deadline();
+        let shift = heard.ts_ms.saturating_sub(heard.origin.clock_ms);
+        let event_time = |clock: i64| clock.saturating_add(shift);
+        let clock_of = |ts: i64| ts.saturating_sub(shift);
+        let state = self.keys.entry(AlertKind::Silent).or_default();
+        let emit = |change, open: &Open, clock: i64| AlertTransition {
+            alert_id: alert_id(&heard.sensor_id, AlertKind::Silent, open.fired_ms),
+            sensor_id: heard.sensor_id.clone(),
+            zone: heard.zone.clone(),
+            kind: AlertKind::Silent,
+            change,
+            ts_ms: event_time(clock),
+            fired_ms: open.fired_ms,
+            severity: open.severity,
+            occurrences: open.occurrences,
+            value: heard.value,
+            // Decided at `clock`: no transition may carry a clock before
+            // the timely time it is sent at.
+            origin: Origin {
+                clock_ms: clock,
+                ..heard.origin.clone()
+            },
+        };
+        let opened = |at: i64| Open {
+            fired_ms: at,
+            last_anomalous_ms: at,
+            occurrences: 1,
+            severity: policy.silent_severity,
+            escalated: false,
+        };
+        match &mut state.open {
+            Some(open) if !open.escalated => {
+                let escalate_at = clock_of(open.fired_ms).saturating_add(policy.escalate_after_ms);
+                if due < escalate_at {
+                    return (Vec::new(), Some(escalate_at));
+                }
+                open.escalated = true;
+                (vec![emit(AlertChange::Escalated, open, escalate_at)], None)
+            }
+            Some(_) => (Vec::new(), None),
+            None if due < deadline => (Vec::new(), Some(deadline)),
+            // Decided before a restart (the store holds its alert).
+            None if state
+                .last_fired_ms
+                .is_some_and(|f| event_time(deadline) <= f) =>
+            {
+                (Vec::new(), None)
+            }
+            None if event_time(deadline) < state.cooldown_until_ms => {
+                let mut out = Vec::new();
+                if !state.suppressed {
+                    state.suppressed = true;
+                    let would = opened(event_time(deadline));
+                    out.push(emit(AlertChange::Suppressed, &would, deadline));
+                }
+                (out, None)
+            }
+            None => {
+                let open = opened(event_time(deadline));
+                state.cooldown_until_ms = open
+                    .fired_ms
+                    .saturating_add(policy.cooldown_ms(&heard.zone));
+                state.suppressed = false;
+                state.last_fired_ms = Some(open.fired_ms);
+                let fired = emit(AlertChange::Fired, &open, deadline);
+                state.open = Some(open);
+                let escalate_at = deadline.saturating_add(policy.escalate_after_ms);
+                (vec![fired], Some(escalate_at))
+            }
+        }
     }
 
     /// Sets keys' state from what the store holds (recovery).
@@ -281,6 +425,7 @@ impl SensorAlerts {
                     open,
                     cooldown_until_ms: key.cooldown_until_ms,
                     suppressed: false,
+                    last_fired_ms: Some(key.fired_ms),
                 },
             );
         }
@@ -390,6 +535,90 @@ mod tests {
             .collect()
     }
 
+    fn heard(clock: i64) -> Heard {
+        Heard {
+            sensor_id: "co-1".into(),
+            zone: "z".into(),
+            ts_ms: clock,
+            value: 1.0,
+            origin: origin(clock),
+            silent_after_ms: MIN,
+        }
+    }
+
+    #[test]
+    fn a_silence_fires_at_its_deadline_resolves_on_a_reading_and_cools_down() {
+        let policy = AlertPolicy {
+            silent_after_ms: MIN,
+            ..AlertPolicy::default()
+        };
+        let mut alerts = SensorAlerts::default();
+        // Before the deadline: look again at it.
+        assert_eq!(
+            alerts.silence(&heard(T0), T0 + 30_000, &policy),
+            (Vec::new(), Some(T0 + MIN))
+        );
+        let (fired, next) = alerts.silence(&heard(T0), T0 + MIN, &policy);
+        assert_eq!(changes(&fired), vec![(AlertChange::Fired, 60)]);
+        assert_eq!(fired[0].kind, AlertKind::Silent);
+        assert_eq!(
+            fired[0].origin.clock_ms,
+            T0 + MIN,
+            "decided at the deadline"
+        );
+        assert_eq!(fired[0].severity, Severity::Warning);
+        assert_eq!(next, Some(T0 + MIN + policy.escalate_after_ms));
+        assert!(alerts.any_open());
+        // Any reading resolves it (no anomaly needed, none raised).
+        let resolved = feed(
+            &mut alerts,
+            &policy,
+            T0 + 2 * MIN,
+            T0 + 2 * MIN + 1,
+            1,
+            None,
+        );
+        assert_eq!(changes(&resolved), vec![(AlertChange::Resolved, 120)]);
+        assert!(!alerts.any_open());
+        // Silent again within the cooldown: suppressed, once.
+        let (again, next) = alerts.silence(&heard(T0 + 2 * MIN), T0 + 3 * MIN, &policy);
+        assert_eq!(changes(&again), vec![(AlertChange::Suppressed, 180)]);
+        assert_eq!(next, None);
+        let (again, _) = alerts.silence(&heard(T0 + 4 * MIN), T0 + 5 * MIN, &policy);
+        assert!(again.is_empty());
+    }
+
+    #[test]
+    fn a_silence_the_store_holds_is_not_decided_again_after_a_restart() {
+        let policy = AlertPolicy::default();
+        let seeded = |open: bool| SeededKey {
+            kind: AlertKind::Silent,
+            open,
+            fired_ms: T0 + MIN,
+            last_anomalous_ms: T0 + MIN,
+            occurrences: 1,
+            severity: Severity::Warning,
+            escalated: false,
+            cooldown_until_ms: T0 + MIN + policy.cooldown_ms,
+        };
+        // Fired and resolved before the restart: the replay decides nothing.
+        let mut alerts = SensorAlerts::default();
+        alerts.seed(&[seeded(false)]);
+        assert_eq!(
+            alerts.silence(&heard(T0), T0 + MIN, &policy),
+            (Vec::new(), None)
+        );
+        // Still open: only its escalation is left to come.
+        let mut alerts = SensorAlerts::default();
+        alerts.seed(&[seeded(true)]);
+        let (none, next) = alerts.silence(&heard(T0), T0 + MIN, &policy);
+        assert!(none.is_empty());
+        assert_eq!(next, Some(T0 + MIN + policy.escalate_after_ms));
+        let (escalated, _) =
+            alerts.silence(&heard(T0), T0 + MIN + policy.escalate_after_ms, &policy);
+        assert_eq!(changes(&escalated), vec![(AlertChange::Escalated, 660)]);
+    }
+
     #[test]
     fn a_stuck_sensor_fires_once_escalates_once_and_resolves() {
         let policy = AlertPolicy {
@@ -484,6 +713,7 @@ mod tests {
             "z".into(),
             crate::config::ZoneAlertPolicy {
                 cooldown_ms: Some(MIN),
+                ..Default::default()
             },
         );
         let mut alerts = SensorAlerts::default();

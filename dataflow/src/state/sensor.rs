@@ -13,14 +13,14 @@
 //! readings that precede it in partition order, are not too late, and lie in
 //! `[ts − horizon, ts)`: later readings never re-score it.
 
-use super::alerts::{Observation, SeededKey, SensorAlerts};
+use super::alerts::{Heard, Observation, SeededKey, SensorAlerts};
 use super::{RollingStats, SensorWindows};
 use crate::config::{AlertPolicy, DataflowConfig};
 use crate::records::{
     AlertTransition, Anomaly, DeadLetter, DeadReason, Flag, LatestState, RegistryRecord, Severity,
     StoredReading, ThresholdKind, Validated, WindowAggregate, zone_of,
 };
-use crate::{Sensor, Thresholds};
+use crate::{Sensor, SensorKind, Thresholds};
 
 /// Why a reading did not count: it repeated one already accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +57,9 @@ pub struct Effects {
     /// The reading repeated an accepted one (see the contract's
     /// "one reading per (sensor_id, ts)").
     pub duplicate: Option<Duplicate>,
+    /// The kind of the registry version in force and the interval it
+    /// states (for the silent-sensor rule); `None` when unregistered.
+    pub kind: Option<(SensorKind, Option<i64>)>,
 }
 
 /// A sensor's registry versions, and how far back they are kept.
@@ -128,6 +131,11 @@ pub struct SensorState {
     complete_from: Option<i64>,
     /// The partition clock of the last reading processed.
     last_clock: Option<i64>,
+    /// Its latest reading, when it can fall silent (see [`SensorState::hear`]).
+    heard: Option<Heard>,
+    /// The clock at which the operator's queue of silences holds this
+    /// sensor, if it does (one entry per sensor).
+    pub queued_at: Option<i64>,
 }
 
 impl SensorState {
@@ -174,6 +182,42 @@ impl SensorState {
         )
     }
 
+    /// Remembers a processed reading for the silent-sensor rule (every
+    /// stored reading that is not too late, replayed ones included: a
+    /// restart rebuilds the deadline from them). Returns the clock by which
+    /// the next reading is due, if the sensor can fall silent.
+    pub fn hear(&mut self, effects: &Effects, policy: &AlertPolicy) -> Option<i64> {
+        let stored = effects.stored.as_ref()?;
+        if stored.flags.contains(&Flag::TooLate) {
+            return self.heard.as_ref().map(Heard::deadline);
+        }
+        let silent_after = effects
+            .kind
+            .and_then(|(kind, interval)| policy.silent_after(kind, &stored.zone, interval));
+        self.heard = silent_after.map(|silent_after_ms| Heard {
+            sensor_id: stored.sensor_id.clone(),
+            zone: stored.zone.clone(),
+            ts_ms: stored.ts_ms,
+            value: stored.value,
+            origin: stored.origin.clone(),
+            silent_after_ms,
+        });
+        self.heard.as_ref().map(Heard::deadline)
+    }
+
+    /// The silent-sensor rule once no reading can come with a clock before
+    /// `due` (see [`SensorAlerts::silence`]).
+    pub fn silence(
+        &mut self,
+        due: i64,
+        policy: &AlertPolicy,
+    ) -> (Vec<AlertTransition>, Option<i64>) {
+        match &self.heard {
+            Some(heard) => self.alerts.silence(heard, due, policy),
+            None => (Vec::new(), None),
+        }
+    }
+
     /// Seeds the alert rules' state (recovery: what the store holds).
     pub fn seed_alerts(&mut self, keys: &[SeededKey]) {
         self.alerts.seed(keys);
@@ -198,6 +242,7 @@ impl SensorState {
         self.last_clock
             .is_some_and(|last| clock.saturating_sub(last) > config.forget_after_ms)
             && !self.alerts.any_open()
+            && self.queued_at.is_none()
     }
 
     /// Whether the state holds registry versions (a forgotten sensor keeps them).
@@ -206,7 +251,8 @@ impl SensorState {
     }
 
     /// Drops everything the readings built (statistics, windows, watermark,
-    /// latest state, alert cooldowns); the registry versions stay.
+    /// latest state, alert cooldowns); the registry versions stay, and so
+    /// does the silence queue's entry (the operator's, checked when due).
     pub fn forget(&mut self) {
         self.watermark = None;
         self.windows = SensorWindows::default();
@@ -214,6 +260,7 @@ impl SensorState {
         self.latest = None;
         self.alerts = SensorAlerts::default();
         self.last_clock = None;
+        self.heard = None;
     }
 
     /// Processes one reading. `rewind_clock` is the clock of the point its
@@ -314,6 +361,7 @@ impl SensorState {
         flags.sort();
         flags.dedup();
         let zone = zone_of(version.as_ref());
+        effects.kind = version.as_ref().map(|v| (v.kind, v.expected_interval_ms));
         effects.stored = Some(StoredReading {
             sensor_id: sensor_id.clone(),
             ts_ms: ts,
@@ -499,6 +547,7 @@ mod tests {
                     max: 125.0,
                 },
                 valid_from_ms: Some(valid_from),
+                expected_interval_ms: None,
             }),
             record_ts_ms: clock,
             clock_ms: clock,
