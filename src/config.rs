@@ -16,6 +16,7 @@ use weir_dataflow::DataflowConfig;
 use weir_dataflow::config::AlertPolicy;
 use weir_server::ServerConfig;
 
+use crate::heartbeat::HeartbeatConfig;
 use crate::simulate::SimulatorConfig;
 
 /// The environment variable naming the configuration file.
@@ -42,6 +43,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// The ingest gateways (HTTP, MQTT, gRPC) and their disk buffer.
     pub ingest: IngestConfig,
+    /// `weir heartbeat`: end-to-end probes and the independent alert channel.
+    pub heartbeat: HeartbeatConfig,
 }
 
 impl Config {

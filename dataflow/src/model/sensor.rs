@@ -569,7 +569,10 @@ mod tests {
         );
         let prefixes: Vec<&str> = SensorKind::MEASURED.iter().map(|k| k.id_prefix()).collect();
         assert_eq!(prefixes, ["tmp", "co", "air", "vlt"]);
-        let units: Vec<&str> = SensorKind::MEASURED.iter().map(|k| k.default_unit()).collect();
+        let units: Vec<&str> = SensorKind::MEASURED
+            .iter()
+            .map(|k| k.default_unit())
+            .collect();
         assert_eq!(units, ["°C", "ppm", "m/s", "V"]);
     }
 
