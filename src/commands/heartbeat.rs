@@ -99,7 +99,7 @@ pub async fn run(config: Config, args: &HeartbeatArgs) -> anyhow::Result<()> {
                     .collect();
                 reasons.extend(round.outcomes.iter().filter(|o| !failed.contains(&o.path)).filter_map(|o| {
                     o.result.as_ref().err().map(|why| {
-                        format!("{} → {}: not seen within {} ms ({why})", o.path.name(), o.check.name(), hb.deadline_ms)
+                        format!("{} -> {}: not seen within {} ms ({why})", o.path.name(), o.check.name(), hb.deadline_ms)
                     })
                 }));
                 let watchdog_ms = last_watchdog.load(Ordering::Relaxed);
