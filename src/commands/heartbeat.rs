@@ -92,16 +92,23 @@ pub async fn run(config: Config, args: &HeartbeatArgs) -> anyhow::Result<()> {
                 let now = now_ms();
                 let failed: Vec<Path> = round.send_failed.iter().map(|(p, _)| *p).collect();
                 status.round(now, &round.outcomes, &failed);
-                let mut reasons: BTreeSet<String> = round
-                    .send_failed
-                    .iter()
-                    .map(|(path, why)| format!("{}: send failed: {why}", path.name()))
-                    .collect();
-                reasons.extend(round.outcomes.iter().filter(|o| !failed.contains(&o.path)).filter_map(|o| {
-                    o.result.as_ref().err().map(|why| {
-                        format!("{} -> {}: not seen within {} ms ({why})", o.path.name(), o.check.name(), hb.deadline_ms)
-                    })
-                }));
+                // Reasons are stable names (an incident's list of what failed
+                // must not grow with every round's error text); the errors
+                // of this round go with a notice as details.
+                let mut reasons = BTreeSet::new();
+                let mut details = Vec::new();
+                for (path, why) in &round.send_failed {
+                    let reason = format!("{}: send failed", path.name());
+                    details.push(format!("{reason}: {why}"));
+                    reasons.insert(reason);
+                }
+                for o in round.outcomes.iter().filter(|o| !failed.contains(&o.path)) {
+                    if let Err(why) = &o.result {
+                        let reason = format!("{} -> {}: not seen within {} ms", o.path.name(), o.check.name(), hb.deadline_ms);
+                        details.push(format!("{reason}: {why}"));
+                        reasons.insert(reason);
+                    }
+                }
                 let watchdog_ms = last_watchdog.load(Ordering::Relaxed);
                 reasons.extend(watchdog::reason(watchdog_ms, now, hb.watchdog_after_ms, &config.kafka.alerts_topic));
                 let notice = incidents.observe(now, &reasons);
@@ -109,7 +116,7 @@ pub async fn run(config: Config, args: &HeartbeatArgs) -> anyhow::Result<()> {
                 status.incident(incidents.open(), &listed, watchdog_ms);
                 if let Some(notice) = notice {
                     info!(incident = %notice.incident, action = notice.action.name(), reasons = ?notice.reasons, "heartbeat incident");
-                    notify::send(&hb, notice, &status);
+                    notify::send(&hb, notice, details, &status);
                 }
             }
             () = &mut stop => break,

@@ -38,8 +38,8 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// The mail for `notice`: (subject, body).
-pub fn mail(config: &HeartbeatConfig, notice: &Notice) -> (String, String) {
+/// The mail for `notice` (with the latest round's error `details`): (subject, body).
+pub fn mail(config: &HeartbeatConfig, notice: &Notice, details: &[String]) -> (String, String) {
     let word = match notice.action {
         Action::Trigger => "TRIGGER",
         Action::Remind => "REMINDER",
@@ -71,12 +71,18 @@ pub fn mail(config: &HeartbeatConfig, notice: &Notice) -> (String, String) {
     for reason in &notice.seen {
         body.push_str(&format!("  - {reason}\n"));
     }
+    if !details.is_empty() {
+        body.push_str("\ndetails of the latest round:\n");
+        for detail in details {
+            body.push_str(&format!("  - {detail}\n"));
+        }
+    }
     body.push_str(&format!("\nat {}\n", rfc3339(notice.at_ms)));
     (subject, body)
 }
 
-/// The PagerDuty Events v2 body for `notice`.
-pub fn pagerduty(config: &HeartbeatConfig, notice: &Notice) -> Value {
+/// The PagerDuty Events v2 body for `notice` (with the latest round's error `details`).
+pub fn pagerduty(config: &HeartbeatConfig, notice: &Notice, details: &[String]) -> Value {
     let action = match notice.action {
         Action::Trigger | Action::Remind => "trigger",
         Action::Resolve => "resolve",
@@ -101,6 +107,7 @@ pub fn pagerduty(config: &HeartbeatConfig, notice: &Notice) -> Value {
             "custom_details": {
                 "reasons": notice.reasons,
                 "seen": notice.seen,
+                "details": details,
                 "since": rfc3339(notice.since_ms),
                 "notice": notice.action.name(),
             }
@@ -165,11 +172,21 @@ async fn send_pagerduty(config: &HeartbeatConfig, body: &Value) -> anyhow::Resul
 
 /// Sends `notice` on every configured channel in the background, retrying
 /// each a few times; outcomes are counted in `status`.
-pub fn send(config: &Arc<HeartbeatConfig>, notice: Notice, status: &Arc<Status>) {
+pub fn send(
+    config: &Arc<HeartbeatConfig>,
+    notice: Notice,
+    details: Vec<String>,
+    status: &Arc<Status>,
+) {
     if !config.smtp_server.is_empty() {
-        let (config, status, notice) = (Arc::clone(config), Arc::clone(status), notice.clone());
+        let (config, status, notice, details) = (
+            Arc::clone(config),
+            Arc::clone(status),
+            notice.clone(),
+            details.clone(),
+        );
         tokio::spawn(async move {
-            let (subject, body) = mail(&config, &notice);
+            let (subject, body) = mail(&config, &notice, &details);
             let outcome = retry("mail", &notice, || {
                 let (config, subject, body) = (Arc::clone(&config), subject.clone(), body.clone());
                 async move {
@@ -185,7 +202,7 @@ pub fn send(config: &Arc<HeartbeatConfig>, notice: Notice, status: &Arc<Status>)
     if !config.pagerduty_url.is_empty() {
         let (config, status) = (Arc::clone(config), Arc::clone(status));
         tokio::spawn(async move {
-            let body = pagerduty(&config, &notice);
+            let body = pagerduty(&config, &notice, &details);
             let outcome = retry("pagerduty", &notice, || send_pagerduty(&config, &body)).await;
             status.notified("pagerduty", notice.action, outcome);
         });
@@ -242,14 +259,24 @@ mod tests {
     #[test]
     fn mail_names_the_heartbeat_the_incident_and_the_reasons() {
         let config = HeartbeatConfig::default();
-        let (subject, body) = mail(&config, &notice(Action::Trigger));
+        let (subject, body) = mail(
+            &config,
+            &notice(Action::Trigger),
+            &["http -> ws: not seen within 4000 ms: connect refused".into()],
+        );
         assert_eq!(
             subject,
             "[weir heartbeat weir] TRIGGER hb-1764000000000: 2 failing"
         );
         assert!(body.contains("  - watchdog: quiet\n"), "{body}");
+        assert!(
+            body.contains(
+                "latest round:\n  - http -> ws: not seen within 4000 ms: connect refused\n"
+            ),
+            "{body}"
+        );
         assert!(body.contains("2025-11-24T16:00:00Z"), "{body}");
-        let (subject, _) = mail(&config, &notice(Action::Resolve));
+        let (subject, _) = mail(&config, &notice(Action::Resolve), &[]);
         assert!(subject.contains("RESOLVED hb-1764000000000"), "{subject}");
     }
 
@@ -259,7 +286,7 @@ mod tests {
             pagerduty_routing_key: "R0UT1NG".into(),
             ..HeartbeatConfig::default()
         };
-        let trigger = pagerduty(&config, &notice(Action::Trigger));
+        let trigger = pagerduty(&config, &notice(Action::Trigger), &["d".into()]);
         assert_eq!(trigger["routing_key"], "R0UT1NG");
         assert_eq!(trigger["event_action"], "trigger");
         assert_eq!(trigger["dedup_key"], "hb-1764000000000");
@@ -270,12 +297,12 @@ mod tests {
             trigger["payload"]["custom_details"]["reasons"][1],
             "watchdog: quiet"
         );
-        let remind = pagerduty(&config, &notice(Action::Remind));
+        let remind = pagerduty(&config, &notice(Action::Remind), &[]);
         assert_eq!(
             remind["event_action"], "trigger",
             "same dedup_key: folded in"
         );
-        let resolve = pagerduty(&config, &notice(Action::Resolve));
+        let resolve = pagerduty(&config, &notice(Action::Resolve), &[]);
         assert_eq!(resolve["event_action"], "resolve");
         assert_eq!(resolve["dedup_key"], trigger["dedup_key"]);
     }

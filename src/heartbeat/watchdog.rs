@@ -81,17 +81,15 @@ fn listen(config: &Config, last: &AtomicI64) -> anyhow::Result<()> {
     consumer.assign(&assignment).context("assign")?;
     info!(%topic, partitions = assignment.count(), "heartbeat watching for the watchdog");
     loop {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(message)) => {
-                let watchdog = message
-                    .payload()
-                    .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
-                    .is_some_and(|v| v["event"] == "watchdog");
-                if watchdog {
-                    last.store(now_ms(), Ordering::Relaxed);
-                }
+        // An error or nothing: the broker is away, librdkafka reconnects on its own.
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(500)) {
+            let watchdog = message
+                .payload()
+                .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
+                .is_some_and(|v| v["event"] == "watchdog");
+            if watchdog {
+                last.store(now_ms(), Ordering::Relaxed);
             }
-            Some(Err(_)) | None => {} // broker away: librdkafka reconnects on its own
         }
     }
 }

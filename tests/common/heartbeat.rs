@@ -64,22 +64,46 @@ pub fn mails(needle: &str) -> Vec<Mail> {
                 .unwrap_or_default()
                 .to_string();
             if subject.contains(needle) {
+                let body = if unfolded.to_ascii_lowercase().contains("quoted-printable") {
+                    unquote(body)
+                } else {
+                    body.to_string()
+                };
                 let at = entry
                     .metadata()
                     .and_then(|m| m.modified())
                     .unwrap_or(std::time::UNIX_EPOCH);
-                found.push((
-                    at,
-                    Mail {
-                        subject,
-                        body: body.to_string(),
-                    },
-                ));
+                found.push((at, Mail { subject, body }));
             }
         }
     }
     found.sort_by_key(|(at, _)| *at);
     found.into_iter().map(|(_, m)| m).collect()
+}
+
+/// A quoted-printable body decoded (soft line breaks, `=XX` bytes).
+fn unquote(body: &str) -> String {
+    let joined = body.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A heartbeat test's world.
