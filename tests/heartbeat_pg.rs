@@ -62,6 +62,7 @@ fn postgres_stopped_pages_once_and_resolves_when_back() -> Result<(), Error> {
     pg_ctl(&version, &name, "stop")?;
     let trigger = world.wait_mail("TRIGGER", Duration::from_secs(60));
     drop(restart); // PostgreSQL back before any assertion can fail
+    let restarted = std::time::Instant::now();
     let (trigger, after) = trigger?;
     eprintln!(
         "trigger mail {after:?} after PostgreSQL stopped: {}",
