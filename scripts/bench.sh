@@ -349,7 +349,8 @@ heartbeat() {
   scripts/services.sh
   build
   own_broker 19097
-  local mqtt_port=18831 RUN_PID='' HB_PID='' MQ_PID=''
+  local mqtt_port=18831
+  RUN_PID='' HB_PID='' MQ_PID=''
   trap 'kill $BROKER_PID $RUN_PID $HB_PID $MQ_PID 2>/dev/null || true' EXIT
   printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' $mqtt_port >"$DIR/mosquitto.conf"
   mosquitto -c "$DIR/mosquitto.conf" >"$DIR/mosquitto.log" 2>&1 &

@@ -7,8 +7,10 @@
 //!  postgres ─ SELECT … FROM <schema>.readings WHERE sensor_id AND time, polled
 //! ```
 //!
-//! The WebSocket gives the exact receipt time; the polled checks are late
-//! by at most one poll (`POLL`) plus the query.
+//! The WebSocket gives the exact receipt time; the polled checks ask every
+//! `POLL` (25 ms) for the first second, then every `SLOW_POLL` (250 ms), so
+//! they are late by at most one poll plus the query, without hammering a
+//! weir that is down for the whole deadline.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,8 +26,10 @@ use super::config::Check;
 use super::http;
 use crate::config::Config;
 
-/// How often the polled checks ask.
-pub const POLL: Duration = Duration::from_millis(100);
+/// How often the polled checks ask during the first second after sending.
+pub const POLL: Duration = Duration::from_millis(25);
+/// How often they ask after that.
+pub const SLOW_POLL: Duration = Duration::from_millis(250);
 
 /// What a WebSocket subscriber saw: (sensor, event time) → (value, receipt).
 type Seen = Mutex<HashMap<(String, i64), (f64, Instant)>>;
@@ -63,6 +67,7 @@ impl Checks {
         until: Instant,
     ) -> Result<Instant, String> {
         let mut last_error = None;
+        let fast_until = Instant::now() + Duration::from_secs(1);
         loop {
             let found = match check {
                 Check::Ws => Ok(self.ws_seen(sensor, ts_ms, seq)),
@@ -80,13 +85,16 @@ impl Checks {
                 Ok(None) => {}
                 Err(error) => last_error = Some(format!("{error:#}")),
             }
-            if Instant::now() + POLL > until {
+            let now = Instant::now();
+            if now >= until {
                 return Err(match last_error {
                     Some(error) => format!("not seen in time; last error: {error}"),
                     None => "not seen in time".into(),
                 });
             }
-            tokio::time::sleep(POLL).await;
+            let pause = if now < fast_until { POLL } else { SLOW_POLL };
+            // One last look at the deadline itself.
+            tokio::time::sleep(pause.min(until - now)).await;
         }
     }
 
