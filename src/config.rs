@@ -212,6 +212,25 @@ mod tests {
     }
 
     #[test]
+    fn heartbeat_settings_come_from_the_environment_too() -> anyhow::Result<()> {
+        let config = Config::load(
+            None,
+            env(&[
+                ("WEIR_HEARTBEAT__INTERVAL_MS", "5000"),
+                ("WEIR_HEARTBEAT__PATHS", r#"["kafka", "mqtt"]"#),
+                ("WEIR_HEARTBEAT__SMTP_TO", r#"["oncall@example.invalid"]"#),
+            ]),
+        )?;
+        assert_eq!(config.heartbeat.interval_ms, 5_000);
+        assert_eq!(
+            config.heartbeat.paths,
+            [crate::heartbeat::Path::Kafka, crate::heartbeat::Path::Mqtt]
+        );
+        assert_eq!(config.heartbeat.smtp_to, ["oncall@example.invalid"]);
+        Ok(())
+    }
+
+    #[test]
     fn unknown_environment_key_is_named() {
         let error = Config::load(None, env(&[("WEIR_KAFKA__NOPE", "1")]))
             .err()

@@ -3,6 +3,7 @@
 //! mail (and a PagerDuty `trigger`) within the deadline plus one interval,
 //! naming the quiet Watchdog, and nothing in weir's own outbox but
 //! Watchdog events; weir back: a resolve mail and a PagerDuty `resolve`.
+//! weir's own `/health` shows the heartbeat's results (`server.heartbeat_url`).
 
 mod common;
 
@@ -22,6 +23,25 @@ fn weir_killed_pages_once_by_mail_and_webhook_and_resolves_when_back() -> Result
     assert_eq!(health["status"], "ok", "{health:#}");
     assert!(health["incident"].is_null(), "{health:#}");
     world.assert_observed()?;
+
+    // weir's own /health (and so its dashboard) shows the heartbeat's results.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let shown = loop {
+        let body = world.weir_health()?;
+        let heartbeat = &body["heartbeat"];
+        let passing = heartbeat["checks"]
+            .as_array()
+            .map_or(0, |c| c.iter().filter(|c| c["ok"] == true).count());
+        if heartbeat["status"] == "ok" && passing == 9 {
+            break body;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("weir's /health lacks the heartbeat: {body:#}").into());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(shown["heartbeat"]["name"], world.name.as_str(), "{shown:#}");
+    assert!(shown["heartbeat"]["fetched_ms"].is_i64(), "{shown:#}");
     std::thread::sleep(Duration::from_millis(2 * INTERVAL_MS));
     let (status, health) = world.health()?;
     assert_eq!(
