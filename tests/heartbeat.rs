@@ -42,6 +42,18 @@ fn weir_killed_pages_once_by_mail_and_webhook_and_resolves_when_back() -> Result
     };
     assert_eq!(shown["heartbeat"]["name"], world.name.as_str(), "{shown:#}");
     assert!(shown["heartbeat"]["fetched_ms"].is_i64(), "{shown:#}");
+    // Its sensors are registered as heartbeats in their zone, and never scored.
+    for path in ["http", "mqtt", "kafka"] {
+        let id = format!("hb-{}-{path}", world.name);
+        let sensor = world.weir_get(&format!("/api/sensors/{id}"))?;
+        assert_eq!(
+            (sensor["kind"].as_str(), sensor["zone"].as_str()),
+            (Some("heartbeat"), Some("heartbeat")),
+            "{sensor:#}"
+        );
+    }
+    let anomalies = world.weir_get("/api/anomalies")?;
+    assert_eq!(anomalies.as_array().map(Vec::len), Some(0), "{anomalies:#}");
     std::thread::sleep(Duration::from_millis(2 * INTERVAL_MS));
     let (status, health) = world.health()?;
     assert_eq!(

@@ -254,6 +254,12 @@ pagerduty_routing_key = "routing-{name}"
         Ok((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
     }
 
+    /// A JSON answer of `weir run`'s server.
+    pub fn weir_get(&self, path: &str) -> Result<Value, Error> {
+        let (_, body, _) = curl(&[&format!("http://127.0.0.1:{}{path}", self.server_port)])?;
+        Ok(serde_json::from_str(&body)?)
+    }
+
     /// `weir run`'s own `/health` body.
     pub fn weir_health(&self) -> Result<Value, Error> {
         let (_, body, _) = curl(&[&format!("http://127.0.0.1:{}/health", self.server_port)])?;
