@@ -53,6 +53,12 @@
 #       `weir run -w 2`; the peak RSS of both. Sensors are forgotten after
 #       dataflow.forget_after_ms of record time (set it, e.g.
 #       WEIR_DATAFLOW__FORGET_AFTER_MS=10000). WEIR_RUN_ARGS adds flags to the run.
+#   scripts/bench.sh heartbeat [ROUNDS] [INTERVAL_MS]
+#       End-to-end time of `weir heartbeat`'s probes on an otherwise idle
+#       pipeline: a broker of its own (Tansu sqlite), a Mosquitto of its own,
+#       a live `weir run --ingest`, and `weir heartbeat` for ROUNDS rounds
+#       (default 30) every INTERVAL_MS (default 2000); per path × check the
+#       median, p90 and max of the rounds' end-to-end times (from its /health).
 #   scripts/bench.sh dataflow|memory|hot [ARGS]   → weir bench dataflow|memory|hot
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -338,6 +344,82 @@ TOML
   grep -E "WARN|ERROR" "$DIR/run.log" | head -5 >&2 || true
 }
 
+heartbeat() {
+  local rounds=${1:-30} interval=${2:-2000}
+  scripts/services.sh
+  build
+  own_broker 19097
+  local mqtt_port=18831
+  RUN_PID='' HB_PID='' MQ_PID=''
+  trap 'kill $BROKER_PID $RUN_PID $HB_PID $MQ_PID 2>/dev/null || true' EXIT
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' $mqtt_port >"$DIR/mosquitto.conf"
+  mosquitto -c "$DIR/mosquitto.conf" >"$DIR/mosquitto.log" 2>&1 &
+  MQ_PID=$!
+  wait_port Mosquitto $mqtt_port 30 "$DIR/mosquitto.log"
+  cat >"$DIR/weir.toml" <<TOML
+[ingest]
+enabled = true
+[ingest.http]
+listen = "127.0.0.1:18181"
+[ingest.grpc]
+enabled = false
+[ingest.mqtt]
+broker = "127.0.0.1:$mqtt_port"
+client_id = "bench-hb-bridge"
+[ingest.buffer]
+dir = "$DIR/buffer"
+[ingest.auth]
+tokens = [{ token = "bench-hb", device = "heartbeat", sensors = ["hb-*"] }]
+[heartbeat]
+name = "bench"
+listen = "127.0.0.1:19301"
+interval_ms = $interval
+deadline_ms = 10000
+server = "127.0.0.1:18097"
+ingest_http = "127.0.0.1:18181"
+ingest_token = "bench-hb"
+mqtt_broker = "127.0.0.1:$mqtt_port"
+watchdog_after_ms = 0
+TOML
+  export WEIR_CONFIG=$DIR/weir.toml WEIR_KAFKA__BROKERS=127.0.0.1:19097 \
+    WEIR_POSTGRES__SCHEMA="bench_hb_$(date +%s)" WEIR_SERVER__LISTEN=127.0.0.1:18097
+  "$WEIR" topics >&2
+  "$WEIR" run --report-secs 30 >"$DIR/run.out" 2>"$DIR/run.log" &
+  RUN_PID=$!
+  wait_port "weir server" 18097 60 "$DIR/run.log"
+  wait_port "weir ingest" 18181 60 "$DIR/run.log"
+  "$WEIR" heartbeat >"$DIR/heartbeat.out" 2>"$DIR/heartbeat.log" &
+  HB_PID=$!
+  wait_port "weir heartbeat" 19301 60 "$DIR/heartbeat.log"
+  log "heartbeat: $rounds rounds every $interval ms (logs in $DIR)"
+  # One sample per round and cell: /health's last_e2e_ms whenever `rounds` moves.
+  python3 - "$rounds" <<'PY'
+import json, sys, time, urllib.request
+rounds, seen, samples, fails = int(sys.argv[1]), 0, {}, {}
+while seen < rounds:
+    time.sleep(0.2)
+    try:
+        health = json.load(urllib.request.urlopen("http://127.0.0.1:19301/health", timeout=5))
+    except Exception:
+        continue
+    if health["rounds"] == seen:
+        continue
+    seen = health["rounds"]
+    for c in health["checks"]:
+        key = (c["path"], c["check"])
+        if c["ok"]:
+            samples.setdefault(key, []).append(c["last_e2e_ms"])
+        else:
+            fails[key] = fails.get(key, 0) + 1
+print(f"{'path':6} {'check':9} {'rounds':>6} {'failed':>6} {'p50 ms':>8} {'p90 ms':>8} {'max ms':>8}")
+for key in sorted(set(samples) | set(fails)):
+    xs = sorted(samples.get(key, []))
+    q = lambda p: xs[min(len(xs) - 1, int(p * len(xs)))] if xs else float("nan")
+    print(f"{key[0]:6} {key[1]:9} {len(xs):>6} {fails.get(key, 0):>6} {q(0.5):>8.0f} {q(0.9):>8.0f} {(xs[-1] if xs else float('nan')):>8.0f}")
+PY
+  grep -E "WARN|ERROR" "$DIR/heartbeat.log" | head -5 >&2 || true
+}
+
 case "$what" in
   idle) idle "$@" ;;
   backlog) backlog "$@" ;;
@@ -347,6 +429,7 @@ case "$what" in
   latency) latency "$@" ;;
   alerts) alerts "$@" ;;
   ingest) ingest "$@" ;;
+  heartbeat) heartbeat "$@" ;;
   dataflow | memory | hot) build; "$WEIR" bench "$what" "$@" ;;
-  *) die "usage: scripts/bench.sh idle [SECONDS] | backlog [COUNT] [SECONDS] | ids [COUNT] [SECONDS] [RATE] | sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | alerts [RATE] [SECONDS] [memory|sqlite] | ingest [SECONDS] [memory|sqlite] [always|interval|never] | dataflow|memory|hot [ARGS]" ;;
+  *) die "usage: scripts/bench.sh idle [SECONDS] | backlog [COUNT] [SECONDS] | ids [COUNT] [SECONDS] [RATE] | sink [COUNT] [sqlite|memory] | ws [CLIENTS] [SECONDS] [RATE] | latency [RATE] [SECONDS] [memory|sqlite] | alerts [RATE] [SECONDS] [memory|sqlite] | ingest [SECONDS] [memory|sqlite] [always|interval|never] | heartbeat [ROUNDS] [INTERVAL_MS] | dataflow|memory|hot [ARGS]" ;;
 esac

@@ -44,6 +44,13 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# The SMTP server the heartbeat tests send alert mail to (aiosmtpd, one file
+# per message in a maildir). Not under WEIR_STATE_DIR: one server serves every
+# worktree, and tests/common/smtp.rs reads the same two variables and defaults.
+WEIR_SMTP_PORT=${WEIR_SMTP_PORT:-8025}
+WEIR_SMTP_MAILDIR=${WEIR_SMTP_MAILDIR:-${HOME:-/root}/.local/state/weir/maildir}
+export WEIR_SMTP_PORT WEIR_SMTP_MAILDIR
+
 # cargo_bin: where `cargo install` puts binaries.
 cargo_bin() { echo "${CARGO_HOME:-$HOME/.cargo}/bin"; }
 

@@ -5,6 +5,7 @@
 #   PostgreSQL  127.0.0.1:5432  role/database `weir` (password `weir`)
 #   Kafka       127.0.0.1:9092  Tansu 0.6.0, durable sqlite engine, state in $WEIR_STATE_DIR/tansu
 #   MQTT        127.0.0.1:1883  Mosquitto
+#   SMTP        127.0.0.1:8025  aiosmtpd, each message a file in $WEIR_SMTP_MAILDIR (heartbeat tests)
 #
 # Environment: WEIR_STATE_DIR (default ./.weir) holds the broker's data and logs.
 set -euo pipefail
@@ -86,6 +87,24 @@ CONF
   log "Mosquitto ready on 127.0.0.1:1883"
 }
 
+smtp_server() {
+  # A real SMTP server for `weir heartbeat`'s alert mail in tests: aiosmtpd
+  # (Debian's python3-aiosmtpd) writing every message to a maildir. Plain
+  # SMTP on loopback; no TLS, no authentication.
+  apt_install python3-aiosmtpd
+  # Debian's interpreter, which has the package (a `python3` first on PATH may not).
+  local python=/usr/bin/python3
+  if ! port_open "$WEIR_SMTP_PORT"; then
+    # A maildir is three folders; an empty directory is not one.
+    mkdir -p "$WEIR_SMTP_MAILDIR"/{tmp,new,cur} "$WEIR_STATE_DIR/smtp"
+    log "starting aiosmtpd (maildir $WEIR_SMTP_MAILDIR)"
+    detached "$WEIR_STATE_DIR/smtp" "$WEIR_STATE_DIR/smtp/aiosmtpd.log" \
+      "$python" -m aiosmtpd -n -l "127.0.0.1:$WEIR_SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$WEIR_SMTP_MAILDIR"
+    wait_port aiosmtpd "$WEIR_SMTP_PORT" 30 "$WEIR_STATE_DIR/smtp/aiosmtpd.log"
+  fi
+  log "SMTP (aiosmtpd) ready on 127.0.0.1:$WEIR_SMTP_PORT, maildir $WEIR_SMTP_MAILDIR"
+}
+
 tansu_broker() {
   local tansu
   tansu=$(command -v tansu || echo "$(cargo_bin)/tansu")
@@ -116,5 +135,6 @@ tansu_broker() {
 build_tools
 postgres
 mosquitto_broker
+smtp_server
 tansu_broker
 browser

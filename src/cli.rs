@@ -38,6 +38,8 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Print a capacity plan: events and storage per day, rates, partitions and workers.
     Capacity(CapacityArgs),
+    /// Monitor a running weir from outside: known readings through every path, checked where people look; alerts by mail and webhook.
+    Heartbeat(HeartbeatArgs),
     /// Measure: the dataflow's throughput, or its memory over hours of event time.
     Bench(BenchArgs),
 }
@@ -251,6 +253,14 @@ pub struct RunArgs {
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub report_secs: u64,
+}
+
+/// `weir heartbeat`.
+#[derive(Debug, Args)]
+pub struct HeartbeatArgs {
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long, value_name = "SECS")]
+    pub duration_secs: Option<u64>,
 }
 
 /// `weir ingest`.

@@ -16,6 +16,7 @@ use weir_dataflow::DataflowConfig;
 use weir_dataflow::config::AlertPolicy;
 use weir_server::ServerConfig;
 
+use crate::heartbeat::HeartbeatConfig;
 use crate::simulate::SimulatorConfig;
 
 /// The environment variable naming the configuration file.
@@ -42,6 +43,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// The ingest gateways (HTTP, MQTT, gRPC) and their disk buffer.
     pub ingest: IngestConfig,
+    /// `weir heartbeat`: end-to-end probes and the independent alert channel.
+    pub heartbeat: HeartbeatConfig,
 }
 
 impl Config {
@@ -205,6 +208,25 @@ mod tests {
             .unwrap_or_default();
         assert!(error.contains("lz5"), "{error}");
         assert!(error.contains("compression"), "{error}");
+        Ok(())
+    }
+
+    #[test]
+    fn heartbeat_settings_come_from_the_environment_too() -> anyhow::Result<()> {
+        let config = Config::load(
+            None,
+            env(&[
+                ("WEIR_HEARTBEAT__INTERVAL_MS", "5000"),
+                ("WEIR_HEARTBEAT__PATHS", r#"["kafka", "mqtt"]"#),
+                ("WEIR_HEARTBEAT__SMTP_TO", r#"["oncall@example.invalid"]"#),
+            ]),
+        )?;
+        assert_eq!(config.heartbeat.interval_ms, 5_000);
+        assert_eq!(
+            config.heartbeat.paths,
+            [crate::heartbeat::Path::Kafka, crate::heartbeat::Path::Mqtt]
+        );
+        assert_eq!(config.heartbeat.smtp_to, ["oncall@example.invalid"]);
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod heartbeat;
 pub mod pipeline;
 pub mod publish;
 pub mod simulate;

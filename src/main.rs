@@ -59,6 +59,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Topics => commands::topics::run(&config).await,
             Command::Simulate(args) => commands::simulate::run(config, &args).await,
             Command::Ingest(args) => commands::ingest::run(&config, &args).await,
+            Command::Heartbeat(args) => commands::heartbeat::run(config, &args).await,
             Command::Capacity(_) | Command::Bench(_) | Command::Migrate | Command::Lag(_) => Ok(()),
         }
     })

@@ -8,12 +8,29 @@ use common::{run_weir, text};
 
 #[test]
 fn every_subcommand_has_help() -> std::io::Result<()> {
-    for sub in ["run", "topics", "migrate", "simulate", "capacity"] {
+    for sub in [
+        "run",
+        "topics",
+        "migrate",
+        "simulate",
+        "capacity",
+        "heartbeat",
+    ] {
         let output = run_weir(&[sub, "--help"], &[])?;
         let (stdout, stderr) = text(&output);
         assert!(output.status.success(), "{sub} --help: {stderr}");
         assert!(stdout.contains("Usage: weir"), "{sub}: {stdout}");
     }
+    Ok(())
+}
+
+#[test]
+fn heartbeat_refuses_bad_settings_naming_the_key() -> std::io::Result<()> {
+    let env = [("WEIR_HEARTBEAT__INTERVAL_MS".to_string(), "10".to_string())];
+    let output = run_weir(&["heartbeat", "--duration-secs", "1"], &env)?;
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("heartbeat.interval_ms"), "{stderr}");
     Ok(())
 }
 

@@ -548,8 +548,26 @@
       rows.push(h('div', { class: 'health-row' }, 'Alerts waiting ', h('b', null, intFmt.format(waiting))));
       rows.push(h('div', { class: 'health-row' }, 'Broker ', h('b', null, str(b.broker)), ' · database ', h('b', null, str(b.database))));
       for (const reason of arr(b.reasons)) rows.push(h('div', { class: 'health-reason' }, str(reason)));
+      if (b.heartbeat && typeof b.heartbeat === 'object') rows.push(...heartbeatRows(b.heartbeat));
     }
     box.replaceChildren(...rows);
+  }
+
+  /* The outside heartbeat (server.heartbeat_url): its status, how many of
+   * its path × check probes pass, the slowest latest end-to-end time, and
+   * what fails. */
+  function heartbeatRows(hb) {
+    const checks = arr(hb.checks);
+    const passing = checks.filter((c) => c && c.ok === true).length;
+    const e2e = checks.map((c) => num(c && c.last_e2e_ms)).filter((x) => x !== null);
+    const slowest = e2e.length ? `${Math.round(Math.max(...e2e))} ms` : '–';
+    const rows = [h('div', { class: 'health-row', 'data-heartbeat': str(hb.status) },
+      'Heartbeat ', h('b', null, str(hb.status) || '–'),
+      checks.length ? ` · ${passing}/${checks.length} probes · slowest ${slowest}` : '')];
+    if (hb.error) rows.push(h('div', { class: 'health-reason' }, `heartbeat: ${str(hb.error)}`));
+    const incident = hb.incident && typeof hb.incident === 'object' ? hb.incident : null;
+    if (incident) for (const reason of arr(incident.reasons)) rows.push(h('div', { class: 'health-reason' }, `heartbeat: ${str(reason)}`));
+    return rows;
   }
 
   const Poll = {

@@ -53,6 +53,10 @@ pub struct ServerConfig {
     /// `/health` is `degraded` when an alert event has waited on a channel
     /// for this long.
     pub health_outbox_ms: i64,
+    /// A `weir heartbeat`'s `/health` (`http://host:port/health`), fetched
+    /// every 5 s and shown as `heartbeat` in `/health` and the dashboard's
+    /// pipeline-health panel; empty: none.
+    pub heartbeat_url: String,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +82,7 @@ impl Default for ServerConfig {
             max_silence_ms: 7 * 86_400_000,
             health_stall_ms: 60_000,
             health_outbox_ms: 120_000,
+            heartbeat_url: String::new(),
         }
     }
 }

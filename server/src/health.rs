@@ -40,6 +40,9 @@ pub struct Health {
     pub consumer_lag: Option<i64>,
     /// Connected WebSocket clients.
     pub websocket_clients: i64,
+    /// The outside `weir heartbeat`'s latest `/health` (`server.heartbeat_url`;
+    /// null when none is configured). Shown, never part of `status`.
+    pub heartbeat: Option<serde_json::Value>,
 }
 
 impl Health {
@@ -83,6 +86,7 @@ pub async fn check(
     metrics: &Metrics,
     config: &ServerConfig,
     now_ms: i64,
+    heartbeat: Option<serde_json::Value>,
 ) -> Health {
     let broker = reachable(brokers).await;
     let (database, outbox) = database(db).await;
@@ -114,6 +118,7 @@ pub async fn check(
         websocket_clients: metrics
             .ws_clients
             .load(std::sync::atomic::Ordering::Relaxed),
+        heartbeat,
     }
 }
 

@@ -19,6 +19,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod heartbeat;
 pub mod history;
 pub mod hub;
 pub mod metrics;
@@ -86,7 +87,15 @@ pub async fn start(
     let hub = Hub::new(config.clone(), metrics);
     let (publisher, events) = Publisher::channel(4_096);
     tokio::spawn(Arc::clone(&hub).run(events));
+    let heartbeat = Arc::new(heartbeat::HeartbeatView::default());
+    if !config.heartbeat_url.is_empty() {
+        tokio::spawn(heartbeat::follow(
+            config.heartbeat_url.clone(),
+            Arc::clone(&heartbeat),
+        ));
+    }
     let context = Arc::new(api::Context {
+        heartbeat,
         hub: Arc::clone(&hub),
         db: db::Db::new(postgres.clone()),
         brokers: kafka.brokers.clone(),

@@ -7,6 +7,7 @@ mod bench_kit;
 pub mod bench_latency;
 pub mod bench_ws;
 pub mod capacity;
+pub mod heartbeat;
 pub mod ingest;
 pub mod lag;
 pub mod migrate;

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod corpus;
+pub mod heartbeat;
 pub mod ingest;
 pub mod kafka;
 pub mod store;

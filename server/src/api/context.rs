@@ -15,4 +15,6 @@ pub struct Context {
     pub brokers: String,
     /// Writes acks and silences to the alert-control topic.
     pub control: Option<crate::alerts::ControlProducer>,
+    /// The outside heartbeat's latest `/health` (`server.heartbeat_url`).
+    pub heartbeat: Arc<crate::heartbeat::HeartbeatView>,
 }

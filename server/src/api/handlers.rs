@@ -213,6 +213,7 @@ pub async fn health(ctx: Arc<Context>) -> Response {
         hub.metrics(),
         hub.config(),
         crate::hub::now_ms(),
+        ctx.heartbeat.get(),
     )
     .await;
     let status = if health.ok() {

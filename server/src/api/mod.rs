@@ -238,6 +238,7 @@ mod tests {
             db: Db::new(postgres),
             brokers: "127.0.0.1:1".into(),
             control: None,
+            heartbeat: Arc::default(),
         })
     }
 
