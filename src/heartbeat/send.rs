@@ -47,6 +47,9 @@ pub fn registry_record(
         thresholds: Thresholds::default(),
         valid_range: kind.physical_range(),
         valid_from_ms: Some(now_ms - REGISTRY_LEAD_MS),
+        // Stated, though a heartbeat sensor is never silent-alerted: its
+        // absence is `weir heartbeat`'s own business.
+        expected_interval_ms: i64::try_from(config.interval_ms).ok(),
     })
 }
 
