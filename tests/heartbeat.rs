@@ -9,8 +9,44 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::browser::open;
 use common::heartbeat::{DEADLINE_MS, INTERVAL_MS, World};
 use common::store::Error;
+
+/// The heartbeat rows of the dashboard's pipeline-health panel, once every
+/// path shows ok with a time for ws, rest and postgres (or an error after 30 s).
+async fn heartbeat_panel(url: &str) -> Result<Vec<String>, Error> {
+    let (_browser, mut page) = open(url).await?;
+    let read = "JSON.stringify([...document.querySelectorAll('#health [data-hb-path]')]\
+                .map(e => ({path: e.dataset.hbPath, ok: e.dataset.ok, text: e.innerText})))";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows: serde_json::Value =
+            serde_json::from_str(page.eval(read).await?.as_str().unwrap_or("[]"))?;
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        let shown = |path: &str| {
+            rows.iter().any(|r| {
+                let text = r["text"].as_str().unwrap_or_default();
+                r["path"] == path
+                    && r["ok"] == "true"
+                    && ["ws ", "rest ", "postgres "].iter().all(|c| {
+                        text.split(" · ")
+                            .any(|part| part.starts_with(c) && part.ends_with(" ms"))
+                    })
+            })
+        };
+        if ["http", "mqtt", "kafka"].iter().all(|p| shown(p)) {
+            return Ok(rows
+                .iter()
+                .map(|r| r["text"].as_str().unwrap_or_default().to_string())
+                .collect());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the health panel's heartbeat rows after 30 s: {rows:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
 
 #[test]
 fn weir_killed_pages_once_by_mail_and_webhook_and_resolves_when_back() -> Result<(), Error> {
@@ -41,6 +77,11 @@ fn weir_killed_pages_once_by_mail_and_webhook_and_resolves_when_back() -> Result
         std::thread::sleep(Duration::from_millis(250));
     };
     assert_eq!(shown["heartbeat"]["name"], world.name.as_str(), "{shown:#}");
+    // And the dashboard's pipeline-health panel, in a browser: one row per
+    // path, each ok with an end-to-end time for every check.
+    let url = format!("http://127.0.0.1:{}/", world.server_port);
+    let rows = tokio::runtime::Runtime::new()?.block_on(heartbeat_panel(&url))?;
+    eprintln!("health panel: {rows:?}");
     assert!(shown["heartbeat"]["fetched_ms"].is_i64(), "{shown:#}");
     // Its sensors are registered as heartbeats in their zone, and never scored.
     for path in ["http", "mqtt", "kafka"] {

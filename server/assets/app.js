@@ -553,17 +553,27 @@
     box.replaceChildren(...rows);
   }
 
-  /* The outside heartbeat (server.heartbeat_url): its status, how many of
-   * its path × check probes pass, the slowest latest end-to-end time, and
-   * what fails. */
+  /* The outside heartbeat (server.heartbeat_url): its status, then one row
+   * per path (how its readings go in: http, mqtt, kafka) with the latest
+   * end-to-end time of each check (where they are looked for: ws, rest,
+   * postgres), and what fails. */
   function heartbeatRows(hb) {
-    const checks = arr(hb.checks);
-    const passing = checks.filter((c) => c && c.ok === true).length;
-    const e2e = checks.map((c) => num(c && c.last_e2e_ms)).filter((x) => x !== null);
-    const slowest = e2e.length ? `${Math.round(Math.max(...e2e))} ms` : '–';
+    const checks = arr(hb.checks).filter((c) => c && typeof c === 'object');
+    const passing = checks.filter((c) => c.ok === true).length;
     const rows = [h('div', { class: 'health-row', 'data-heartbeat': str(hb.status) },
       'Heartbeat ', h('b', null, str(hb.status) || '–'),
-      checks.length ? ` · ${passing}/${checks.length} probes · slowest ${slowest}` : '')];
+      checks.length ? ` · ${passing}/${checks.length} probes pass` : '')];
+    const paths = [...new Set(checks.map((c) => str(c.path)))];
+    for (const path of paths) {
+      const mine = checks.filter((c) => str(c.path) === path);
+      const ok = mine.every((c) => c.ok === true);
+      const times = mine.map((c) => {
+        const ms = num(c.last_e2e_ms);
+        return `${str(c.check)} ${ms === null ? '–' : `${Math.round(ms)} ms`}`;
+      });
+      rows.push(h('div', { class: 'health-row', 'data-hb-path': path, 'data-ok': String(ok) },
+        `${path} → `, h('b', null, ok ? 'ok' : 'failing'), ` · ${times.join(' · ')}`));
+    }
     if (hb.error) rows.push(h('div', { class: 'health-reason' }, `heartbeat: ${str(hb.error)}`));
     const incident = hb.incident && typeof hb.incident === 'object' ? hb.incident : null;
     if (incident) for (const reason of arr(incident.reasons)) rows.push(h('div', { class: 'health-reason' }, `heartbeat: ${str(reason)}`));

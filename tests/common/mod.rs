@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests: the binary, unique names, the broker.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod browser;
 pub mod corpus;
 pub mod heartbeat;
 pub mod ingest;
