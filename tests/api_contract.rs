@@ -83,9 +83,7 @@ fn metric(address: &str, name: &str) -> Result<Option<f64>, Error> {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    common::free_port()
 }
 
 /// `weir run` on its own topics, schema and port, with two WebSocket places.

@@ -17,9 +17,7 @@ use common::browser::{Page, http_get, open};
 use common::store::{Error, Fixture, interrupt};
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    common::free_port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

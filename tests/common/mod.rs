@@ -48,6 +48,35 @@ pub fn unique(name: &str) -> String {
     format!("it-{name}-{}-{nanos}", std::process::id())
 }
 
+/// A loopback port nothing listens on, for a child to listen on later.
+/// Taken below the kernel's ephemeral range (32768–60999): a port the kernel
+/// handed out with `bind(:0)` is free again once the probe closes, and any
+/// outgoing connection (a weir started meanwhile makes many) may take it as
+/// its local port before the child binds it ("Address already in use").
+/// Never the same port twice in one test binary.
+pub fn free_port() -> std::io::Result<u16> {
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for i in 0..12_000u32 {
+        let port = 20_000 + ((seed.wrapping_add(i.wrapping_mul(7_919))) % 12_000) as u16;
+        if given.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::other(
+        "no free loopback port in 20000..32000",
+    ))
+}
+
 /// The broker under test: `WEIR_KAFKA__BROKERS` or the local default.
 pub fn brokers() -> String {
     std::env::var("WEIR_KAFKA__BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
@@ -116,9 +145,7 @@ impl OwnBroker {
     /// Starts a broker on `storage` (e.g. with `?maintenance_interval=1s`:
     /// retention runs every second instead of every 10 minutes).
     pub fn start_with(name: &str, storage: &str) -> std::io::Result<OwnBroker> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let dir = std::env::temp_dir().join(unique(name));
         std::fs::create_dir_all(dir.join("data"))?;
         let mut broker = OwnBroker {

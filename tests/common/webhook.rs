@@ -28,9 +28,10 @@ pub struct Receiver {
     stop: Arc<AtomicBool>,
 }
 
-/// A free loopback port (nothing listens on it once this returns).
+/// A free loopback port (nothing listens on it once this returns): see
+/// [`super::free_port`].
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    super::free_port()
 }
 
 fn now_ms() -> i64 {
