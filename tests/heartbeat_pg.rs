@@ -9,25 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::heartbeat::World;
-use common::store::{Error, pg_url};
-
-/// `version cluster` of the cluster serving the tests' PostgreSQL port.
-fn cluster() -> Result<(String, String), Error> {
-    let url = pg_url();
-    let port = url
-        .rsplit_once(':')
-        .and_then(|(_, rest)| rest.split('/').next())
-        .unwrap_or("5432")
-        .to_string();
-    let output = Command::new("pg_lsclusters").arg("--no-header").output()?;
-    let listing = String::from_utf8(output.stdout)?;
-    listing
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>())
-        .find(|cols| cols.len() > 2 && cols[2] == port)
-        .map(|cols| (cols[0].to_string(), cols[1].to_string()))
-        .ok_or_else(|| format!("no PostgreSQL cluster on port {port}:\n{listing}").into())
-}
+use common::store::{Error, pg_cluster};
 
 fn pg_ctl(version: &str, name: &str, action: &str) -> Result<(), Error> {
     let status = Command::new("pg_ctlcluster")
@@ -52,7 +34,7 @@ impl Drop for Restart {
 #[test]
 fn postgres_stopped_pages_once_and_resolves_when_back() -> Result<(), Error> {
     let mut world = World::new("hb-pg")?;
-    let (version, name) = cluster()?;
+    let (version, name) = pg_cluster()?;
     let _run = world.start_weir()?;
     let _heartbeat = world.start_heartbeat()?;
     world.wait_all_ok(Duration::from_secs(120))?;

@@ -11,28 +11,8 @@ use std::process::Command;
 use weir::simulate::SimulatorConfig;
 
 use common::store::{
-    Error, Fixture, check_exactly_once, expected, pg_url, start_ms, tail, under_load,
+    Error, Fixture, check_exactly_once, expected, pg_cluster, start_ms, tail, under_load,
 };
-
-/// `version cluster` of the cluster serving the tests' PostgreSQL port.
-fn cluster() -> Result<(String, String), Error> {
-    let url = pg_url();
-    let port = url
-        .rsplit_once(':')
-        .and_then(|(_, rest)| rest.split('/').next())
-        .unwrap_or("5432")
-        .to_string();
-    let output = Command::new("pg_lsclusters").arg("--no-header").output()?;
-    let listing = String::from_utf8(output.stdout)?;
-    listing
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>())
-        .find(|cols| cols.len() > 2 && cols[2] == port)
-        .map(|cols| (cols[0].to_string(), cols[1].to_string()))
-        .ok_or_else(|| {
-            format!("no PostgreSQL cluster on port {port} in `pg_lsclusters`:\n{listing}").into()
-        })
-}
 
 #[test]
 fn a_postgres_restart_mid_stream_loses_and_duplicates_nothing() -> Result<(), Error> {
@@ -48,7 +28,7 @@ fn a_postgres_restart_mid_stream_loses_and_duplicates_nothing() -> Result<(), Er
         ..SimulatorConfig::default()
     };
     let want = expected(&sim)?;
-    let (version, name) = cluster()?;
+    let (version, name) = pg_cluster()?;
     // Readings keep arriving while PostgreSQL restarts: a live run, fed at a steady rate.
     let log = under_load(&mut fixture, &sim, "8000", |_, stored| {
         let status = Command::new("pg_ctlcluster")

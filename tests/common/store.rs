@@ -82,6 +82,28 @@ pub fn pg_url() -> String {
         .unwrap_or_else(|_| "postgres://weir:weir@127.0.0.1:5432/weir".into())
 }
 
+/// `version cluster` of the cluster serving the tests' PostgreSQL port.
+pub fn pg_cluster() -> Result<(String, String), Error> {
+    let url = pg_url();
+    let port = url
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .unwrap_or("5432")
+        .to_string();
+    let output = std::process::Command::new("pg_lsclusters")
+        .arg("--no-header")
+        .output()?;
+    let listing = String::from_utf8(output.stdout)?;
+    listing
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|cols| cols.len() > 2 && cols[2] == port)
+        .map(|cols| (cols[0].to_string(), cols[1].to_string()))
+        .ok_or_else(|| {
+            format!("no PostgreSQL cluster on port {port} in `pg_lsclusters`:\n{listing}").into()
+        })
+}
+
 /// One store test's world: its own broker, topics and PostgreSQL schema.
 pub struct Fixture {
     /// The test's broker (restartable).

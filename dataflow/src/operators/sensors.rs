@@ -143,13 +143,7 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                 // Silent sensors: once every reading still to come has a
                 // clock past their last one plus `forget_after_ms`, their
                 // next reading would forget them anyway; drop them now.
-                let coming = frontiers[0]
-                    .frontier()
-                    .iter()
-                    .copied()
-                    .chain(pending.iter().map(|(t, _)| *t))
-                    .min()
-                    .map_or(i64::MAX, |t| i64::try_from(t).unwrap_or(i64::MAX));
+                let coming = earliest(&frontiers[0].frontier(), &pending);
                 if coming != i64::MAX && coming.saturating_sub(swept) >= sweep_every {
                     swept = coming;
                     let forgotten = sensors.forget_silent(coming, &config, &gauge);
@@ -294,13 +288,7 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                         alerts.session(&cap).give(transition);
                     }
                 }
-                let coming = frontiers[0]
-                    .frontier()
-                    .iter()
-                    .copied()
-                    .chain(pending.iter().map(|(t, _)| *t))
-                    .min()
-                    .map_or(i64::MAX, |t| i64::try_from(t).unwrap_or(i64::MAX));
+                let coming = earliest(&frontiers[0].frontier(), &pending);
                 // Silent sensors: no reading can still come with a clock
                 // before `coming` (those read but waiting are among
                 // `pending`), so a sensor whose deadline is earlier sent
@@ -356,6 +344,17 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
             transitions: alerts_stream,
         }
     }
+}
+
+/// The earliest time a reading still to come can have: the input frontier's,
+/// or a waiting reading's (`i64::MAX` when the input is over and none waits).
+fn earliest(frontier: &[Time], pending: &VecDeque<(Time, Validated)>) -> i64 {
+    frontier
+        .iter()
+        .copied()
+        .chain(pending.iter().map(|(t, _)| *t))
+        .min()
+        .map_or(i64::MAX, |t| i64::try_from(t).unwrap_or(i64::MAX))
 }
 
 /// Runs the silent-sensor rule of the sensor in `slot` for every clock it
