@@ -42,6 +42,65 @@ pub enum Command {
     Heartbeat(HeartbeatArgs),
     /// Measure: the dataflow's throughput, or its memory over hours of event time.
     Bench(BenchArgs),
+    /// API tokens: create (the token is printed once), list, revoke.
+    Token(TokenArgs),
+}
+
+/// `weir token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+/// `weir token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (only its hash is stored: it cannot be shown again).
+    Create(TokenCreateArgs),
+    /// List the tokens (never their secrets).
+    List(TokenListArgs),
+    /// Revoke a token by id: it stops working within `server.auth.refresh_ms`.
+    Revoke(TokenRevokeArgs),
+}
+
+/// `weir token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Its name: the author of its acknowledgements and silences (letters, digits, `._@-`).
+    #[arg(long)]
+    pub name: String,
+    /// viewer (read, WebSocket), operator (+ acknowledge, silence) or admin (+ tokens, audit log).
+    #[arg(long)]
+    pub role: String,
+    /// A zone it may see (repeatable; none: every zone). Not for admins.
+    #[arg(long = "zone", value_name = "ZONE")]
+    pub zones: Vec<String>,
+    /// How long it works: a duration (`90d`, `12h`, `30m`) or `never`.
+    #[arg(long, default_value = "90d")]
+    pub expires: String,
+    /// Print the token and its description as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `weir token list`.
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// Revoked tokens too.
+    #[arg(long)]
+    pub all: bool,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `weir token revoke`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id (the 12 hex digits after `weir_`, as `weir token list` shows).
+    pub id: String,
 }
 
 /// `weir lag`.

@@ -72,17 +72,22 @@ impl Config {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            let Some((section, key)) = rest.split_once("__") else {
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            let Some((key, tables)) = path.split_last().filter(|(_, t)| !t.is_empty()) else {
                 continue; // e.g. WEIR_CONFIG, WEIR_BIN: not a setting
             };
-            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-            let entry = table
-                .entry(section.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            let Some(section_table) = entry.as_table_mut() else {
-                bail!("{name}: `{section}` is not a section");
-            };
-            section_table.insert(key, env_value(&value));
+            // `WEIR_SERVER__AUTH__ENABLED` is `[server.auth] enabled`.
+            let mut table_ref = &mut table;
+            for (depth, part) in tables.iter().enumerate() {
+                let entry = table_ref
+                    .entry(part.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let Some(inner) = entry.as_table_mut() else {
+                    bail!("{name}: `{}` is not a section", tables[..=depth].join("."));
+                };
+                table_ref = inner;
+            }
+            table_ref.insert(key.clone(), env_value(&value));
             applied.push(name);
         }
         Config::deserialize(toml::Value::Table(table)).with_context(|| {

@@ -47,6 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => return commands::bench::run(&config, &args.command),
         Command::Migrate => return commands::migrate::run(&config),
         Command::Lag(args) => return commands::lag::run(&config, args),
+        Command::Token(args) => return commands::token::run(&config, &args.command),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -60,7 +61,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Simulate(args) => commands::simulate::run(config, &args).await,
             Command::Ingest(args) => commands::ingest::run(&config, &args).await,
             Command::Heartbeat(args) => commands::heartbeat::run(config, &args).await,
-            Command::Capacity(_) | Command::Bench(_) | Command::Migrate | Command::Lag(_) => Ok(()),
+            Command::Capacity(_)
+            | Command::Bench(_)
+            | Command::Migrate
+            | Command::Lag(_)
+            | Command::Token(_) => Ok(()),
         }
     })
 }

@@ -19,6 +19,7 @@ use warp::http::StatusCode;
 use weir_connectors::kafka::KafkaConfig;
 use weir_dataflow::records::{Ack, AlertKind, Control, Silence};
 
+use crate::auth::Principal;
 use crate::db::{Db, query_error};
 use crate::error::ApiError;
 use crate::hub::now_ms;
@@ -131,8 +132,17 @@ fn in_range(name: &str, t: i64) -> Result<i64, ApiError> {
     crate::params::time_in_range(name, t).map_err(|e| bad_body(name, e.detail))
 }
 
-/// `GET /api/alerts?state=&zone=&limit=`.
-pub async fn list(db: &Db, params: BTreeMap<String, String>) -> Result<Value, ApiError> {
+/// The zones of a scoped principal, as a query parameter (`None`: all).
+pub fn scope_param(who: &Principal) -> Option<Vec<String>> {
+    who.zones.as_ref().map(|z| z.iter().cloned().collect())
+}
+
+/// `GET /api/alerts?state=&zone=&limit=` (only the zones `who` sees).
+pub async fn list(
+    db: &Db,
+    who: &Principal,
+    params: BTreeMap<String, String>,
+) -> Result<Value, ApiError> {
     crate::params::only(&params, &["state", "zone", "limit"])?;
     let state = params.get("state").cloned();
     if let Some(s) = &state
@@ -145,13 +155,19 @@ pub async fn list(db: &Db, params: BTreeMap<String, String>) -> Result<Value, Ap
         ));
     }
     let zone = crate::params::text(&params, "zone", crate::params::MAX_ZONE_CHARS)?;
+    if let Some(zone) = &zone
+        && !who.sees(zone)
+    {
+        return Err(who.outside(zone));
+    }
     let limit = crate::params::limit(&params)?;
     let client = db.client().await?;
     let rows = client
         .query(
             "SELECT doc::text FROM alerts WHERE ($1::text IS NULL OR state = $1) \
-             AND ($2::text IS NULL OR zone = $2) ORDER BY fired_at DESC, alert_id LIMIT $3",
-            &[&state, &zone, &limit],
+             AND ($2::text IS NULL OR zone = $2) AND ($4::text[] IS NULL OR zone = ANY($4)) \
+             ORDER BY fired_at DESC, alert_id LIMIT $3",
+            &[&state, &zone, &limit, &scope_param(who)],
         )
         .await
         .map_err(query_error)?;
@@ -162,11 +178,15 @@ pub async fn list(db: &Db, params: BTreeMap<String, String>) -> Result<Value, Ap
     ))
 }
 
-/// `GET /api/alerts/{id}`: the alert, its events and their deliveries.
-pub async fn one(db: &Db, id: &str) -> Result<Value, ApiError> {
+/// `GET /api/alerts/{id}`: the alert, its events and their deliveries
+/// (404 for an alert of a zone `who` does not see).
+pub async fn one(db: &Db, who: &Principal, id: &str) -> Result<Value, ApiError> {
     let client = db.client().await?;
     let alert = client
-        .query_opt("SELECT doc::text FROM alerts WHERE alert_id = $1", &[&id])
+        .query_opt(
+            "SELECT doc::text FROM alerts WHERE alert_id = $1 AND ($2::text[] IS NULL OR zone = ANY($2))",
+            &[&id, &scope_param(who)],
+        )
         .await
         .map_err(query_error)?
         .ok_or_else(|| ApiError::not_found(format!("no alert `{id}`")))?;
@@ -194,22 +214,35 @@ pub async fn one(db: &Db, id: &str) -> Result<Value, ApiError> {
     }))
 }
 
-/// `POST /api/alerts/{id}/ack` with `{"author", "comment"}`.
+/// `POST /api/alerts/{id}/ack` with `{"comment"}`: the author is `who`.
+/// Idempotent: an alert already acknowledged is answered 200 with its
+/// acknowledgement and nothing is written (the dataflow keeps the first ack).
 pub async fn ack(
     db: &Db,
     control: Option<&ControlProducer>,
+    who: &Principal,
     id: &str,
     body: &[u8],
-) -> Result<Value, ApiError> {
+) -> Result<(StatusCode, Value), ApiError> {
     let map = json_body(body)?;
-    let author = text_field(&map, "author", true)?.unwrap_or_default();
+    only_fields(&map, &["comment"])?;
     let comment = text_field(&map, "comment", false)?.unwrap_or_default();
     let client = db.client().await?;
     let row = client
-        .query_opt("SELECT state FROM alerts WHERE alert_id = $1", &[&id])
+        .query_opt(
+            "SELECT state, doc->>'acked_by' FROM alerts WHERE alert_id = $1 \
+             AND ($2::text[] IS NULL OR zone = ANY($2))",
+            &[&id, &scope_param(who)],
+        )
         .await
         .map_err(query_error)?
         .ok_or_else(|| ApiError::not_found(format!("no alert `{id}`")))?;
+    if let Some(by) = row.get::<_, Option<String>>(1) {
+        return Ok((
+            StatusCode::OK,
+            json!({"accepted": false, "acked_by": by, "detail": "already acknowledged"}),
+        ));
+    }
     if row.get::<_, &str>(0) != "open" {
         return Err(ApiError {
             status: StatusCode::CONFLICT,
@@ -220,13 +253,40 @@ pub async fn ack(
     let control = control.ok_or_else(|| ApiError::unavailable("no Kafka producer"))?;
     let ack = Ack {
         alert_id: id.to_string(),
-        author,
+        author: who.name.clone(),
         comment,
     };
     control
         .send(&format!("ack:{id}"), &Control::Ack(ack.clone()))
         .await?;
-    Ok(json!({"accepted": true, "ack": ack}))
+    audit(db, who, "alert.ack", id, &json!({"comment": ack.comment})).await;
+    Ok((StatusCode::ACCEPTED, json!({"accepted": true, "ack": ack})))
+}
+
+/// Records an action whose own write is elsewhere (the control topic); a
+/// failure is logged and counted, never hidden.
+async fn audit(db: &Db, who: &Principal, action: &str, target: &str, detail: &Value) {
+    let written = match db.client().await {
+        Ok(client) => crate::auth::store::audit(&client, who, action, target, detail)
+            .await
+            .map_err(|e| crate::auth::store::db_detail(&e)),
+        Err(e) => Err(e.detail),
+    };
+    if let Err(e) = written {
+        tracing::error!(error = %e, action, target, actor = %who.name, "audit record not written");
+    }
+}
+
+/// A 400 naming the first field not in `allowed`.
+fn only_fields(map: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) if k == "author" => Err(bad_body(
+            k,
+            "the author is the token's name; do not send it",
+        )),
+        Some(k) => Err(bad_body(k, "unknown field")),
+        None => Ok(()),
+    }
 }
 
 /// The columns `silence_from_row` reads.
@@ -247,8 +307,13 @@ fn silence_from_row(r: &tokio_postgres::Row) -> Silence {
     }
 }
 
-/// `GET /api/silences?active=true|false`.
-pub async fn silences(db: &Db, params: BTreeMap<String, String>) -> Result<Value, ApiError> {
+/// `GET /api/silences?active=true|false` (a zone-scoped token sees the
+/// silences of its zones).
+pub async fn silences(
+    db: &Db,
+    who: &Principal,
+    params: BTreeMap<String, String>,
+) -> Result<Value, ApiError> {
     crate::params::only(&params, &["active", "limit"])?;
     let active = match params.get("active").map(String::as_str) {
         None => None,
@@ -267,9 +332,10 @@ pub async fn silences(db: &Db, params: BTreeMap<String, String>) -> Result<Value
         .query(
             &format!(
                 "SELECT {SILENCE_COLUMNS} FROM silences \
-                 WHERE $1::bool IS NULL OR (ends_at > now()) = $1 ORDER BY starts_at DESC LIMIT $2"
+                 WHERE ($1::bool IS NULL OR (ends_at > now()) = $1) \
+                 AND ($3::text[] IS NULL OR zone = ANY($3)) ORDER BY starts_at DESC LIMIT $2"
             ),
-            &[&active, &limit],
+            &[&active, &limit, &scope_param(who)],
         )
         .await
         .map_err(query_error)?;
@@ -278,13 +344,21 @@ pub async fn silences(db: &Db, params: BTreeMap<String, String>) -> Result<Value
     ))
 }
 
-async fn store_silence(db: &Db, s: &Silence) -> Result<(), ApiError> {
+/// Writes a silence and its audit record (one statement).
+async fn store_silence(
+    db: &Db,
+    s: &Silence,
+    who: &Principal,
+    action: &str,
+) -> Result<(), ApiError> {
     let client = db.client().await?;
     client
         .execute(
-            "INSERT INTO silences (silence_id, sensor_id, zone, kind, starts_at, ends_at, author, comment) \
+            "WITH s AS (INSERT INTO silences (silence_id, sensor_id, zone, kind, starts_at, ends_at, author, comment) \
              VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1000), to_timestamp($6::float8 / 1000), $7, $8) \
-             ON CONFLICT (silence_id) DO UPDATE SET ends_at = EXCLUDED.ends_at, updated_at = now()",
+             ON CONFLICT (silence_id) DO UPDATE SET ends_at = EXCLUDED.ends_at, updated_at = now() RETURNING 1) \
+             INSERT INTO audit_log (actor, token_id, role, action, target, detail) \
+             SELECT $9, $10, $11, $12, $1, $13::text::jsonb FROM s",
             &[
                 &s.id,
                 &s.sensor_id,
@@ -294,7 +368,28 @@ async fn store_silence(db: &Db, s: &Silence) -> Result<(), ApiError> {
                 &(s.ends_ms as f64),
                 &s.author,
                 &s.comment,
+                &who.name,
+                &who.token_id,
+                &who.role.name(),
+                &action,
+                &json!(s).to_string(),
             ],
+        )
+        .await
+        .map_err(query_error)?;
+    Ok(())
+}
+
+/// Removes a silence whose control record could not be written (it never
+/// applied), with an audit record saying so.
+async fn unstore_silence(db: &Db, id: &str, who: &Principal, why: &str) -> Result<(), ApiError> {
+    let client = db.client().await?;
+    client
+        .execute(
+            "WITH s AS (DELETE FROM silences WHERE silence_id = $1 RETURNING 1) \
+             INSERT INTO audit_log (actor, token_id, role, action, target, detail) \
+             SELECT $2, $3, $4, 'silence.rollback', $1, json_build_object('error', $5::text)::jsonb FROM s",
+            &[&id, &who.name, &who.token_id, &who.role.name(), &why],
         )
         .await
         .map_err(query_error)?;
@@ -308,28 +403,35 @@ async fn store_silence(db: &Db, s: &Silence) -> Result<(), ApiError> {
 pub async fn create_silence(
     db: &Db,
     control: Option<&ControlProducer>,
+    who: &Principal,
     body: &[u8],
     max_ms: i64,
 ) -> Result<(StatusCode, Value), ApiError> {
     let map = json_body(body)?;
-    for key in map.keys() {
-        if ![
+    only_fields(
+        &map,
+        &[
             "sensor_id",
             "zone",
             "kind",
             "starts",
             "ends",
             "duration_ms",
-            "author",
             "comment",
-        ]
-        .contains(&key.as_str())
-        {
-            return Err(bad_body(key, "unknown field"));
-        }
-    }
+        ],
+    )?;
     let sensor_id = text_field(&map, "sensor_id", false)?;
     let zone = text_field(&map, "zone", false)?;
+    match &zone {
+        Some(zone) if !who.sees(zone) => return Err(who.outside(zone)),
+        None if !who.unscoped() => {
+            return Err(bad_body(
+                "zone",
+                "required: token's zones are limited, so a silence names one of them",
+            ));
+        }
+        _ => {}
+    }
     let kind = match text_field(&map, "kind", false)? {
         None => None,
         Some(k) => Some(AlertKind::parse(&k).ok_or_else(|| {
@@ -362,7 +464,7 @@ pub async fn create_silence(
         (None, None) => return Err(bad_body("ends", "required (or `duration_ms`)")),
     };
     check_span(starts_ms, ends_ms, now_ms(), max_ms)?;
-    let author = text_field(&map, "author", true)?.unwrap_or_default();
+    let author = who.name.clone();
     let comment = text_field(&map, "comment", false)?.unwrap_or_default();
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
@@ -378,13 +480,23 @@ pub async fn create_silence(
         comment,
     };
     let control = control.ok_or_else(|| ApiError::unavailable("no Kafka producer"))?;
-    control
+    // The store first: a silence in the control topic is always listed and
+    // can be ended. If the control record fails, the row goes again; if
+    // that fails too, the row stays, listed and deletable, applying nothing.
+    store_silence(db, &silence, who, "silence.create").await?;
+    let sent = control
         .send(
             &format!("silence:{}", silence.id),
             &Control::Silence(silence.clone()),
         )
-        .await?;
-    store_silence(db, &silence).await?;
+        .await;
+    if let Err(e) = sent {
+        if let Err(undo) = unstore_silence(db, &silence.id, who, &e.detail).await {
+            tracing::error!(silence = %silence.id, error = %undo.detail,
+                "silence listed but not applied: its control record failed and it could not be removed");
+        }
+        return Err(e);
+    }
     Ok((StatusCode::CREATED, json!(silence)))
 }
 
@@ -419,13 +531,17 @@ fn check_span(starts_ms: i64, ends_ms: i64, now: i64, max_ms: i64) -> Result<(),
 pub async fn delete_silence(
     db: &Db,
     control: Option<&ControlProducer>,
+    who: &Principal,
     id: &str,
 ) -> Result<Value, ApiError> {
     let client = db.client().await?;
     let row = client
         .query_opt(
-            &format!("SELECT {SILENCE_COLUMNS} FROM silences WHERE silence_id = $1"),
-            &[&id],
+            &format!(
+                "SELECT {SILENCE_COLUMNS} FROM silences WHERE silence_id = $1 \
+                 AND ($2::text[] IS NULL OR zone = ANY($2))"
+            ),
+            &[&id, &scope_param(who)],
         )
         .await
         .map_err(query_error)?
@@ -439,7 +555,7 @@ pub async fn delete_silence(
         control
             .send(&format!("silence:{id}"), &Control::Silence(silence.clone()))
             .await?;
-        store_silence(db, &silence).await?;
+        store_silence(db, &silence, who, "silence.end").await?;
     }
     Ok(json!(silence))
 }

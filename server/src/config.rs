@@ -57,6 +57,8 @@ pub struct ServerConfig {
     /// every 5 s and shown as `heartbeat` in `/health` and the dashboard's
     /// pipeline-health panel; empty: none.
     pub heartbeat_url: String,
+    /// Tokens, roles and cross-site checks (`[server.auth]`).
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +85,7 @@ impl Default for ServerConfig {
             health_stall_ms: 60_000,
             health_outbox_ms: 120_000,
             heartbeat_url: String::new(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }

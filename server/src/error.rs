@@ -5,7 +5,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 /// An error answer.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
@@ -39,6 +39,15 @@ impl ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
             error: "not_found",
+            detail: detail.into(),
+        }
+    }
+
+    /// 403 with a reason.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            error: "forbidden",
             detail: detail.into(),
         }
     }

@@ -14,6 +14,7 @@
 pub mod alerts;
 pub mod api;
 pub mod assets;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -70,6 +71,28 @@ fn listen(config: &ServerConfig) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(1_024)
 }
 
+/// An error when `server.listen` is not a loopback address and
+/// authentication is disabled: anyone on the network could read and
+/// silence everything.
+pub fn refuse_open_bind(config: &ServerConfig) -> std::io::Result<()> {
+    let loopback = config
+        .listen
+        .parse::<SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback());
+    if config.auth.enabled || loopback {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "server: refusing to listen on {} with server.auth.enabled = false: \
+             without tokens anyone who can reach it may read every zone and silence every alert; \
+             enable authentication or listen on a loopback address (127.0.0.1)",
+            config.listen
+        ),
+    ))
+}
+
 /// Binds `config.listen` and serves until the runtime shuts down.
 pub async fn start(
     config: &ServerConfig,
@@ -77,6 +100,7 @@ pub async fn start(
     kafka: &KafkaConfig,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Running> {
+    refuse_open_bind(config)?;
     let listener = listen(config).map_err(|e| {
         std::io::Error::new(
             e.kind(),
@@ -96,6 +120,8 @@ pub async fn start(
     }
     let context = Arc::new(api::Context {
         heartbeat,
+        tokens: Arc::default(),
+        scheme: "http",
         hub: Arc::clone(&hub),
         db: db::Db::new(postgres.clone()),
         brokers: kafka.brokers.clone(),
@@ -107,6 +133,9 @@ pub async fn start(
             }
         },
     });
+    if config.auth.enabled {
+        tokio::spawn(auth::web::refresh(Arc::clone(&context)));
+    }
     tokio::spawn(warp::serve(api::routes(context)).incoming(listener).run());
     tokio::spawn(monitor::run(
         db::Db::new(postgres.clone()),

@@ -13,8 +13,6 @@ use crate::params::{
 
 /// Body text: no control character but tab and newline.
 const BODY_TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$";
-/// Body text holding something besides white space.
-const BODY_TEXT_PRESENT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$";
 
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
@@ -150,13 +148,107 @@ pub fn document(config: &ServerConfig) -> Value {
     {
         paths.extend(more);
     }
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), admin_paths()) {
+        paths.extend(more);
+    }
     if let (Some(schemas), Value::Object(more)) = (
         doc["components"]["schemas"].as_object_mut(),
         alert_schemas(config),
     ) {
         schemas.extend(more);
     }
+    secure(&mut doc, config);
     doc
+}
+
+/// Who may call what: the bearer scheme, each operation's role, and the
+/// answers every route may give before its handler runs (421 for a foreign
+/// `Host`; with authentication, 401 and 403; 403 for a foreign `Origin`
+/// and 415 for a body that is not JSON on state changes).
+fn secure(doc: &mut Value, config: &ServerConfig) {
+    let auth = &config.auth;
+    if auth.enabled {
+        doc["components"]["securitySchemes"] = json!({"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "An API token (`weir token create`, or POST /api/tokens as an admin). Browsers' WebSocket: the protocols `weir` and `bearer.<token>`."
+        }});
+    }
+    for (method, path) in crate::api::ROUTES {
+        let op = &mut doc["paths"][*path][method.to_lowercase()];
+        let Some(op) = op.as_object_mut() else {
+            continue;
+        };
+        let role = crate::api::role_of(method, path);
+        let open = match *path {
+            "/metrics" => auth.metrics_open,
+            "/health" => auth.health_open,
+            _ => role.is_none(),
+        };
+        let mut extra = vec![(
+            "421",
+            error_response("`Host` names a host not in server.auth.allowed_hosts"),
+        )];
+        if auth.enabled && !open {
+            let role = role.unwrap_or(crate::auth::Role::Viewer);
+            op.insert("security".into(), json!([{"bearer": []}]));
+            op.insert("x-weir-role".into(), json!(role.name()));
+            extra.push(("401", error_response("No token, or one that is unknown, revoked or expired")));
+            extra.push(("403", error_response(&format!(
+                "The token's role is below {} (`forbidden`), a zone outside the token's zones (`forbidden_zone`), or a page of another origin (`cross_origin`)",
+                role.name()
+            ))));
+        } else if *method != "GET" || *path == "/ws" {
+            extra.push(("403", error_response("A page of another origin (`cross_origin`)")));
+        }
+        if *method == "POST" {
+            extra.push(("415", error_response("`Content-Type` is not application/json")));
+        }
+        if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+            for (code, response) in extra {
+                responses.entry(code).or_insert(response);
+            }
+        }
+    }
+}
+
+fn admin_paths() -> Value {
+    let unavailable = || error_response("PostgreSQL unavailable");
+    let body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": reference(schema)}}});
+    json!({
+        "/api/me": {"get": {
+            "summary": "The token's name, role and zones (what the dashboard shows and allows).",
+            "responses": {"200": json_response("Principal", reference("Principal"))}
+        }},
+        "/api/tokens": {
+            "get": {
+                "summary": "API tokens, newest first (never their secrets).",
+                "parameters": [param("all", "query", "Revoked tokens too.", json!({"type": "boolean"}), false)],
+                "responses": {"200": json_response("Tokens", array_of("TokenInfo")), "400": error_response("Bad parameter"), "503": unavailable()}
+            },
+            "post": {
+                "summary": "Create a token. The answer holds it this once; only its hash is stored.",
+                "requestBody": body("TokenRequest"),
+                "responses": {"201": json_response("Created", json!({"type": "object", "properties": {"token": {"type": "string"}, "info": reference("TokenInfo")}})),
+                    "400": error_response("Bad body (named in `detail`)"), "409": error_response("An active token has this name"),
+                    "411": error_response("No Content-Length"), "413": error_response("Body too large"), "503": unavailable()}
+            }
+        },
+        "/api/tokens/{id}": {"delete": {
+            "summary": "Revoke a token: it stops working at once on this server (within server.auth.refresh_ms on others).",
+            "parameters": [param("id", "path", "Token id.", text(MAX_NAME_CHARS), true)],
+            "responses": {"200": json_response("The revoked token", reference("TokenInfo")), "400": error_response("Not a token id"), "404": error_response("No active token with this id"), "503": unavailable()}
+        }},
+        "/api/audit": {"get": {
+            "summary": "The audit log, newest first: acknowledgements, silences, token changes.",
+            "parameters": [
+                param("since", "query", "From this time.", time_ms("From."), false),
+                param("actor", "query", "Only this actor (a token name, or cli:<user>).", text(MAX_NAME_CHARS), false),
+                param("action", "query", "Only this action (alert.ack, silence.create, silence.end, silence.rollback, token.create, token.revoke).", text(MAX_NAME_CHARS), false),
+                limit()
+            ],
+            "responses": {"200": json_response("Audit records", array_of("AuditRecord")), "400": error_response("Bad parameter"), "503": unavailable()}
+        }}
+    })
 }
 
 fn alert_paths(config: &ServerConfig) -> Value {
@@ -192,7 +284,7 @@ fn alert_paths(config: &ServerConfig) -> Value {
             "summary": "Acknowledge an open alert: it escalates no further. Applied by the pipeline (through the alert-control topic) about a second later.",
             "parameters": [id],
             "requestBody": body("AckRequest"),
-            "responses": {"202": json_response("Accepted", json!({"type": "object"})), "400": error_response(bad_body), "404": error_response("Unknown alert"), "409": error_response("Alert not open"), "411": length_required.clone(), "413": too_large.clone(), "503": error_response("Kafka or PostgreSQL unavailable")}
+            "responses": {"202": json_response("Accepted", json!({"type": "object"})), "200": json_response("Acknowledged already: nothing written", json!({"type": "object"})), "400": error_response(bad_body), "404": error_response("Unknown alert"), "409": error_response("Alert not open"), "411": length_required.clone(), "413": too_large.clone(), "503": error_response("Kafka or PostgreSQL unavailable")}
         }},
         "/api/silences": {
             "get": {
@@ -233,10 +325,10 @@ fn alert_schemas(config: &ServerConfig) -> Value {
             "fired_ms": ms.clone(), "updated_ms": ms.clone(), "resolved_ms": {"type": "integer", "nullable": true}, "occurrences": {"type": "integer"},
             "value": {"type": "number", "nullable": true}, "acked_by": {"type": "string", "nullable": true},
             "members": {"type": "array", "items": {"type": "string"}}, "group_id": {"type": "string", "nullable": true}, "silence_id": {"type": "string", "nullable": true}}},
-        "AckRequest": {"type": "object", "required": ["author"], "properties": {
-            "author": {"type": "string", "maxLength": MAX_TEXT_CHARS, "pattern": BODY_TEXT_PRESENT_PATTERN},
-            "comment": body_text(true)}},
-        "SilenceRequest": {"type": "object", "required": ["author"], "additionalProperties": false,
+        "AckRequest": {"type": "object", "additionalProperties": false,
+            "description": "The author is the token's name.",
+            "properties": {"comment": body_text(true)}},
+        "SilenceRequest": {"type": "object", "additionalProperties": false,
             "description": "At least one matcher (sensor_id, zone, kind); `ends` or `duration_ms`, not both.",
             "allOf": [
                 {"anyOf": [{"required": ["sensor_id"]}, {"required": ["zone"]}, {"required": ["kind"]}]},
@@ -247,8 +339,25 @@ fn alert_schemas(config: &ServerConfig) -> Value {
                 "kind": {"type": "string", "enum": ["zscore", "threshold_high", "threshold_low", "zone", "silent", null], "nullable": true},
                 "starts": time.clone(), "ends": time,
                 "duration_ms": {"type": "integer", "format": "int64", "minimum": 1, "maximum": config.max_silence_ms},
-                "author": {"type": "string", "maxLength": MAX_TEXT_CHARS, "pattern": BODY_TEXT_PRESENT_PATTERN},
                 "comment": body_text(true)}},
+        "Principal": {"type": "object", "properties": {
+            "token_id": {"type": "string"}, "name": {"type": "string"}, "role": {"type": "string", "enum": ["viewer", "operator", "admin"]},
+            "zones": {"type": "array", "items": {"type": "string"}, "nullable": true}}},
+        "TokenInfo": {"type": "object", "properties": {
+            "token_id": {"type": "string"}, "name": {"type": "string"}, "role": {"type": "string", "enum": ["viewer", "operator", "admin"]},
+            "zones": {"type": "array", "items": {"type": "string"}, "nullable": true}, "created_ms": ms.clone(), "created_by": {"type": "string"},
+            "expires_ms": {"type": "integer", "nullable": true}, "revoked_ms": {"type": "integer", "nullable": true}}},
+        "TokenRequest": {"type": "object", "required": ["name", "role"], "additionalProperties": false,
+            "description": "Expires in 90 days unless `expires` (null: never) or `expires_in_ms` says otherwise; an admin token has no zones.",
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": crate::auth::store::MAX_TOKEN_NAME, "pattern": "^[A-Za-z0-9._@-]+$"},
+                "role": {"type": "string", "enum": ["viewer", "operator", "admin"]},
+                "zones": {"type": "array", "minItems": 1, "items": text(MAX_ZONE_CHARS), "nullable": true},
+                "expires": {"nullable": true, "oneOf": [{"type": "integer", "format": "int64"}, {"type": "string", "format": "date-time"}]},
+                "expires_in_ms": {"type": "integer", "format": "int64", "minimum": 1}}},
+        "AuditRecord": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "ts": ms.clone(), "actor": {"type": "string"}, "token_id": {"type": "string"}, "role": {"type": "string"},
+            "action": {"type": "string"}, "target": {"type": "string"}, "detail": {"type": "object"}}},
         "Silence": {"type": "object", "properties": {
             "id": {"type": "string"}, "sensor_id": {"type": "string", "nullable": true}, "zone": {"type": "string", "nullable": true},
             "kind": {"type": "string", "nullable": true}, "starts_ms": ms.clone(), "ends_ms": ms, "author": {"type": "string"}, "comment": {"type": "string"}}}

@@ -54,6 +54,18 @@ pub fn query(raw: &str) -> Result<BTreeMap<String, String>, ApiError> {
     Ok(params)
 }
 
+/// A boolean parameter (`true` or `false`; absent: false).
+pub fn flag(params: &BTreeMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match params.get(name).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(v) => Err(ApiError::bad_parameter(
+            name,
+            format!("`{v}`: expected true or false"),
+        )),
+    }
+}
+
 /// A 400 naming the first parameter not in `allowed`.
 pub fn only(params: &BTreeMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
     match params.keys().find(|k| !allowed.contains(&k.as_str())) {

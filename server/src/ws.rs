@@ -27,8 +27,12 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tracing::{debug, info};
 use warp::ws::{Message, WebSocket};
 
+use crate::auth::Principal;
 use crate::hub::{Delta, Hub, Snapshot};
 use crate::metrics::Metrics;
+
+/// The subprotocol a browser offers, beside `bearer.<token>`, to sign in.
+pub const PROTOCOL: &str = "weir";
 
 /// Close code for a client that fell behind.
 pub const SLOW_CONSUMER: u16 = 4001;
@@ -119,6 +123,14 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What the reader asks of the forwarder.
+enum Request {
+    /// Subscribe to these zones (`None`: all).
+    Zones(Option<BTreeSet<String>>),
+    /// A subscription the token may not have.
+    Refused(crate::error::ApiError),
+}
+
 #[derive(Deserialize)]
 struct ClientMessage {
     #[serde(rename = "type")]
@@ -169,10 +181,13 @@ fn update_message(seq: u64, zones: &Option<BTreeSet<String>>, delta: &Delta) -> 
 }
 
 /// Serves one client until it leaves, is too slow, or goes silent.
+/// `zones` are already narrowed to what `who` sees; a later `subscribe`
+/// outside them is answered with an `error` message and changes nothing.
 pub async fn session(
     socket: WebSocket,
     hub: Arc<Hub>,
     zones: Option<BTreeSet<String>>,
+    who: Principal,
     slot: WsSlot,
 ) {
     let metrics = Arc::clone(hub.metrics());
@@ -182,7 +197,7 @@ pub async fn session(
     let slow = Arc::new(Notify::new());
     // Bytes queued and not yet written: bounded by `client_queue_bytes`.
     let queued_bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (control, mut controls) = mpsc::channel::<Option<BTreeSet<String>>>(8);
+    let (control, mut controls) = mpsc::channel::<Request>(8);
     let mut deltas = hub.subscribe();
 
     // Forwarder: zone filter and sequence numbers, into the bounded queue.
@@ -228,10 +243,15 @@ pub async fn session(
                         Err(broadcast::error::RecvError::Closed) => return,
                     },
                     change = controls.recv() => match change {
-                        Some(new_zones) => {
+                        Some(Request::Zones(new_zones)) => {
                             zones = new_zones;
                             seq += 1;
                             if !push(snapshot_message(seq, &zones, &hub.snapshot(zones.as_ref()))) { return; }
+                        }
+                        Some(Request::Refused(error)) => {
+                            seq += 1;
+                            let text = json!({"type": "error", "seq": seq, "error": error.error, "detail": error.detail}).to_string();
+                            if !push(text) { return; }
                         }
                         None => return,
                     },
@@ -259,7 +279,11 @@ pub async fn session(
                             .zones
                             .map(|z| z.into_iter().collect::<BTreeSet<_>>())
                             .filter(|z| !z.is_empty());
-                        if control.send(zones).await.is_err() {
+                        let request = match who.narrow(zones) {
+                            Ok(zones) => Request::Zones(zones),
+                            Err(e) => Request::Refused(e),
+                        };
+                        if control.send(request).await.is_err() {
                             break;
                         }
                     }

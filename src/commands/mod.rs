@@ -13,4 +13,5 @@ pub mod lag;
 pub mod migrate;
 pub mod run;
 pub mod simulate;
+pub mod token;
 pub mod topics;

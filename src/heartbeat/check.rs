@@ -116,11 +116,18 @@ impl Checks {
             ts_ms + 1
         );
         let timeout = until.saturating_duration_since(Instant::now()).max(POLL);
+        let token = &self.config.heartbeat.api_token;
+        let authorization = format!("Bearer {token}");
+        let headers: &[(&str, &str)] = if token.is_empty() {
+            &[]
+        } else {
+            &[("authorization", authorization.as_str())]
+        };
         let (status, body) = http::request(
             &self.config.heartbeat.server,
             "GET",
             &path,
-            &[],
+            headers,
             b"",
             timeout,
         )
@@ -208,7 +215,7 @@ async fn subscribe(config: Arc<Config>, seen: Arc<Seen>) {
         Duration::from_millis(config.heartbeat.deadline_ms + config.heartbeat.interval_ms) * 4;
     let mut connected_before = true;
     loop {
-        match follow(&url, &seen, keep).await {
+        match follow(&url, &config.heartbeat.api_token, &seen, keep).await {
             Ok(()) => {
                 info!(%url, "heartbeat websocket closed by the server");
                 connected_before = true;
@@ -224,10 +231,20 @@ async fn subscribe(config: Arc<Config>, seen: Arc<Seen>) {
     }
 }
 
-async fn follow(url: &str, seen: &Seen, keep: Duration) -> anyhow::Result<()> {
+async fn follow(url: &str, token: &str, seen: &Seen, keep: Duration) -> anyhow::Result<()> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().context("websocket url")?;
+    if !token.is_empty() {
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}")
+                .parse()
+                .context("heartbeat.api_token is not a header value")?,
+        );
+    }
     let (mut socket, _) = tokio::time::timeout(
         Duration::from_secs(10),
-        tokio_tungstenite::connect_async(url),
+        tokio_tungstenite::connect_async(request),
     )
     .await
     .map_err(|_| anyhow!("connect: no answer in 10 s"))?

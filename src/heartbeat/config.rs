@@ -78,6 +78,11 @@ pub struct HeartbeatConfig {
     pub checks: Vec<Check>,
     /// weir's server (`server.listen` of `weir run`), `host:port`: WebSocket and REST.
     pub server: String,
+    /// A viewer token for weir's REST API and WebSocket (`weir token create
+    /// --name heartbeat --role viewer --zone heartbeat`); empty: none sent
+    /// (for a weir with `server.auth.enabled = false`). Set it from the
+    /// environment (`WEIR_HEARTBEAT__API_TOKEN`) rather than the file.
+    pub api_token: String,
     /// weir's HTTP ingest gateway (`ingest.http.listen`), `host:port`.
     pub ingest_http: String,
     /// The device token for the HTTP gateway (may write `hb-*`); empty: none sent.
@@ -116,6 +121,7 @@ impl Default for HeartbeatConfig {
             paths: Path::ALL.to_vec(),
             checks: Check::ALL.to_vec(),
             server: "127.0.0.1:8080".into(),
+            api_token: String::new(),
             ingest_http: "127.0.0.1:8081".into(),
             ingest_token: String::new(),
             mqtt_broker: "127.0.0.1:1883".into(),

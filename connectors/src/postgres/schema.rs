@@ -159,6 +159,25 @@ ALTER TABLE sensors ADD COLUMN expected_interval_ms bigint;
 COMMENT ON COLUMN sensors.expected_interval_ms IS 'How often the sensor reports, as its registry record states (silent-sensor alerts default to alerts.silent_after_intervals times it)';
 "#,
     ),
+    (
+        9,
+        r#"
+CREATE TABLE api_tokens (
+    token_id text PRIMARY KEY, name text NOT NULL,
+    role text NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    zones text[], token_sha256 text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(), created_by text NOT NULL,
+    expires_at timestamptz, revoked_at timestamptz, revoked_by text);
+CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL;
+COMMENT ON TABLE api_tokens IS 'Tokens of the REST API, WebSocket and dashboard: SHA-256 hex of weir_<token_id>_<secret>, never the secret; zones NULL = every zone';
+CREATE TABLE audit_log (
+    audit_id bigserial PRIMARY KEY, time timestamptz NOT NULL DEFAULT clock_timestamp(),
+    actor text NOT NULL, token_id text NOT NULL, role text NOT NULL,
+    action text NOT NULL, target text NOT NULL, detail jsonb NOT NULL DEFAULT '{}');
+CREATE INDEX audit_log_time ON audit_log (time);
+COMMENT ON TABLE audit_log IS 'Who acknowledged, silenced, or changed a token or sensor, and when (actor = the token name; token_id - = authentication disabled, cli = weir token on the database host)';
+"#,
+    ),
 ];
 
 const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NULL, \

@@ -17,4 +17,8 @@ pub struct Context {
     pub control: Option<crate::alerts::ControlProducer>,
     /// The outside heartbeat's latest `/health` (`server.heartbeat_url`).
     pub heartbeat: Arc<crate::heartbeat::HeartbeatView>,
+    /// The API tokens, reloaded from PostgreSQL.
+    pub tokens: Arc<crate::auth::Tokens>,
+    /// `http` or `https`: what a same-origin page's `Origin` starts with.
+    pub scheme: &'static str,
 }

@@ -8,6 +8,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::context::Context;
+use crate::auth::web::Denied;
 use crate::error::ApiError;
 use crate::params::MAX_BODY_BYTES;
 
@@ -23,16 +24,13 @@ pub fn with_ctx(
     warp::any().map(move || Arc::clone(&ctx))
 }
 
-/// A body of at most [`MAX_BODY_BYTES`] (413 beyond, 411 without a length).
-pub fn body() -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
-    warp::body::content_length_limit(MAX_BODY_BYTES).and(warp::body::bytes())
-}
-
 /// A rejection as a JSON error. `find` searches every route's rejection:
 /// the ones a request's own route gave (body, headers) are asked for
 /// before 405, which any other route on the same path gives.
 pub async fn rejection(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
-    let error = if rejection.is_not_found() {
+    let error = if let Some(Denied(e)) = rejection.find::<Denied>() {
+        e.clone()
+    } else if rejection.is_not_found() {
         ApiError::not_found("no such route: see /api/openapi.json")
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         ApiError {

@@ -10,6 +10,8 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::context::Context;
+use super::tokens;
+use crate::auth::{Principal, store};
 use crate::assets;
 use crate::db::query_error;
 use crate::error::{ApiError, respond};
@@ -33,11 +35,13 @@ pub fn style_css() -> Response {
     asset(assets::STYLE_CSS, "text/css; charset=utf-8")
 }
 
-/// `GET /ws`: a WebSocket session of the given zones (all without `zone`),
-/// while fewer than `server.max_ws_clients` are connected.
+/// `GET /ws`: a WebSocket session of the given zones (all the token sees
+/// without `zone`), while fewer than `server.max_ws_clients` are connected.
 pub fn socket(
     upgrade: warp::ws::Ws,
+    who: Principal,
     key: Option<String>,
+    protocols: Option<String>,
     raw: String,
     ctx: Arc<Context>,
 ) -> Response {
@@ -52,7 +56,10 @@ pub fn socket(
     if let Err(e) = ws_query(&raw) {
         return e.into_response();
     }
-    let zones = ws::zones_from_query(&raw);
+    let zones = match who.narrow(ws::zones_from_query(&raw)) {
+        Ok(zones) => zones,
+        Err(e) => return e.into_response(),
+    };
     let hub = Arc::clone(&ctx.hub);
     let max = hub.config().max_ws_clients;
     let Some(slot) = WsSlot::take(hub.metrics(), max) else {
@@ -65,10 +72,24 @@ pub fn socket(
         }
         .into_response();
     };
-    upgrade
+    let reply = upgrade
         .max_message_size(64 << 10)
-        .on_upgrade(move |socket| ws::session(socket, hub, zones, slot))
-        .into_response()
+        .on_upgrade(move |socket| ws::session(socket, hub, zones, who, slot))
+        .into_response();
+    // A browser that sent its token as a protocol (`weir`, `bearer.<t>`)
+    // needs one of its protocols chosen, or it drops the connection.
+    let offers_weir = protocols
+        .as_deref()
+        .is_some_and(|p| p.split(',').any(|p| p.trim() == ws::PROTOCOL));
+    if offers_weir {
+        let mut reply = reply;
+        reply.headers_mut().insert(
+            "sec-websocket-protocol",
+            warp::http::HeaderValue::from_static(ws::PROTOCOL),
+        );
+        return reply;
+    }
+    reply
 }
 
 /// `/ws` parameters: only `zone` (repeatable), each 1 to 64 characters
@@ -82,40 +103,88 @@ fn ws_query(raw: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `GET /api/sensors`: every sensor of the hot tier.
-pub fn sensors(ctx: Arc<Context>) -> Response {
-    respond(Ok::<_, ApiError>(ctx.hub.snapshot(None).sensors))
+/// `GET /api/me`: the token's name, role and zones.
+pub fn me(who: Principal) -> Response {
+    warp::reply::json(&who).into_response()
 }
 
-/// `GET /api/sensors/{id}`.
-pub fn sensor(id: String, ctx: Arc<Context>) -> Response {
+/// `GET /api/sensors`: every sensor of the hot tier the token sees.
+pub fn sensors(who: Principal, ctx: Arc<Context>) -> Response {
+    respond(Ok::<_, ApiError>(
+        ctx.hub.snapshot(who.zones.as_ref()).sensors,
+    ))
+}
+
+/// `GET /api/sensors/{id}` (404 for a sensor of a zone the token does not see).
+pub fn sensor(id: String, who: Principal, ctx: Arc<Context>) -> Response {
     respond(params::sensor_segment(&id).and_then(|id| {
         ctx.hub
             .sensor(&id)
+            .filter(|s| who.sees(&s.zone))
             .ok_or_else(|| ApiError::not_found(format!("no sensor `{id}`")))
     }))
 }
 
-/// `GET /api/sensors/{id}/history` (see [`history`]).
-pub async fn history(id: String, raw: String, ctx: Arc<Context>) -> Response {
+/// `GET /api/sensors/{id}/history` (see [`history`]); a zone-scoped token
+/// gets 404 for a sensor outside its zones.
+pub async fn history(id: String, who: Principal, raw: String, ctx: Arc<Context>) -> Response {
     let request = params::sensor_segment(&id).and_then(|id| Ok((id, params::query(&raw)?)));
     respond(match request {
-        Ok((id, query)) => history::history(&ctx.hub, &ctx.db, &id, &query).await,
+        Ok((id, query)) => match sensor_in_scope(&ctx, &who, &id).await {
+            Ok(()) => history::history(&ctx.hub, &ctx.db, &id, &query).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     })
 }
 
-/// `GET /api/zones`: every zone with its summary.
-pub fn zones(ctx: Arc<Context>) -> Response {
-    respond(Ok::<_, ApiError>(ctx.hub.zones()))
+/// 404 unless `who` sees the zone of sensor `id` (from the hot tier, else
+/// the registry mirror, else its latest stored reading).
+async fn sensor_in_scope(ctx: &Context, who: &Principal, id: &str) -> Result<(), ApiError> {
+    if who.unscoped() {
+        return Ok(());
+    }
+    let zone = match ctx.hub.sensor(id) {
+        Some(view) => Some(view.zone),
+        None => {
+            let client = ctx.db.client().await?;
+            client
+                .query_opt(
+                    "SELECT zone FROM sensors WHERE sensor_id = $1 UNION ALL \
+                     (SELECT zone FROM readings WHERE sensor_id = $1 ORDER BY time DESC LIMIT 1) LIMIT 1",
+                    &[&id],
+                )
+                .await
+                .map_err(query_error)?
+                .map(|r| r.get::<_, String>(0))
+        }
+    };
+    match zone {
+        Some(zone) if who.sees(&zone) => Ok(()),
+        _ => Err(ApiError::not_found(format!("no sensor `{id}`"))),
+    }
+}
+
+/// `GET /api/zones`: every zone the token sees, with its summary.
+pub fn zones(who: Principal, ctx: Arc<Context>) -> Response {
+    let zones: Vec<_> = ctx
+        .hub
+        .zones()
+        .into_iter()
+        .filter(|z| who.sees(&z.zone))
+        .collect();
+    respond(Ok::<_, ApiError>(zones))
 }
 
 /// `GET /api/zones/{zone}`: its sensors, anomalies and incidents.
-pub fn zone(zone: String, ctx: Arc<Context>) -> Response {
+pub fn zone(zone: String, who: Principal, ctx: Arc<Context>) -> Response {
     let zone = match params::name_segment("zone", &zone, MAX_ZONE_CHARS) {
         Ok(zone) => zone,
         Err(e) => return e.into_response(),
     };
+    if !who.sees(&zone) {
+        return who.outside(&zone).into_response();
+    }
     let known = ctx.hub.zones().iter().any(|z| z.zone == zone);
     let zones = std::iter::once(zone.clone()).collect();
     let snapshot = ctx.hub.snapshot(Some(&zones));
@@ -130,12 +199,20 @@ pub fn zone(zone: String, ctx: Arc<Context>) -> Response {
 }
 
 /// `GET /api/anomalies`.
-pub async fn anomalies(raw: String, ctx: Arc<Context>) -> Response {
-    respond(async { recent_anomalies(&ctx, params::query(&raw)?).await }.await)
+pub async fn anomalies(who: Principal, raw: String, ctx: Arc<Context>) -> Response {
+    respond(async { recent_anomalies(&ctx, &who, params::query(&raw)?).await }.await)
 }
 
-/// `GET /api/dead-letters`.
-pub async fn dead_letters(raw: String, ctx: Arc<Context>) -> Response {
+/// `GET /api/dead-letters`: records no zone can be told for, so a token
+/// limited to zones gets 403.
+pub async fn dead_letters(who: Principal, raw: String, ctx: Arc<Context>) -> Response {
+    if !who.unscoped() {
+        return ApiError::forbidden(format!(
+            "dead letters belong to no zone: token `{}` is limited to zones",
+            who.name
+        ))
+        .into_response();
+    }
     respond(async { recent_dead_letters(&ctx, params::query(&raw)?).await }.await)
 }
 
@@ -155,50 +232,121 @@ pub fn metrics(ctx: Arc<Context>) -> Response {
 }
 
 /// `GET /api/alerts`.
-pub async fn alerts(raw: String, ctx: Arc<Context>) -> Response {
-    respond(async { alerts::list(&ctx.db, params::query(&raw)?).await }.await)
+pub async fn alerts(who: Principal, raw: String, ctx: Arc<Context>) -> Response {
+    respond(async { alerts::list(&ctx.db, &who, params::query(&raw)?).await }.await)
 }
 
 /// `GET /api/alerts/{id}`.
-pub async fn alert(id: String, ctx: Arc<Context>) -> Response {
+pub async fn alert(id: String, who: Principal, ctx: Arc<Context>) -> Response {
     respond(
         async {
             let id = params::name_segment("id", &id, MAX_NAME_CHARS)?;
-            alerts::one(&ctx.db, &id).await
+            alerts::one(&ctx.db, &who, &id).await
         }
         .await,
     )
 }
 
 /// `GET /api/silences`.
-pub async fn silences(raw: String, ctx: Arc<Context>) -> Response {
-    respond(async { alerts::silences(&ctx.db, params::query(&raw)?).await }.await)
+pub async fn silences(who: Principal, raw: String, ctx: Arc<Context>) -> Response {
+    respond(async { alerts::silences(&ctx.db, &who, params::query(&raw)?).await }.await)
 }
 
-/// `POST /api/alerts/{id}/ack`: 202 once written to the control topic.
-pub async fn ack(id: String, body: bytes::Bytes, ctx: Arc<Context>) -> Response {
+/// `POST /api/alerts/{id}/ack`: 202 once written to the control topic, 200
+/// when it was acknowledged already.
+pub async fn ack(id: String, who: Principal, body: bytes::Bytes, ctx: Arc<Context>) -> Response {
     let result = match params::name_segment("id", &id, MAX_NAME_CHARS) {
-        Ok(id) => alerts::ack(&ctx.db, ctx.control.as_ref(), &id, &body).await,
+        Ok(id) => alerts::ack(&ctx.db, ctx.control.as_ref(), &who, &id, &body).await,
         Err(e) => Err(e),
     };
-    with_status(result, StatusCode::ACCEPTED)
+    match result {
+        Ok((status, value)) => with_status(Ok(value), status),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// `POST /api/silences`.
-pub async fn create_silence(body: bytes::Bytes, ctx: Arc<Context>) -> Response {
+pub async fn create_silence(who: Principal, body: bytes::Bytes, ctx: Arc<Context>) -> Response {
     let max_ms = ctx.hub.config().max_silence_ms;
-    match alerts::create_silence(&ctx.db, ctx.control.as_ref(), &body, max_ms).await {
+    match alerts::create_silence(&ctx.db, ctx.control.as_ref(), &who, &body, max_ms).await {
         Ok((status, value)) => with_status(Ok(value), status),
         Err(e) => e.into_response(),
     }
 }
 
 /// `DELETE /api/silences/{id}`.
-pub async fn delete_silence(id: String, ctx: Arc<Context>) -> Response {
+pub async fn delete_silence(id: String, who: Principal, ctx: Arc<Context>) -> Response {
     respond(
         async {
             let id = params::name_segment("id", &id, MAX_NAME_CHARS)?;
-            alerts::delete_silence(&ctx.db, ctx.control.as_ref(), &id).await
+            alerts::delete_silence(&ctx.db, ctx.control.as_ref(), &who, &id).await
+        }
+        .await,
+    )
+}
+
+/// `GET /api/tokens?all=true`: the tokens (never their secrets).
+pub async fn tokens(_who: Principal, raw: String, ctx: Arc<Context>) -> Response {
+    respond(
+        async {
+            let params = params::query(&raw)?;
+            only(&params, &["all"])?;
+            let all = params::flag(&params, "all")?;
+            let client = ctx.db.client().await?;
+            store::list(&client, all).await.map_err(query_error)
+        }
+        .await,
+    )
+}
+
+/// `POST /api/tokens` with `name`, `role`, `zones`, `expires` or
+/// `expires_in_ms`: 201 with the token, shown this once.
+pub async fn create_token(who: Principal, body: bytes::Bytes, ctx: Arc<Context>) -> Response {
+    let result = async {
+        let new = tokens::new_token(&body, crate::hub::now_ms())?;
+        let client = ctx.db.client().await?;
+        let (info, token) = store::create(&client, &new, &who)
+            .await
+            .map_err(tokens::create_error)?;
+        // Usable at once, not after the next refresh.
+        let _ = crate::auth::web::reload(&ctx).await;
+        Ok::<_, ApiError>(json!({"token": token, "info": info}))
+    }
+    .await;
+    with_status(result, StatusCode::CREATED)
+}
+
+/// `DELETE /api/tokens/{id}`: revoked at once.
+pub async fn revoke_token(id: String, who: Principal, ctx: Arc<Context>) -> Response {
+    respond(
+        async {
+            let id = params::name_segment("id", &id, MAX_NAME_CHARS)?;
+            let client = ctx.db.client().await?;
+            let revoked = store::revoke(&client, &id, &who)
+                .await
+                .map_err(query_error)?
+                .ok_or_else(|| ApiError::not_found(format!("no active token `{id}`")))?;
+            let _ = crate::auth::web::reload(&ctx).await;
+            Ok(revoked)
+        }
+        .await,
+    )
+}
+
+/// `GET /api/audit?since=&actor=&action=&limit=`.
+pub async fn audit(_who: Principal, raw: String, ctx: Arc<Context>) -> Response {
+    respond(
+        async {
+            let params = params::query(&raw)?;
+            only(&params, &["since", "actor", "action", "limit"])?;
+            let since = time_param(&params, "since")?.unwrap_or(0);
+            let actor = params::text(&params, "actor", MAX_NAME_CHARS)?;
+            let action = params::text(&params, "action", MAX_NAME_CHARS)?;
+            let limit = limit(&params)?;
+            let client = ctx.db.client().await?;
+            store::audit_log(&client, since, actor.as_deref(), action.as_deref(), limit)
+                .await
+                .map_err(query_error)
         }
         .await,
     )
@@ -227,20 +375,26 @@ pub async fn health(ctx: Arc<Context>) -> Response {
 /// Recent anomalies from the store (`zone`, `since`, `limit`).
 async fn recent_anomalies(
     ctx: &Context,
+    who: &Principal,
     params: BTreeMap<String, String>,
 ) -> Result<Value, ApiError> {
     only(&params, &["zone", "since", "limit"])?;
     let since = time_param(&params, "since")?.unwrap_or(0);
     let limit = limit(&params)?;
     let zone = params::text(&params, "zone", MAX_ZONE_CHARS)?;
+    if let Some(zone) = &zone
+        && !who.sees(zone)
+    {
+        return Err(who.outside(zone));
+    }
     let client = ctx.db.client().await?;
     let rows = client
         .query(
             "SELECT sensor_id, zone, (extract(epoch FROM time) * 1000)::bigint, value, z, severity, \
              threshold_kind, threshold, kafka_partition, kafka_offset FROM anomalies \
              WHERE time >= to_timestamp($1::float8 / 1000) AND ($2::text IS NULL OR zone = $2) \
-             ORDER BY time DESC LIMIT $3",
-            &[&(since as f64), &zone, &limit],
+             AND ($4::text[] IS NULL OR zone = ANY($4)) ORDER BY time DESC LIMIT $3",
+            &[&(since as f64), &zone, &limit, &alerts::scope_param(who)],
         )
         .await
         .map_err(query_error)?;
