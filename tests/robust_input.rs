@@ -238,11 +238,11 @@ fn poison_records_never_stop_the_pipeline() -> Result<(), Error> {
         "-H",
         "Content-Type: application/json",
         "--data",
-        r#"{"author":"mallory\u0000","comment":"x"}"#,
+        r#"{"comment":"mallory\u0000"}"#,
         &format!("http://{address}/api/alerts/{alert_id}/ack"),
     ])?;
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("author"), "{body}");
+    assert!(body.contains("comment"), "{body}");
 
     // Good readings keep being stored.
     let before = stored(&mut db);

@@ -16,6 +16,15 @@
  *   #alerts                            the alert panel
  *   #alert-list [data-alert="<id>"]    an alert row (.ack-btn: its Ack button)
  *   #health[data-state="ok|degraded|unavailable|unknown"]   the pipeline-health panel (/health)
+ *   #signin (form), #signin-token, #signin-error   sign-in with an API token
+ *   #who[data-role="viewer|operator|admin"], #signout   who is signed in
+ *
+ * Sign-in: when the server asks for tokens (401 from /api/me), the page shows
+ * #signin; the token is kept in sessionStorage (this tab, until it closes),
+ * sent as `Authorization: Bearer` and, for the WebSocket (which cannot carry
+ * headers), as the protocol `bearer.<token>` beside `weir`. Ack buttons
+ * appear for operators and admins only; the server answers for the token's
+ * zones only.
  */
 'use strict';
 (function () {
@@ -45,7 +54,6 @@
     resolvedAlertMs: 10 * 60e3, // a resolved alert stays listed this long (wall time)
     maxResolvedAlerts: 100,    // resolved alerts kept (open ones are never dropped)
     maxAlertRows: 100,         // alert rows shown (the rest is counted)
-    ackAuthor: 'dashboard',
   };
 
   const RANGES = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 86400e3, '30d': 30 * 86400e3 };
@@ -492,10 +500,78 @@
       this.error = error; this.detail = detail || ''; this.status = status || 0;
     }
   }
+  // ───────────────────────────────────────────────────────── session ──
+
+  /* Who is signed in: the token (sessionStorage) and what /api/me says. */
+  const Session = {
+    key: 'weir.token',
+    me: null,
+    token() { try { return sessionStorage.getItem(this.key) || ''; } catch (_) { return ''; } },
+    headers(h) { const t = this.token(); if (t) h.Authorization = `Bearer ${t}`; return h; },
+    canAck() { return !!this.me && (this.me.role === 'operator' || this.me.role === 'admin'); },
+    /** Resolves once a token (or none, when the server needs none) is accepted. */
+    async start() {
+      for (;;) {
+        let res = null;
+        try { res = await fetch('/api/me', { headers: this.headers({ Accept: 'application/json' }), cache: 'no-store' }); } catch (_) { res = null; }
+        if (res && res.ok) {
+          this.me = await res.json();
+          this.show();
+          return;
+        }
+        let detail = 'the server could not be reached';
+        if (res) { try { detail = str((await res.json()).detail) || `HTTP ${res.status}`; } catch (_) { detail = `HTTP ${res.status}`; } }
+        if (res && res.status !== 401) { await sleep(3000); continue; }
+        const hadToken = !!this.token();
+        try { sessionStorage.removeItem(this.key); } catch (_) { /* private mode */ }
+        await this.ask(hadToken ? detail : '');
+      }
+    },
+    /** Shows the sign-in form until a token is submitted. */
+    ask(error) {
+      const form = document.getElementById('signin');
+      const input = document.getElementById('signin-token');
+      const err = document.getElementById('signin-error');
+      form.hidden = false;
+      document.body.classList.add('signed-out');
+      setText(err, error ? `Not signed in: ${error}` : '');
+      err.hidden = !error;
+      input.value = '';
+      input.focus();
+      return new Promise((resolve) => {
+        form.onsubmit = (ev) => {
+          ev.preventDefault();
+          const token = input.value.trim();
+          if (!token) return;
+          try { sessionStorage.setItem(this.key, token); } catch (_) { /* private mode */ }
+          form.hidden = true;
+          document.body.classList.remove('signed-out');
+          resolve();
+        };
+      });
+    },
+    show() {
+      const who = document.getElementById('who');
+      if (!who) return;
+      const me = this.me || {};
+      who.dataset.role = str(me.role);
+      const zones = arr(me.zones);
+      setText(who.querySelector('.who-name'), str(me.name));
+      setText(who.querySelector('.who-role'), zones.length ? `${str(me.role)} · ${zones.join(', ')}` : str(me.role));
+      who.hidden = me.token_id === '-';
+    },
+    /** A token that stopped working (revoked, expired): sign in again. */
+    lost() {
+      try { sessionStorage.removeItem(this.key); } catch (_) { /* private mode */ }
+      location.reload();
+    },
+  };
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
   /** GET (or, with opts {method, body}, a JSON request) returning the parsed JSON body. */
   async function api(path, signal, opts) {
     let res;
-    const init = { signal, headers: { Accept: 'application/json' }, cache: 'no-store' };
+    const init = { signal, headers: Session.headers({ Accept: 'application/json' }), cache: 'no-store' };
     if (opts && opts.method) init.method = opts.method;
     if (opts && opts.body !== undefined) {
       init.body = JSON.stringify(opts.body);
@@ -507,6 +583,7 @@
       if (e && e.name === 'AbortError') throw e;
       throw new ApiError('network error', 'the server could not be reached', 0);
     }
+    if (res.status === 401 && Session.me && Session.me.token_id !== '-') Session.lost();
     const text = await res.text();
     let body = null;
     try { body = text ? JSON.parse(text) : null; } catch (_) { body = undefined; }
@@ -524,7 +601,7 @@
     async run() {
       let body = null;
       try {
-        const res = await fetch('/health', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+        const res = await fetch('/health', { headers: Session.headers({ Accept: 'application/json' }), cache: 'no-store' });
         body = await res.json();
       } catch (_) { body = null; }
       renderHealth(body);
@@ -671,7 +748,9 @@
     connect() {
       clearTimeout(this.timer); this.timer = 0;
       let ws;
-      try { ws = new WebSocket(this.url()); } catch (e) { this.closed(null); return; }
+      // Browsers cannot set headers on a WebSocket: the token goes as a protocol.
+      const token = Session.token();
+      try { ws = token ? new WebSocket(this.url(), ['weir', `bearer.${token}`]) : new WebSocket(this.url()); } catch (e) { this.closed(null); return; }
       this.ws = ws;
       this.opened = false;
       this.synced = false;
@@ -1243,14 +1322,14 @@
         title: open ? `fired ${fmtDateTime(fired)}` : `fired ${fmtDateTime(fired)}, resolved ${fmtDateTime(num(a.resolved_ms))}`,
       });
       let action = null, err = null;
-      if (open && !acked) {
+      if (open && !acked && Session.canAck()) {
         if (ack && ack.ok) {
           action = h('span', { class: 'ack-sent', title: 'The acknowledgement was accepted; “acked by” shows once the pipeline applies it' }, '✓ ack sent');
         } else {
           const busy = !!(ack && ack.busy);
           action = h('button', {
             type: 'button', class: 'ack-btn', disabled: busy, 'aria-busy': busy ? 'true' : null,
-            title: `Acknowledge as “${CFG.ackAuthor}”`,
+            title: `Acknowledge as “${str(Session.me && Session.me.name)}”`,
             onclick: (ev) => { ev.preventDefault(); ev.currentTarget.disabled = true; this.ack(a.alert_id); },
           }, busy ? 'Acking…' : 'Ack');
         }
@@ -1293,7 +1372,7 @@
       try {
         await api(`/api/alerts/${enc(id)}/ack`, undefined, {
           method: 'POST',
-          body: { author: CFG.ackAuthor, comment: 'acknowledged from the dashboard' },
+          body: { comment: 'acknowledged from the dashboard' },
         });
         next = { busy: false, ok: true, err: '' };
       } catch (e) {
@@ -1994,7 +2073,9 @@
 
   // ───────────────────────────────────────────────────────────── init ──
 
-  function init() {
+  async function init() {
+    document.getElementById('signout')?.addEventListener('click', () => Session.lost());
+    await Session.start();
     Header.init();
     Alerts.init();
     if ('IntersectionObserver' in window) {

@@ -192,16 +192,25 @@ fn secure(doc: &mut Value, config: &ServerConfig) {
             let role = role.unwrap_or(crate::auth::Role::Viewer);
             op.insert("security".into(), json!([{"bearer": []}]));
             op.insert("x-weir-role".into(), json!(role.name()));
-            extra.push(("401", error_response("No token, or one that is unknown, revoked or expired")));
+            extra.push((
+                "401",
+                error_response("No token, or one that is unknown, revoked or expired"),
+            ));
             extra.push(("403", error_response(&format!(
                 "The token's role is below {} (`forbidden`), a zone outside the token's zones (`forbidden_zone`), or a page of another origin (`cross_origin`)",
                 role.name()
             ))));
         } else if *method != "GET" || *path == "/ws" {
-            extra.push(("403", error_response("A page of another origin (`cross_origin`)")));
+            extra.push((
+                "403",
+                error_response("A page of another origin (`cross_origin`)"),
+            ));
         }
         if *method == "POST" {
-            extra.push(("415", error_response("`Content-Type` is not application/json")));
+            extra.push((
+                "415",
+                error_response("`Content-Type` is not application/json"),
+            ));
         }
         if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
             for (code, response) in extra {

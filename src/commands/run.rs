@@ -70,6 +70,9 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<()> {
         .validate()
         .and_then(|()| config.alerts.validate())
         .map_err(|e| anyhow!("invalid settings: {e}"))?;
+    if config.server.enabled && !args.no_server {
+        weir_server::refuse_open_bind(&config.server)?;
+    }
     let timely = timely_config(args)?;
     ensure_topics(&config.kafka, &topic_specs(&config.kafka)).await?;
     let metrics = std::sync::Arc::new(weir_server::Metrics::default());

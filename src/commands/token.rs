@@ -48,7 +48,10 @@ pub fn run(config: &Config, command: &TokenCommand) -> anyhow::Result<()> {
                         println!("revoked {} ({})", t.token_id, t.name);
                         Ok(())
                     }
-                    None => bail!("no active token with id `{}` (see `weir token list`)", args.id),
+                    None => bail!(
+                        "no active token with id `{}` (see `weir token list`)",
+                        args.id
+                    ),
                 }
             }
         }
@@ -77,7 +80,10 @@ async fn create(client: &tokio_postgres::Client, args: &TokenCreateArgs) -> anyh
         .iter()
         .find(|z| z.is_empty() || z.len() > 64 || z.chars().any(char::is_control))
     {
-        bail!("--zone `{}`: 1 to 64 characters, none a control character", zone.escape_default());
+        bail!(
+            "--zone `{}`: 1 to 64 characters, none a control character",
+            zone.escape_default()
+        );
     }
     if role == Role::Admin && !zones.is_empty() {
         bail!("--zone: an admin token sees every zone (it can create any token)");

@@ -16,10 +16,19 @@ use super::store::Error;
 /// The body of `GET path` (by Content-Length when given: Chromium's DevTools
 /// server keeps the connection open).
 pub fn http_get(address: &str, path: &str) -> Result<String, Error> {
+    http_get_as(address, path, None)
+}
+
+/// [`http_get`] with an API token.
+pub fn http_get_as(address: &str, path: &str, token: Option<&str>) -> Result<String, Error> {
     let mut stream = std::net::TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let authorization = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     stream.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
     )?;
     let mut data = Vec::new();
     let mut buf = [0u8; 8192];

@@ -109,6 +109,9 @@ pub fn topic_env(prefix: &str) -> Vec<(String, String)> {
         .chain([
             ("WEIR_KAFKA__BROKERS".into(), brokers()),
             ("WEIR_POSTGRES__SCHEMA".into(), schema_of(prefix)),
+            // Tests of other things talk to the API without tokens (on
+            // loopback); tests/serve_auth.rs turns authentication on.
+            ("WEIR_SERVER__AUTH__ENABLED".into(), "false".into()),
         ])
         .chain(
             std::env::var("WEIR_POSTGRES__URL")

@@ -11,8 +11,8 @@ use warp::reply::Response;
 
 use super::context::Context;
 use super::tokens;
-use crate::auth::{Principal, store};
 use crate::assets;
+use crate::auth::{Principal, store};
 use crate::db::query_error;
 use crate::error::{ApiError, respond};
 use crate::history::{self, time_param};

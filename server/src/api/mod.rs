@@ -418,7 +418,10 @@ mod tests {
 
     /// Tokens in memory (no database): a zone-03 viewer, an operator, an
     /// admin, and an expired operator.
-    fn secured() -> (Arc<Context>, std::collections::HashMap<&'static str, String>) {
+    fn secured() -> (
+        Arc<Context>,
+        std::collections::HashMap<&'static str, String>,
+    ) {
         use crate::auth::{Entry, Principal, token};
         let ctx = context_with(ServerConfig::default());
         let mut entries = std::collections::HashMap::new();
@@ -470,7 +473,9 @@ mod tests {
                 .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
         }
         if method == "POST" {
-            request = request.header("content-type", "application/json").body("{}");
+            request = request
+                .header("content-type", "application/json")
+                .body("{}");
         }
         request
     }
@@ -491,20 +496,40 @@ mod tests {
             Role::Operator => "operator",
             Role::Admin => "admin",
         };
-        let wrong = format!("{}000000000002_{}", crate::auth::token::PREFIX, "f".repeat(64));
+        let wrong = format!(
+            "{}000000000002_{}",
+            crate::auth::token::PREFIX,
+            "f".repeat(64)
+        );
         for (method, path) in ROUTES {
             let status = |r: &warp::http::Response<bytes::Bytes>| r.status().as_u16();
             let Some(role) = role_of(method, path) else {
                 let r = call(method, path, None).reply(&filter).await;
-                assert!(![401, 403].contains(&status(&r)), "{method} {path} is open: {}", status(&r));
+                assert!(
+                    ![401, 403].contains(&status(&r)),
+                    "{method} {path} is open: {}",
+                    status(&r)
+                );
                 continue;
             };
-            for token in [None, Some(wrong.as_str()), Some("garbage"), tokens.get("expired").map(String::as_str)] {
+            for token in [
+                None,
+                Some(wrong.as_str()),
+                Some("garbage"),
+                tokens.get("expired").map(String::as_str),
+            ] {
                 let r = call(method, path, token).reply(&filter).await;
-                assert_eq!(status(&r), 401, "{method} {path} with {token:?}: {:?}", r.body());
+                assert_eq!(
+                    status(&r),
+                    401,
+                    "{method} {path} with {token:?}: {:?}",
+                    r.body()
+                );
             }
             if let Some(low) = below(role) {
-                let r = call(method, path, tokens.get(low).map(String::as_str)).reply(&filter).await;
+                let r = call(method, path, tokens.get(low).map(String::as_str))
+                    .reply(&filter)
+                    .await;
                 assert_eq!(status(&r), 403, "{method} {path} as {low}: {:?}", r.body());
             }
             let r = call(method, path, tokens.get(holder(role)).map(String::as_str))
@@ -526,7 +551,12 @@ mod tests {
         let filter = routes(ctx);
         let operator = tokens.get("operator").map(String::as_str);
         let viewer = tokens.get("viewer").map(String::as_str);
-        let status = |r: warp::http::Response<bytes::Bytes>| (r.status().as_u16(), String::from_utf8_lossy(r.body()).into_owned());
+        let status = |r: warp::http::Response<bytes::Bytes>| {
+            (
+                r.status().as_u16(),
+                String::from_utf8_lossy(r.body()).into_owned(),
+            )
+        };
         let (code, body) = status(
             call("POST", "/api/silences", operator)
                 .header("origin", "http://evil.example")
@@ -540,7 +570,10 @@ mod tests {
             warp::test::request()
                 .method("POST")
                 .path("/api/silences")
-                .header("authorization", format!("Bearer {}", operator.unwrap_or_default()))
+                .header(
+                    "authorization",
+                    format!("Bearer {}", operator.unwrap_or_default()),
+                )
                 .header("content-type", "text/plain")
                 .body(r#"{"zone":"zone-01","duration_ms":1000}"#)
                 .reply(&filter)
@@ -562,16 +595,27 @@ mod tests {
         );
         assert_eq!(code, 421, "{body}");
         // A zone-03 viewer asking for zone-01, over REST and the WebSocket.
-        let (code, body) = status(call("GET", "/api/zones/zone-01", viewer).reply(&filter).await);
+        let (code, body) = status(
+            call("GET", "/api/zones/zone-01", viewer)
+                .reply(&filter)
+                .await,
+        );
         assert_eq!(code, 403, "{body}");
         assert!(body.contains("forbidden_zone"), "{body}");
         let (code, body) = status(call("GET", "/ws?zone=zone-01", viewer).reply(&filter).await);
         assert_eq!(code, 403, "{body}");
-        let (code, body) = status(call("GET", "/api/dead-letters", viewer).reply(&filter).await);
+        let (code, body) = status(
+            call("GET", "/api/dead-letters", viewer)
+                .reply(&filter)
+                .await,
+        );
         assert_eq!(code, 403, "{body}");
         let (code, body) = status(call("GET", "/api/me", viewer).reply(&filter).await);
         assert_eq!(code, 200, "{body}");
-        assert!(body.contains("zone-03") && body.contains("viewer"), "{body}");
+        assert!(
+            body.contains("zone-03") && body.contains("viewer"),
+            "{body}"
+        );
     }
 
     #[test]

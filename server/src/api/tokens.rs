@@ -59,7 +59,10 @@ pub fn new_token(body: &[u8], now_ms: i64) -> Result<NewToken, ApiError> {
                 {
                     return Err(bad(
                         "zones",
-                        format!("`{}`: 1 to {MAX_ZONE_CHARS} characters, none a control character", zone.escape_default()),
+                        format!(
+                            "`{}`: 1 to {MAX_ZONE_CHARS} characters, none a control character",
+                            zone.escape_default()
+                        ),
                     ));
                 }
                 zones.insert(zone.clone());
@@ -78,7 +81,12 @@ pub fn new_token(body: &[u8], now_ms: i64) -> Result<NewToken, ApiError> {
         ));
     }
     let expires_ms = match (map.get("expires"), map.get("expires_in_ms")) {
-        (Some(_), Some(_)) => return Err(bad("expires_in_ms", "give `expires` or `expires_in_ms`, not both")),
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "expires_in_ms",
+                "give `expires` or `expires_in_ms`, not both",
+            ));
+        }
         (None, None) => Some(now_ms.saturating_add(DEFAULT_LIFETIME_MS)),
         (Some(Value::Null), None) => None,
         (Some(Value::Number(n)), None) => Some(
@@ -91,11 +99,19 @@ pub fn new_token(body: &[u8], now_ms: i64) -> Result<NewToken, ApiError> {
                 .map_err(|e| bad("expires", format!("`{s}` is not RFC 3339: {e}")))?;
             let ms = i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
             if ms <= now_ms || ms > MAX_TIME_MS {
-                return Err(bad("expires", format!("`{s}` is not in the future (before year 10000)")));
+                return Err(bad(
+                    "expires",
+                    format!("`{s}` is not in the future (before year 10000)"),
+                ));
             }
             Some(ms)
         }
-        (Some(_), None) => return Err(bad("expires", "epoch milliseconds, RFC 3339 text or null (never)")),
+        (Some(_), None) => {
+            return Err(bad(
+                "expires",
+                "epoch milliseconds, RFC 3339 text or null (never)",
+            ));
+        }
         (None, Some(Value::Number(n))) => Some(
             n.as_i64()
                 .filter(|d| *d > 0 && now_ms.saturating_add(*d) <= MAX_TIME_MS)
@@ -139,7 +155,10 @@ mod tests {
 
     #[test]
     fn a_token_body_names_a_role_zones_and_an_expiry() -> Result<(), ApiError> {
-        let t = new_token(br#"{"name":"ops","role":"operator","zones":["zone-03"]}"#, NOW)?;
+        let t = new_token(
+            br#"{"name":"ops","role":"operator","zones":["zone-03"]}"#,
+            NOW,
+        )?;
         assert_eq!(t.role, Role::Operator);
         assert_eq!(t.expires_ms, Some(NOW + DEFAULT_LIFETIME_MS));
         assert_eq!(t.zones, Some(["zone-03".to_string()].into()));

@@ -111,7 +111,11 @@ mod tests {
             assert!(check_host(Some(ok), &allowed).is_ok(), "{ok}");
         }
         assert!(check_host(None, &allowed).is_ok());
-        for bad in ["evil.example:8080", "localhost.evil.example", "127.0.0.1.nip.io"] {
+        for bad in [
+            "evil.example:8080",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io",
+        ] {
             let e = check_host(Some(bad), &allowed).err();
             assert!(e.is_some_and(|e| e.status == 421), "{bad}");
         }
@@ -124,7 +128,12 @@ mod tests {
         assert!(check(None, Some("127.0.0.1:8080")).is_ok());
         assert!(check(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")).is_ok());
         assert!(check(Some("https://ops.example.net"), Some("10.0.0.1")).is_ok());
-        for bad in ["http://evil.example", "http://127.0.0.1:9999", "null", "https://127.0.0.1:8080"] {
+        for bad in [
+            "http://evil.example",
+            "http://127.0.0.1:9999",
+            "null",
+            "https://127.0.0.1:8080",
+        ] {
             assert!(
                 check(Some(bad), Some("127.0.0.1:8080")).is_err_and(|e| e.status == 403),
                 "{bad}"
@@ -136,7 +145,12 @@ mod tests {
     fn only_json_bodies_change_state() {
         assert!(check_json(Some("application/json")).is_ok());
         assert!(check_json(Some("Application/JSON; charset=utf-8")).is_ok());
-        for bad in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x")] {
+        for bad in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+        ] {
             assert!(check_json(bad).is_err_and(|e| e.status == 415), "{bad:?}");
         }
     }

@@ -165,7 +165,8 @@ pub async fn create(
 ) -> Result<(TokenInfo, String), CreateError> {
     let (id, secret) = token::generate().map_err(CreateError::Random)?;
     let zones: Option<Vec<String>> = new.zones.as_ref().map(|z| z.iter().cloned().collect());
-    let detail = json!({"name": new.name, "role": new.role, "zones": zones, "expires_ms": new.expires_ms});
+    let detail =
+        json!({"name": new.name, "role": new.role, "zones": zones, "expires_ms": new.expires_ms});
     let row = client
         .query_one(
             &format!(

@@ -25,7 +25,10 @@ fn deny(e: ApiError) -> warp::Rejection {
 pub fn presented(authorization: Option<&str>, protocols: Option<&str>) -> Option<String> {
     let bearer = authorization
         .map(str::trim)
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty());
     let protocol = protocols.and_then(|p| {
@@ -44,21 +47,23 @@ pub fn principal(
 ) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("authorization")
         .and(warp::header::optional::<String>("sec-websocket-protocol"))
-        .and_then(move |authorization: Option<String>, protocols: Option<String>| {
-            let ctx = Arc::clone(&ctx);
-            async move {
-                if !ctx.hub.config().auth.enabled {
-                    return Ok(Principal::anonymous());
+        .and_then(
+            move |authorization: Option<String>, protocols: Option<String>| {
+                let ctx = Arc::clone(&ctx);
+                async move {
+                    if !ctx.hub.config().auth.enabled {
+                        return Ok(Principal::anonymous());
+                    }
+                    let token = presented(authorization.as_deref(), protocols.as_deref());
+                    let principal = ctx
+                        .tokens
+                        .authenticate(token.as_deref(), crate::hub::now_ms())
+                        .map_err(deny)?;
+                    principal.require(role).map_err(deny)?;
+                    Ok::<_, warp::Rejection>(principal)
                 }
-                let token = presented(authorization.as_deref(), protocols.as_deref());
-                let principal = ctx
-                    .tokens
-                    .authenticate(token.as_deref(), crate::hub::now_ms())
-                    .map_err(deny)?;
-                principal.require(role).map_err(deny)?;
-                Ok::<_, warp::Rejection>(principal)
-            }
-        })
+            },
+        )
 }
 
 /// Passes when `open`, else asks for a viewer's token (`/metrics`, `/health`).
@@ -99,7 +104,9 @@ pub fn known_host(ctx: Arc<Context>) -> impl Filter<Extract = (), Error = warp::
 
 /// Refuses a page of another origin (403): for the WebSocket and every
 /// state-changing request.
-pub fn same_origin(ctx: Arc<Context>) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+pub fn same_origin(
+    ctx: Arc<Context>,
+) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("origin")
         .and(warp::header::optional::<String>("host"))
         .and_then(move |origin: Option<String>, host: Option<String>| {
@@ -175,8 +182,14 @@ mod tests {
     fn tokens_come_from_the_header_or_the_websocket_protocol() {
         assert_eq!(presented(Some("Bearer abc"), None).as_deref(), Some("abc"));
         assert_eq!(presented(Some("Basic abc"), None), None);
-        assert_eq!(presented(None, Some("weir, bearer.xyz")).as_deref(), Some("xyz"));
-        assert_eq!(presented(Some("Bearer a"), Some("bearer.b")).as_deref(), Some("a"));
+        assert_eq!(
+            presented(None, Some("weir, bearer.xyz")).as_deref(),
+            Some("xyz")
+        );
+        assert_eq!(
+            presented(Some("Bearer a"), Some("bearer.b")).as_deref(),
+            Some("a")
+        );
         assert_eq!(presented(None, Some("weir")), None);
         assert_eq!(presented(Some("Bearer  "), None), None);
     }
