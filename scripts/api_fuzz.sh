@@ -2,7 +2,8 @@
 # Fuzzes weir's two HTTP contracts with schemathesis, every check on, from a
 # fixed seed: the server's /api/openapi.json (`weir run`) and the ingest
 # gateway's /openapi.json (`weir ingest`, HTTP only, with a device token so
-# the authenticated routes are exercised). Exits non-zero on any finding.
+# the authenticated routes are exercised); the server with an admin token
+# (`weir token create`). Exits non-zero on any finding.
 #
 # Needs PostgreSQL (5432) and a Kafka broker (9092) on loopback
 # (scripts/services.sh) and the release binary (cargo build --release).
@@ -86,6 +87,10 @@ tokens = [{ token = "$token", device = "fuzz" }]
 EOF
 
 "$WEIR" --log warn topics >"$tmp/topics.log" 2>&1 || { cat "$tmp/topics.log" >&2; die "weir topics failed"; }
+# The server asks for tokens (the default): an admin's reaches every route,
+# and schemathesis checks that the secured ones refuse a request without it.
+admin=$("$WEIR" --log warn token create --name fuzz-admin --role admin --expires 2h 2>"$tmp/token.log") \
+  || { cat "$tmp/token.log" >&2; die "weir token create failed"; }
 "$WEIR" --log warn run >"$tmp/run.log" 2>&1 &
 pids+=($!)
 "$WEIR" --log warn --config "$tmp/ingest.toml" ingest >"$tmp/ingest.log" 2>&1 &
@@ -96,8 +101,8 @@ wait_port "weir ingest" "$ingest_port" 60 "$tmp/ingest.log"
 # table-backed route to answer.
 ready=0
 for ((i = 0; i < 300; i++)); do
-  if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' \
-    "http://127.0.0.1:$server_port/api/anomalies?limit=1" 2>/dev/null; then
+  if python3 -c 'import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]}), timeout=5)' \
+    "http://127.0.0.1:$server_port/api/anomalies?limit=1" "$admin" 2>/dev/null; then
     ready=1
     break
   fi
@@ -119,7 +124,7 @@ fuzz() {
 }
 
 status=0
-fuzz server "http://127.0.0.1:$server_port/api/openapi.json" || status=1
+fuzz server "http://127.0.0.1:$server_port/api/openapi.json" -H "Authorization: Bearer $admin" || status=1
 # ASCII only: the decoder's text limits are UTF-8 bytes, JSON Schema's characters.
 fuzz ingest "http://127.0.0.1:$ingest_port/openapi.json" \
   -H "Authorization: Bearer $token" --generation-codec ascii || status=1

@@ -27,8 +27,15 @@ dir = "$WEIR_STATE_DIR/ingest-buffer"
 [ingest.auth]
 tokens = [{ token = "demo-token", device = "demo" }]
 TOML
+# The dashboard and API ask for a token: an admin one for this demo, kept
+# in the state directory (create others with `weir token create`).
+admin_token=$($weir token create --name "demo-admin-$(date +%s)" --role admin --expires 7d)
+printf '%s\n' "$admin_token" >"$WEIR_STATE_DIR/admin-token"
+chmod 600 "$WEIR_STATE_DIR/admin-token"
+log "sign in to the dashboard with the admin token in $WEIR_STATE_DIR/admin-token:"
+log "  $admin_token"
 log "pipeline: weir run with the ingest gateways (Ctrl-C to stop)"
-log "dashboard: http://127.0.0.1:8080/  (REST: /api/zones, /api/alerts, /api/openapi.json; metrics: /metrics)"
+log "dashboard: http://127.0.0.1:8080/  (REST with the token: curl -H \"Authorization: Bearer \$(cat $WEIR_STATE_DIR/admin-token)\" http://127.0.0.1:8080/api/zones; /api/openapi.json and /metrics are open)"
 log "send a reading: curl -H 'Authorization: Bearer demo-token' -H 'Content-Type: application/json' \\"
 log "  -d '{\"sensorId\":\"tmp-00001\",\"timestamp\":'\$(date +%s%3N)',\"value\":21.5}' http://127.0.0.1:8081/ingest"
 log "  or: mosquitto_pub -t sensors/tmp-00001/readings -m '{\"sensorId\":\"tmp-00001\",\"timestamp\":...,\"value\":21.5}'"

@@ -87,7 +87,21 @@ impl Config {
                 };
                 table_ref = inner;
             }
-            table_ref.insert(key.clone(), env_value(&value));
+            // `WEIR_…__KEY_FILE=/path`: the setting KEY is the file's text
+            // (a secret kept out of the TOML file and the environment).
+            match key.strip_suffix("_file") {
+                Some(real) => {
+                    let text = std::fs::read_to_string(&value)
+                        .with_context(|| format!("{name}: reading {value}"))?;
+                    table_ref.insert(
+                        real.to_string(),
+                        toml::Value::String(text.trim_end_matches(['\n', '\r']).to_string()),
+                    );
+                }
+                None => {
+                    table_ref.insert(key.clone(), env_value(&value));
+                }
+            }
             applied.push(name);
         }
         Config::deserialize(toml::Value::Table(table)).with_context(|| {
@@ -232,6 +246,59 @@ mod tests {
             [crate::heartbeat::Path::Kafka, crate::heartbeat::Path::Mqtt]
         );
         assert_eq!(config.heartbeat.smtp_to, ["oncall@example.invalid"]);
+        Ok(())
+    }
+
+    #[test]
+    fn nested_sections_take_one_more_separator() -> anyhow::Result<()> {
+        let config = Config::load(
+            None,
+            env(&[
+                ("WEIR_SERVER__AUTH__ENABLED", "false"),
+                (
+                    "WEIR_SERVER__AUTH__ALLOWED_HOSTS",
+                    r#"["weir.example.net"]"#,
+                ),
+                ("WEIR_SERVER__LISTEN", "127.0.0.1:9999"),
+            ]),
+        )?;
+        assert!(!config.server.auth.enabled);
+        assert_eq!(config.server.auth.allowed_hosts, ["weir.example.net"]);
+        assert_eq!(config.server.listen, "127.0.0.1:9999");
+        let error = Config::load(None, env(&[("WEIR_SERVER__LISTEN__X", "1")]))
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(error.contains("server.listen"), "{error}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_setting_can_come_from_a_file() -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("weir-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("token");
+        std::fs::write(&path, "weir_abc_secret\n")?;
+        let config = Config::load(
+            None,
+            vec![(
+                "WEIR_HEARTBEAT__API_TOKEN_FILE".to_string(),
+                path.display().to_string(),
+            )],
+        )?;
+        assert_eq!(config.heartbeat.api_token, "weir_abc_secret");
+        let missing = Config::load(
+            None,
+            env(&[("WEIR_HEARTBEAT__API_TOKEN_FILE", "/nonexistent/weir-token")]),
+        )
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+        assert!(
+            missing.contains("WEIR_HEARTBEAT__API_TOKEN_FILE"),
+            "{missing}"
+        );
+        std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
 

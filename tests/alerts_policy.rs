@@ -21,7 +21,7 @@ use std::time::Duration;
 use weir::simulate::{Generator, SimulatorConfig};
 
 use common::store::{Error, Fixture, finish, pinned_start_ms};
-use common::webhook::{Receiver, free_port, webhook_env};
+use common::webhook::{Behaviour, Receiver, free_port, signed_webhook_env};
 
 const SENSORS: u32 = 30;
 const ZONES: u32 = 5;
@@ -125,10 +125,19 @@ fn alerts_are_deduplicated_escalated_grouped_delivered_and_replayed_alike() -> R
         common::text(&output)
     );
 
-    // Run A: one worker, delivering to a webhook receiver.
+    // Run A: one worker, delivering to a webhook receiver that checks every
+    // request's signature and Authorization header.
     let port = free_port()?;
-    let receiver = Receiver::start(port)?;
-    fixture.env.push(webhook_env(port));
+    let secret = "hook-secret-7f3a";
+    let receiver = Receiver::start_with(
+        port,
+        Behaviour {
+            secret: Some(secret.into()),
+            require_header: Some(("Authorization".into(), "Bearer hook-token".into())),
+            ..Behaviour::default()
+        },
+    )?;
+    fixture.env.push(signed_webhook_env(port, secret));
     let mut first = fixture.spawn_run("one-worker", &["-w", "1", "--no-server"])?;
     finish(&fixture, &mut first, "one-worker", Duration::from_secs(300))?;
     let mut db = fixture.db()?;
@@ -298,6 +307,12 @@ fn alerts_are_deduplicated_escalated_grouped_delivered_and_replayed_alike() -> R
         .filter_map(|r| r.body["ts_ms"].as_i64())
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "in event order");
+    assert_eq!(
+        receiver.rejected(),
+        Vec::<String>::new(),
+        "every delivery signed"
+    );
+    signatures_hold(&receiver, secret)?;
     let pending: i64 = db
         .query_one(
             "SELECT count(*) FROM alert_deliveries WHERE state <> 'delivered'",
@@ -338,5 +353,66 @@ fn alerts_are_deduplicated_escalated_grouped_delivered_and_replayed_alike() -> R
         a.len()
     );
     assert_eq!(a, b, "a replay on another shape decides the same");
+    Ok(())
+}
+
+/// One delivery checked with an outside tool (`openssl dgst -hmac`); a
+/// tampered copy (its body changed, or replayed with an old timestamp) is
+/// refused by the receiver with 401.
+fn signatures_hold(receiver: &Receiver, secret: &str) -> Result<(), Error> {
+    let received = receiver.received();
+    let first = received.first().ok_or("nothing delivered")?;
+    let mut signed = first.timestamp.clone().into_bytes();
+    signed.push(b'.');
+    signed.extend_from_slice(&first.raw);
+    let mut openssl = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", secret, "-r"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    std::io::Write::write_all(openssl.stdin.as_mut().ok_or("no stdin")?, &signed)?;
+    let output = openssl.wait_with_output()?;
+    let hex = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(first.signature, format!("sha256={hex}"), "openssl agrees");
+    let send = |timestamp: &str, body: &[u8]| -> Result<u16, Error> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&receiver.address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let head = format!(
+            "POST /hook HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Authorization: Bearer hook-token\r\nIdempotency-Key: tampered\r\n\
+             X-Weir-Timestamp: {timestamp}\r\nX-Weir-Signature: {}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            receiver.address,
+            first.signature,
+            body.len()
+        );
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body)?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    };
+    // One byte more: a changed body.
+    let mut tampered = first.raw.clone();
+    tampered.push(b' ');
+    assert_eq!(send(&first.timestamp, &tampered)?, 401, "a tampered body");
+    let rejected = receiver.rejected();
+    assert!(
+        rejected.last().is_some_and(|r| r.contains("bad signature")),
+        "{rejected:?}"
+    );
+    // The same body and signature, replayed later than 5 minutes: the
+    // timestamp is part of what is signed, so it cannot be moved.
+    let old = first.timestamp.parse::<i64>()? - 600_000;
+    assert_eq!(send(&old.to_string(), &first.raw)?, 401, "a replay");
     Ok(())
 }

@@ -149,3 +149,26 @@ pub async fn start(
         hub,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_may_go_without_tokens() {
+        let config = |listen: &str, enabled: bool| {
+            let mut c = ServerConfig {
+                listen: listen.into(),
+                ..ServerConfig::default()
+            };
+            c.auth.enabled = enabled;
+            c
+        };
+        assert!(refuse_open_bind(&config("127.0.0.1:8080", false)).is_ok());
+        assert!(refuse_open_bind(&config("[::1]:8080", false)).is_ok());
+        assert!(refuse_open_bind(&config("0.0.0.0:8080", true)).is_ok());
+        let refused = refuse_open_bind(&config("0.0.0.0:8080", false));
+        assert!(refused.is_err_and(|e| e.to_string().contains("server.auth.enabled")));
+        assert!(refuse_open_bind(&config("10.1.2.3:80", false)).is_err());
+    }
+}

@@ -123,8 +123,8 @@ async fn create(client: &tokio_postgres::Client, args: &TokenCreateArgs) -> anyh
 
 fn print_table(tokens: &[TokenInfo]) {
     println!(
-        "{:<12}  {:<24}  {:<8}  {:<20}  {:<24}  {}",
-        "ID", "NAME", "ROLE", "ZONES", "EXPIRES", "STATE"
+        "{:<12}  {:<24}  {:<8}  {:<20}  {:<24}  STATE",
+        "ID", "NAME", "ROLE", "ZONES", "EXPIRES"
     );
     for t in tokens {
         let zones = t.zones.as_ref().map_or("all".into(), |z| z.join(","));

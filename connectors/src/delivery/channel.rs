@@ -10,6 +10,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::config::WebhookConfig;
 use super::http::{PostError, Url, post};
+use super::sign;
 use crate::ConnectorError;
 use crate::kafka::KafkaConfig;
 
@@ -59,19 +60,55 @@ pub struct WebhookChannel {
     name: String,
     url: Url,
     timeout: Duration,
+    secret: String,
+    headers: Vec<(String, String)>,
 }
 
 impl WebhookChannel {
     /// The channel of `hook` (named by [`WebhookConfig::channel_name`]).
     pub fn new(hook: &WebhookConfig, timeout: Duration) -> Result<Self, ConnectorError> {
-        let url = Url::parse(&hook.url).map_err(|reason| ConnectorError::InvalidSetting {
-            setting: "delivery.webhooks.url",
-            reason,
-        })?;
+        let invalid = |setting, reason| ConnectorError::InvalidSetting { setting, reason };
+        let url = Url::parse(&hook.url).map_err(|r| invalid("delivery.webhooks.url", r))?;
+        let secret = match (hook.secret.is_empty(), hook.secret_file.is_empty()) {
+            (_, true) => hook.secret.clone(),
+            (true, false) => std::fs::read_to_string(&hook.secret_file)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| {
+                    invalid(
+                        "delivery.webhooks.secret_file",
+                        format!("{}: {e}", hook.secret_file),
+                    )
+                })?,
+            (false, false) => {
+                return Err(invalid(
+                    "delivery.webhooks.secret_file",
+                    "give `secret` or `secret_file`, not both".into(),
+                ));
+            }
+        };
+        let mut headers = Vec::new();
+        for (name, value) in &hook.headers {
+            let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            if name.is_empty() || !name.bytes().all(token) {
+                return Err(invalid(
+                    "delivery.webhooks.headers",
+                    format!("`{}` is not a header name", name.escape_default()),
+                ));
+            }
+            if value.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(invalid(
+                    "delivery.webhooks.headers",
+                    format!("the value of `{name}` holds a control character"),
+                ));
+            }
+            headers.push((name.clone(), value.clone()));
+        }
         Ok(WebhookChannel {
             name: hook.channel_name(),
             url,
             timeout,
+            secret,
+            headers,
         })
     }
 }
@@ -83,24 +120,34 @@ impl Channel for WebhookChannel {
 
     fn deliver<'a>(&'a self, payload: &'a Payload) -> Delivery<'a> {
         Box::pin(async move {
-            post(
-                &self.url,
-                &[("Idempotency-Key", payload.event_id.as_str())],
-                payload.body.as_bytes(),
-                self.timeout,
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                PostError::Unreachable(reason) => Failure {
-                    reason,
-                    refused: false,
-                },
-                PostError::Status(code, reason) => Failure {
-                    reason,
-                    refused: code != 408 && code != 429,
-                },
-            })
+            // Signed at each attempt: a retry is a fresh, recent request.
+            let now = weir_dataflow::clock::now_ms();
+            let timestamp = now.to_string();
+            let signature = (!self.secret.is_empty())
+                .then(|| sign::signature(&self.secret, now, payload.body.as_bytes()));
+            let mut headers: Vec<(&str, &str)> = self
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            headers.push(("Idempotency-Key", payload.event_id.as_str()));
+            if let Some(signature) = &signature {
+                headers.push((sign::TIMESTAMP_HEADER, timestamp.as_str()));
+                headers.push((sign::SIGNATURE_HEADER, signature.as_str()));
+            }
+            post(&self.url, &headers, payload.body.as_bytes(), self.timeout)
+                .await
+                .map(|_| ())
+                .map_err(|e| match e {
+                    PostError::Unreachable(reason) => Failure {
+                        reason,
+                        refused: false,
+                    },
+                    PostError::Status(code, reason) => Failure {
+                        reason,
+                        refused: code != 408 && code != 429,
+                    },
+                })
         })
     }
 }

@@ -34,13 +34,24 @@ pub struct DeliveryConfig {
 }
 
 /// `[[delivery.webhooks]]`: one receiver.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// A short name (the channel is `webhook:<name>`).
     pub name: String,
     /// `http://host:port/path` (plain HTTP; put TLS in front with a proxy).
     pub url: String,
+    /// Signs every request (`X-Weir-Signature: sha256=<HMAC>` over
+    /// `"<X-Weir-Timestamp>.<body>"`); empty: unsigned.
+    #[serde(default)]
+    pub secret: String,
+    /// A file holding the secret (trimmed), instead of `secret` in the
+    /// configuration; read at start.
+    #[serde(default)]
+    pub secret_file: String,
+    /// Extra request headers, e.g. `{ Authorization = "Bearer …" }`.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 impl WebhookConfig {

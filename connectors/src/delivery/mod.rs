@@ -8,6 +8,7 @@ mod config;
 mod deliverer;
 mod http;
 pub mod registry;
+pub mod sign;
 mod watchdog;
 
 pub use channel::{Channel, Failure, KafkaChannel, Payload, WebhookChannel};

@@ -47,6 +47,7 @@ mod tests {
             webhooks: vec![WebhookConfig {
                 name: "ops".into(),
                 url: "http://127.0.0.1:9/hook".into(),
+                ..WebhookConfig::default()
             }],
             ..DeliveryConfig::default()
         };
@@ -68,10 +69,14 @@ mod tests {
                 WebhookConfig {
                     name: "ops".into(),
                     url: "http://127.0.0.1:9/hook".into(),
+                    secret: "s3cret".into(),
+                    headers: [("Authorization".to_string(), "Bearer x".to_string())].into(),
+                    ..WebhookConfig::default()
                 },
                 WebhookConfig {
                     name: "pager".into(),
                     url: "http://127.0.0.1:9/pager".into(),
+                    ..WebhookConfig::default()
                 },
             ],
             ..DeliveryConfig::default()
@@ -80,5 +85,33 @@ mod tests {
         let names: Vec<&str> = built.iter().map(|c| c.name()).collect();
         assert_eq!(names, channels(&config));
         Ok(())
+    }
+
+    #[test]
+    fn bad_webhook_headers_and_secret_files_are_named() {
+        let build_one = |hook: WebhookConfig| {
+            let config = DeliveryConfig {
+                kafka: false,
+                webhooks: vec![hook],
+                ..DeliveryConfig::default()
+            };
+            build(&KafkaConfig::default(), &config)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let hook = |headers: &[(&str, &str)], secret_file: &str| WebhookConfig {
+            name: "ops".into(),
+            url: "http://127.0.0.1:9/hook".into(),
+            secret_file: secret_file.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..WebhookConfig::default()
+        };
+        assert!(build_one(hook(&[("X-Bad\r\nInjected", "1")], "")).contains("header name"));
+        assert!(build_one(hook(&[("X-Ok", "a\r\nInjected: 1")], "")).contains("control"));
+        assert!(build_one(hook(&[], "/nonexistent/secret")).contains("secret_file"));
     }
 }

@@ -80,6 +80,14 @@ pub struct KafkaConfig {
     /// clocks stay this much (plus the idle grace) behind wall time; on
     /// waking, each partition's clock waits for its own next report.
     pub watch_wait_ms: u64,
+    /// librdkafka properties for every client weir makes (the pipeline, the
+    /// API's control producer, the gateways' drainer, the simulator, the
+    /// heartbeat), by librdkafka's own names: `security.protocol`,
+    /// `sasl.mechanism`, `sasl.username`, `sasl.password`, `ssl.ca.location`,
+    /// … Applied after weir's common settings (so they may change them) and
+    /// before the producer's own. Keep secrets out of the file:
+    /// `WEIR_KAFKA__PROPERTIES__SASL.PASSWORD_FILE=/run/secrets/kafka`.
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 /// A record batch codec (librdkafka's `compression.type`).
@@ -154,6 +162,7 @@ impl Default for KafkaConfig {
             idle_park_ms: 250,
             idle_after_ms: 2_000,
             watch_wait_ms: 2_000,
+            properties: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -170,6 +179,9 @@ impl KafkaConfig {
             // librdkafka logs through the `log` crate, which weir does not route;
             // connection problems surface as errors on the calls themselves.
             .set("log_level", "3");
+        for (name, value) in &self.properties {
+            config.set(name, value);
+        }
         config
     }
 
@@ -191,5 +203,41 @@ impl KafkaConfig {
             // Give up on a record after 2 minutes (Tansu's sqlite engine can stall for 25 s).
             .set("message.timeout.ms", "120000");
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::producer::BaseProducer;
+
+    /// Properties reach librdkafka by its own names: a misspelt one is
+    /// refused by librdkafka itself, naming it; a valid one is taken.
+    #[test]
+    fn properties_pass_through_to_librdkafka() {
+        let mut config = KafkaConfig::default();
+        config
+            .properties
+            .insert("security.protocol".into(), "sasl_plaintext".into());
+        config
+            .properties
+            .insert("sasl.mechanism".into(), "PLAIN".into());
+        config
+            .properties
+            .insert("sasl.username".into(), "weir".into());
+        config
+            .properties
+            .insert("sasl.password".into(), "s3cret".into());
+        let client = config.producer_config();
+        assert_eq!(client.get("security.protocol"), Some("sasl_plaintext"));
+        assert!(client.create::<BaseProducer>().is_ok());
+        config
+            .properties
+            .insert("sasl.pasword".into(), "typo".into());
+        let refused = config.producer_config().create::<BaseProducer>().err();
+        assert!(
+            refused.is_some_and(|e| e.to_string().contains("sasl.pasword")),
+            "a misspelt property is refused by name"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! queries behind them live with what they answer (`history.rs`,
 //! `alerts.rs`, `handlers.rs` for anomalies and dead letters).
 
-mod context;
+pub mod context;
 mod filters;
 mod handlers;
 mod tokens;

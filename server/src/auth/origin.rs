@@ -43,7 +43,7 @@ pub fn check_host(host: Option<&str>, allowed: &[String]) -> Result<(), ApiError
 }
 
 /// A 403 when a browser's `Origin` is neither this server (`scheme://`
-/// + the request's `Host`) nor in `allowed`. Requests without an Origin
+/// and the request's `Host`) nor in `allowed`. Requests without an Origin
 /// come from programs, not pages, and pass; `null` (sandboxed frames,
 /// `file:` pages) is refused.
 pub fn check_origin(

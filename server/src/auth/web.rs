@@ -6,7 +6,7 @@ use std::time::Duration;
 use warp::Filter;
 
 use super::{Principal, Role, origin};
-use crate::api::Context;
+use crate::api::context::Context;
 use crate::error::ApiError;
 use crate::params::MAX_BODY_BYTES;
 
