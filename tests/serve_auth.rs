@@ -139,7 +139,7 @@ async fn every_route_asks_for_the_right_token_and_the_audit_log_shows_who() -> R
     ] {
         fixture.env.push((key.into(), value.into()));
     }
-    let (_, root) = create(&fixture, &["--name", "root", "--role", "admin"])?;
+    let (root_id, root) = create(&fixture, &["--name", "root", "--role", "admin"])?;
     let (_, ops) = create(&fixture, &["--name", "ops", "--role", "operator"])?;
     let (_, viewer) = create(
         &fixture,
@@ -195,6 +195,7 @@ async fn every_route_asks_for_the_right_token_and_the_audit_log_shows_who() -> R
         &fixture,
         &address,
         &Tokens {
+            root_id,
             root,
             ops,
             viewer,
@@ -212,6 +213,7 @@ async fn every_route_asks_for_the_right_token_and_the_audit_log_shows_who() -> R
 }
 
 struct Tokens {
+    root_id: String,
     root: String,
     ops: String,
     viewer: String,
@@ -468,6 +470,15 @@ async fn checks(fixture: &Fixture, address: &str, t: &Tokens) -> Result<(), Erro
         401,
         "revoked through the API"
     );
+    let own = call(
+        address,
+        "DELETE",
+        &format!("/api/tokens/{}", t.root_id),
+        Some(&t.root),
+        &[],
+        "",
+    )?;
+    assert_eq!(own.status, 409, "a token revoking itself: {}", own.body);
     let (revoked_id, revoked) = create(fixture, &["--name", "short-lived", "--role", "viewer"])?;
     wait_for("a CLI-made token accepted", 10, || {
         Ok((get("/api/me", &revoked)?.status == 200).then_some(()))

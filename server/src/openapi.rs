@@ -235,7 +235,7 @@ fn admin_paths() -> Value {
                 "responses": {"200": json_response("Tokens", array_of("TokenInfo")), "400": error_response("Bad parameter"), "503": unavailable()}
             },
             "post": {
-                "summary": "Create a token. The answer holds it this once; only its hash is stored.",
+                "summary": "Create a token. The answer holds it this once; only its hash is stored. An expiry that is not in the future is a 400 the schema cannot state.",
                 "requestBody": body("TokenRequest"),
                 "responses": {"201": json_response("Created", json!({"type": "object", "properties": {"token": {"type": "string"}, "info": reference("TokenInfo")}})),
                     "400": error_response("Bad body (named in `detail`)"), "409": error_response("An active token has this name"),
@@ -245,7 +245,7 @@ fn admin_paths() -> Value {
         "/api/tokens/{id}": {"delete": {
             "summary": "Revoke a token: it stops working at once on this server (within server.auth.refresh_ms on others).",
             "parameters": [param("id", "path", "Token id.", text(MAX_NAME_CHARS), true)],
-            "responses": {"200": json_response("The revoked token", reference("TokenInfo")), "400": error_response("Not a token id"), "404": error_response("No active token with this id"), "503": unavailable()}
+            "responses": {"200": json_response("The revoked token", reference("TokenInfo")), "400": error_response("Not a token id"), "404": error_response("No active token with this id"), "409": error_response("The token revoking is this one (`own_token`)"), "503": unavailable()}
         }},
         "/api/audit": {"get": {
             "summary": "The audit log, newest first: acknowledgements, silences, token changes.",
@@ -357,6 +357,7 @@ fn alert_schemas(config: &ServerConfig) -> Value {
             "zones": {"type": "array", "items": {"type": "string"}, "nullable": true}, "created_ms": ms.clone(), "created_by": {"type": "string"},
             "expires_ms": {"type": "integer", "nullable": true}, "revoked_ms": {"type": "integer", "nullable": true}}},
         "TokenRequest": {"type": "object", "required": ["name", "role"], "additionalProperties": false,
+            "not": {"required": ["expires", "expires_in_ms"]},
             "description": "Expires in 90 days unless `expires` (null: never) or `expires_in_ms` says otherwise; an admin token has no zones.",
             "properties": {
                 "name": {"type": "string", "minLength": 1, "maxLength": crate::auth::store::MAX_TOKEN_NAME, "pattern": "^[A-Za-z0-9._@-]+$"},

@@ -38,8 +38,8 @@ pub fn style_css() -> Response {
 /// `GET /ws`: a WebSocket session of the given zones (all the token sees
 /// without `zone`), while fewer than `server.max_ws_clients` are connected.
 pub fn socket(
-    upgrade: warp::ws::Ws,
     who: Principal,
+    upgrade: warp::ws::Ws,
     key: Option<String>,
     protocols: Option<String>,
     raw: String,
@@ -321,6 +321,15 @@ pub async fn revoke_token(id: String, who: Principal, ctx: Arc<Context>) -> Resp
     respond(
         async {
             let id = params::name_segment("id", &id, MAX_NAME_CHARS)?;
+            if id == who.token_id {
+                return Err(ApiError {
+                    status: StatusCode::CONFLICT,
+                    error: "own_token",
+                    detail: "a token cannot revoke itself (nobody could then undo a mistake): \
+                             use another admin token or `weir token revoke`"
+                        .into(),
+                });
+            }
             let client = ctx.db.client().await?;
             let revoked = store::revoke(&client, &id, &who)
                 .await

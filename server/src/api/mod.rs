@@ -78,11 +78,13 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
     let style = warp::path!("style.css")
         .and(warp::get())
         .map(handlers::style_css);
+    // The token before the upgrade headers: a request without a token is a
+    // 401 whatever else it lacks.
     let socket = warp::path!("ws")
         .and(warp::get())
-        .and(warp::ws())
         .and(viewer())
         .and(same_origin(Arc::clone(&ctx)))
+        .and(warp::ws())
         .and(warp::header::optional::<String>("sec-websocket-key"))
         .and(warp::header::optional::<String>("sec-websocket-protocol"))
         .and(query())
