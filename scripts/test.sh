@@ -13,6 +13,7 @@ log "services ready after $(($(date +%s) - started))s"
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 python3 scripts/import_cycles.py "$WEIR_ROOT"
+scripts/supply_chain.sh
 log "lint done after $(($(date +%s) - started))s"
 
 cargo test --release --workspace --locked --no-fail-fast
