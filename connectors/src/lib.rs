@@ -15,5 +15,6 @@ pub mod ingest;
 pub mod kafka;
 pub mod postgres;
 pub mod preflight;
+pub mod tls;
 
 pub use error::ConnectorError;

@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub heartbeat_url: String,
     /// Tokens, roles and cross-site checks (`[server.auth]`).
     pub auth: crate::auth::AuthConfig,
+    /// HTTPS and WSS (`[server.tls]`: `cert_path`, `key_path`, `reload_ms`).
+    pub tls: weir_connectors::tls::TlsConfig,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +88,7 @@ impl Default for ServerConfig {
             health_outbox_ms: 120_000,
             heartbeat_url: String::new(),
             auth: crate::auth::AuthConfig::default(),
+            tls: weir_connectors::tls::TlsConfig::default(),
         }
     }
 }

@@ -101,6 +101,9 @@ pub async fn start(
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Running> {
     refuse_open_bind(config)?;
+    let tls = weir_connectors::tls::Tls::new(&config.tls).map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("server.tls: {e}"))
+    })?;
     let listener = listen(config).map_err(|e| {
         std::io::Error::new(
             e.kind(),
@@ -121,7 +124,7 @@ pub async fn start(
     let context = Arc::new(api::Context {
         heartbeat,
         tokens: Arc::default(),
-        scheme: "http",
+        scheme: if tls.is_some() { "https" } else { "http" },
         hub: Arc::clone(&hub),
         db: db::Db::new(postgres.clone()),
         brokers: kafka.brokers.clone(),
@@ -136,13 +139,28 @@ pub async fn start(
     if config.auth.enabled {
         tokio::spawn(auth::web::refresh(Arc::clone(&context)));
     }
-    tokio::spawn(warp::serve(api::routes(context)).incoming(listener).run());
+    match tls {
+        Some(tls) => {
+            tokio::spawn(
+                tls.clone()
+                    .watch(std::time::Duration::from_millis(config.tls.reload_ms)),
+            );
+            tokio::spawn(weir_connectors::tls::serve_warp(
+                listener,
+                tls.http1_only(),
+                api::routes(context),
+            ));
+        }
+        None => {
+            tokio::spawn(warp::serve(api::routes(context)).incoming(listener).run());
+        }
+    }
     tokio::spawn(monitor::run(
         db::Db::new(postgres.clone()),
         kafka.clone(),
         Arc::clone(hub.metrics()),
     ));
-    tracing::info!(%address, "server listening (dashboard, /api, /ws, /metrics)");
+    tracing::info!(%address, tls = config.tls.enabled(), "server listening (dashboard, /api, /ws, /metrics)");
     Ok(Running {
         address,
         publisher,

@@ -37,6 +37,8 @@ pub struct HttpConfig {
     pub max_batch: usize,
     /// A request body must arrive within this long (slow senders get 408).
     pub body_timeout_ms: u64,
+    /// TLS (`cert_path`, `key_path`): HTTPS instead of HTTP.
+    pub tls: crate::tls::TlsConfig,
 }
 
 impl Default for HttpConfig {
@@ -47,6 +49,7 @@ impl Default for HttpConfig {
             max_body_bytes: 1 << 20,
             max_batch: 10_000,
             body_timeout_ms: 10_000,
+            tls: crate::tls::TlsConfig::default(),
         }
     }
 }
@@ -91,6 +94,8 @@ pub struct GrpcConfig {
     pub enabled: bool,
     /// Address to listen on.
     pub listen: String,
+    /// TLS (`cert_path`, `key_path`): gRPC over TLS (HTTP/2, ALPN `h2`).
+    pub tls: crate::tls::TlsConfig,
 }
 
 impl Default for GrpcConfig {
@@ -98,6 +103,7 @@ impl Default for GrpcConfig {
         GrpcConfig {
             enabled: true,
             listen: "127.0.0.1:50051".into(),
+            tls: crate::tls::TlsConfig::default(),
         }
     }
 }

@@ -181,8 +181,26 @@ fn tokio_stream_from<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl Strea
 }
 
 /// Serves the service on `listener` until the runtime stops.
-pub fn serve(listener: tokio::net::TcpListener, gateway: Gateway, auth: Auth) {
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    gateway: Gateway,
+    auth: Auth,
+    tls: Option<crate::tls::Tls>,
+) {
     let service = IngestServer::new(Service { gateway, auth });
+    if let Some(tls) = tls {
+        let mut connections = crate::tls::incoming(listener, tls);
+        let incoming = futures_util::stream::poll_fn(move |cx| connections.poll_recv(cx));
+        tokio::spawn(async move {
+            if let Err(e) = tonic::transport::Server::builder()
+                .serve_with_incoming(service, incoming)
+                .await
+            {
+                tracing::error!(error = %e, "grpc gateway stopped");
+            }
+        });
+        return;
+    }
     let incoming = futures_util::stream::poll_fn(move |cx| {
         listener
             .poll_accept(cx)

@@ -432,6 +432,21 @@ pub fn routes(ctx: Arc<HttpContext>) -> BoxedFilter<(Response,)> {
 }
 
 /// Serves the routes on `listener` until the runtime stops.
-pub fn serve(listener: tokio::net::TcpListener, ctx: Arc<HttpContext>) {
-    tokio::spawn(warp::serve(routes(ctx)).incoming(listener).run());
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    ctx: Arc<HttpContext>,
+    tls: Option<crate::tls::Tls>,
+) {
+    match tls {
+        Some(tls) => {
+            tokio::spawn(crate::tls::serve_warp(
+                listener,
+                tls.http1_only(),
+                routes(ctx),
+            ));
+        }
+        None => {
+            tokio::spawn(warp::serve(routes(ctx)).incoming(listener).run());
+        }
+    }
 }

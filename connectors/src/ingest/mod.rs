@@ -149,6 +149,7 @@ pub async fn start(
     };
     let mut http_address = None;
     if config.http.enabled {
+        let tls = listener_tls("ingest.http.tls", &config.http.tls)?;
         let listener = bind("ingest.http.listen", &config.http.listen).await?;
         http_address = listener.local_addr().ok();
         http::serve(
@@ -159,15 +160,17 @@ pub async fn start(
                 config: config.http.clone(),
                 metrics: Arc::clone(&render),
             }),
+            tls,
         );
-        info!(address = ?http_address, "http ingest listening (POST /ingest, /ingest/batch)");
+        info!(address = ?http_address, tls = config.http.tls.enabled(), "http ingest listening (POST /ingest, /ingest/batch)");
     }
     let mut grpc_address = None;
     if config.grpc.enabled {
+        let tls = listener_tls("ingest.grpc.tls", &config.grpc.tls)?;
         let listener = bind("ingest.grpc.listen", &config.grpc.listen).await?;
         grpc_address = listener.local_addr().ok();
-        grpc::serve(listener, gateway("grpc"), auth.clone());
-        info!(address = ?grpc_address, "grpc ingest listening (weir.ingest.v1.Ingest)");
+        grpc::serve(listener, gateway("grpc"), auth.clone(), tls);
+        info!(address = ?grpc_address, tls = config.grpc.tls.enabled(), "grpc ingest listening (weir.ingest.v1.Ingest)");
     }
     if config.mqtt.enabled {
         mqtt::start(&config.mqtt, gateway("mqtt")).map_err(|reason| {
@@ -224,4 +227,22 @@ async fn read_tokens(
             sensors: r.get(2),
         })
         .collect())
+}
+
+/// A listener's TLS, its reloads watched; `None` when it is off.
+fn listener_tls(
+    setting: &'static str,
+    config: &crate::tls::TlsConfig,
+) -> Result<Option<crate::tls::Tls>, crate::ConnectorError> {
+    let tls = crate::tls::Tls::new(config).map_err(|e| crate::ConnectorError::InvalidSetting {
+        setting,
+        reason: e.to_string(),
+    })?;
+    if let Some(tls) = &tls {
+        tokio::spawn(
+            tls.clone()
+                .watch(std::time::Duration::from_millis(config.reload_ms)),
+        );
+    }
+    Ok(tls)
 }
