@@ -177,3 +177,91 @@ fn mqtt_readings_arrive_once_even_those_sent_while_weir_was_away() -> Result<(),
     ingest.stop()?;
     Ok(())
 }
+
+/// A broker that asks for a password: the bridge with the right one gets a
+/// reading through; with a wrong one it says the broker refused it.
+#[test]
+fn the_bridge_signs_in_to_a_broker_with_a_password_file() -> Result<(), Error> {
+    let mosquitto = OwnMosquitto::start_with("mqtt-auth-broker", Some(("bridge", "br1dge-pass")))?;
+    let port = mosquitto.port();
+    let broker = format!("broker = \"{}\"", mosquitto.address);
+    let mut ingest = Ingest::new(
+        "mqtt-auth",
+        None,
+        &[
+            ("ingest.mqtt", &broker),
+            ("ingest.mqtt", "username = \"bridge\""),
+            ("ingest.mqtt", "password = \"br1dge-pass\""),
+            ("ingest.grpc", "enabled = false"),
+        ],
+    )?;
+    ingest.start()?;
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let topic = ingest.topic("mq-auth");
+    let line = reading("mq-auth", T0, 7.0);
+    let status = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-q",
+            "1",
+            "-u",
+            "bridge",
+            "-P",
+            "br1dge-pass",
+            "-t",
+            &topic,
+            "-m",
+            &line,
+        ])
+        .status()?;
+    assert!(status.success());
+    let read = read_topic(&ingest.brokers, &ingest.readings, 12, 1)?;
+    assert_eq!(read.len(), 1, "{}", ingest.log_tail());
+    ingest.stop()?;
+
+    // Anonymous publishers are refused by the broker itself.
+    let anonymous = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-q",
+            "1",
+            "-t",
+            &topic,
+            "-m",
+            &line,
+        ])
+        .output()?;
+    assert!(
+        !anonymous.status.success(),
+        "an anonymous publish was taken"
+    );
+
+    let mut wrong = Ingest::new(
+        "mqtt-auth-wrong",
+        None,
+        &[
+            ("ingest.mqtt", &broker),
+            ("ingest.mqtt", "username = \"bridge\""),
+            ("ingest.mqtt", "password = \"not-it\""),
+            ("ingest.grpc", "enabled = false"),
+        ],
+    )?;
+    wrong.start()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !wrong.log_tail().contains("refused the connection") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refusal logged: {}",
+            wrong.log_tail()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    wrong.stop()?;
+    Ok(())
+}

@@ -91,6 +91,10 @@ pub struct HeartbeatConfig {
     pub mqtt_broker: String,
     /// MQTT client id of the heartbeat's publisher.
     pub mqtt_client_id: String,
+    /// MQTT username of the publisher (empty: none).
+    pub mqtt_username: String,
+    /// Its password (`WEIR_HEARTBEAT__MQTT_PASSWORD_FILE` keeps it out of the file).
+    pub mqtt_password: String,
     /// A `watchdog` event on the alerts topic is expected at least this often;
     /// longer without one is a reason for an incident. 0 turns the check off.
     pub watchdog_after_ms: u64,
@@ -126,6 +130,8 @@ impl Default for HeartbeatConfig {
             ingest_token: String::new(),
             mqtt_broker: "127.0.0.1:1883".into(),
             mqtt_client_id: "weir-heartbeat".into(),
+            mqtt_username: String::new(),
+            mqtt_password: String::new(),
             watchdog_after_ms: 180_000,
             remind_every_ms: 1_800_000,
             smtp_server: String::new(),

@@ -85,6 +85,9 @@ impl Senders {
                 })?;
             let mut options = MqttOptions::new(hb.mqtt_client_id.clone(), host, port);
             options.set_keep_alive(Duration::from_secs(15));
+            if !hb.mqtt_username.is_empty() {
+                options.set_credentials(hb.mqtt_username.clone(), hb.mqtt_password.clone());
+            }
             let (client, mut events) = AsyncClient::new(options, 16);
             tokio::spawn(async move {
                 let mut down = false;

@@ -269,14 +269,39 @@ pub struct OwnMosquitto {
 impl OwnMosquitto {
     /// Starts it and waits until it accepts connections.
     pub fn start(name: &str) -> Result<OwnMosquitto, Error> {
+        OwnMosquitto::start_with(name, None)
+    }
+
+    /// Starts it; with `user` (name, password) it accepts only that user,
+    /// from a password file made with `mosquitto_passwd`.
+    pub fn start_with(name: &str, user: Option<(&str, &str)>) -> Result<OwnMosquitto, Error> {
         let port = free_port()?;
         let dir = std::env::temp_dir().join(unique(name));
         std::fs::create_dir_all(&dir)?;
+        let access = match user {
+            None => "allow_anonymous true\n".to_string(),
+            Some((name, password)) => {
+                let file = dir.join("passwords");
+                let made = std::process::Command::new("mosquitto_passwd")
+                    .args(["-b", "-c"])
+                    .arg(&file)
+                    .args([name, password])
+                    .output()?;
+                if !made.status.success() {
+                    return Err(format!(
+                        "mosquitto_passwd: {}",
+                        String::from_utf8_lossy(&made.stderr)
+                    )
+                    .into());
+                }
+                format!("allow_anonymous false\npassword_file {}\n", file.display())
+            }
+        };
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                "listener {port} 127.0.0.1\n{access}persistence false\n\
                  max_queued_messages 0\nmax_inflight_messages 100\nlog_dest file {}\n",
                 dir.join("mosquitto.log").display()
             ),

@@ -71,6 +71,11 @@ pub struct MqttConfig {
     pub keep_alive_secs: u64,
     /// Messages being written to the buffer at once (acknowledged in order).
     pub in_flight: usize,
+    /// MQTT username (empty: connect without credentials).
+    pub username: String,
+    /// MQTT password; keep it out of the file:
+    /// `WEIR_INGEST__MQTT__PASSWORD_FILE=/run/secrets/mqtt`.
+    pub password: String,
 }
 
 impl Default for MqttConfig {
@@ -82,6 +87,8 @@ impl Default for MqttConfig {
             topic_filter: "sensors/+/readings".into(),
             keep_alive_secs: 30,
             in_flight: 100,
+            username: String::new(),
+            password: String::new(),
         }
     }
 }

@@ -71,6 +71,9 @@ pub fn start(config: &MqttConfig, gateway: Gateway) -> Result<(), String> {
         // would redeliver it at every reconnect, for ever. Over 64 KiB it
         // becomes a `too_large` dead letter (payload cut, size kept).
         .set_max_packet_size(MQTT_MAX_PACKET, 1 << 20);
+    if !config.username.is_empty() {
+        options.set_credentials(config.username.clone(), config.password.clone());
+    }
     let (client, eventloop) = AsyncClient::new(options, config.in_flight.max(10));
     // Unbounded, so the event loop never waits on the forwarder (which
     // waits on the event loop to send its acks): the broker's in-flight
@@ -123,6 +126,15 @@ async fn poll(
                 }
             }
             Ok(_) => {}
+            Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
+                // Said every time: a refusal is a setting to fix, not a blip.
+                tracing::error!(
+                    ?code,
+                    "mqtt broker refused the connection (check ingest.mqtt.username and password); retrying"
+                );
+                down = true;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
             Err(e) => {
                 if !down {
                     warn!(error = %e, "mqtt broker unreachable; reconnecting (unacknowledged messages will be redelivered)");
