@@ -7,6 +7,7 @@ pub mod heartbeat;
 pub mod ingest;
 pub mod kafka;
 pub mod store;
+pub mod tls;
 pub mod webhook;
 
 use std::process::{Command, Output};

@@ -62,6 +62,7 @@ pub struct WebhookChannel {
     timeout: Duration,
     secret: String,
     headers: Vec<(String, String)>,
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl WebhookChannel {
@@ -103,12 +104,26 @@ impl WebhookChannel {
             }
             headers.push((name.clone(), value.clone()));
         }
+        let tls = match (url.tls, hook.ca_file.is_empty()) {
+            (true, _) => Some(
+                super::http::connector(&hook.ca_file)
+                    .map_err(|r| invalid("delivery.webhooks.ca_file", r))?,
+            ),
+            (false, true) => None,
+            (false, false) => {
+                return Err(invalid(
+                    "delivery.webhooks.ca_file",
+                    "only for https:// URLs".into(),
+                ));
+            }
+        };
         Ok(WebhookChannel {
             name: hook.channel_name(),
             url,
             timeout,
             secret,
             headers,
+            tls,
         })
     }
 }
@@ -135,19 +150,25 @@ impl Channel for WebhookChannel {
                 headers.push((sign::TIMESTAMP_HEADER, timestamp.as_str()));
                 headers.push((sign::SIGNATURE_HEADER, signature.as_str()));
             }
-            post(&self.url, &headers, payload.body.as_bytes(), self.timeout)
-                .await
-                .map(|_| ())
-                .map_err(|e| match e {
-                    PostError::Unreachable(reason) => Failure {
-                        reason,
-                        refused: false,
-                    },
-                    PostError::Status(code, reason) => Failure {
-                        reason,
-                        refused: code != 408 && code != 429,
-                    },
-                })
+            post(
+                &self.url,
+                self.tls.as_ref(),
+                &headers,
+                payload.body.as_bytes(),
+                self.timeout,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                PostError::Unreachable(reason) => Failure {
+                    reason,
+                    refused: false,
+                },
+                PostError::Status(code, reason) => Failure {
+                    reason,
+                    refused: code != 408 && code != 429,
+                },
+            })
         })
     }
 }

@@ -39,7 +39,7 @@ pub struct DeliveryConfig {
 pub struct WebhookConfig {
     /// A short name (the channel is `webhook:<name>`).
     pub name: String,
-    /// `http://host:port/path` (plain HTTP; put TLS in front with a proxy).
+    /// `http://` or `https://host[:port]/path` (the certificate is verified).
     pub url: String,
     /// Signs every request (`X-Weir-Signature: sha256=<HMAC>` over
     /// `"<X-Weir-Timestamp>.<body>"`); empty: unsigned.
@@ -52,6 +52,10 @@ pub struct WebhookConfig {
     /// Extra request headers, e.g. `{ Authorization = "Bearer …" }`.
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
+    /// For `https://`: a PEM file of the CAs to trust instead of the
+    /// system's bundle (a private CA).
+    #[serde(default)]
+    pub ca_file: String,
 }
 
 impl WebhookConfig {

@@ -1,26 +1,42 @@
 //! The smallest HTTP/1.1 client webhooks need: one POST per connection,
-//! `Connection: close`, success is a 2xx status line. Plain HTTP only.
+//! `Connection: close`, success is a 2xx status line. `https://` goes over
+//! rustls, the server's certificate verified against the system's CA
+//! bundle or the webhook's own `ca_file`, and its name against the URL's host.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
-/// An `http://host:port/path` URL, split.
+/// An `http://` or `https://` `host:port/path` URL, split.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
     /// `host:port` to connect to.
     pub authority: String,
+    /// The host alone (the name the certificate must carry).
+    pub host: String,
     /// Path and query, starting with `/`.
     pub path: String,
+    /// `https://`.
+    pub tls: bool,
 }
 
 impl Url {
-    /// Parses `http://host[:port][/path]`; other schemes are refused.
+    /// Parses `http[s]://host[:port][/path]`; other schemes are refused.
     pub fn parse(url: &str) -> Result<Url, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("`{url}`: only http:// URLs are supported"))?;
+        let (rest, tls, port) = if let Some(rest) = url.strip_prefix("https://") {
+            (rest, true, 443)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (rest, false, 80)
+        } else {
+            return Err(format!(
+                "`{url}`: only http:// and https:// URLs are supported"
+            ));
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -28,16 +44,70 @@ impl Url {
         if authority.is_empty() {
             return Err(format!("`{url}`: no host"));
         }
-        let authority = if authority.contains(':') {
+        let has_port = authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let authority = if has_port {
             authority.to_string()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{port}")
         };
+        let host = authority
+            .rsplit_once(':')
+            .map_or(authority.as_str(), |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         Ok(Url {
             authority,
+            host,
             path: path.to_string(),
+            tls,
         })
     }
+}
+
+/// Where the system keeps its CA bundle (`SSL_CERT_FILE` first).
+fn system_bundle() -> Option<std::path::PathBuf> {
+    std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/cert.pem",
+            ]
+            .map(std::path::PathBuf::from),
+        )
+        .find(|p| p.is_file())
+}
+
+/// A TLS client trusting `ca_file` (PEM), or the system's bundle when empty.
+pub fn connector(ca_file: &str) -> Result<TlsConnector, String> {
+    let bundle = if ca_file.is_empty() {
+        system_bundle().ok_or("no system CA bundle (set ca_file or SSL_CERT_FILE)")?
+    } else {
+        std::path::PathBuf::from(ca_file)
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs =
+        CertificateDer::pem_file_iter(&bundle).map_err(|e| format!("{}: {e}", bundle.display()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("{}: {e}", bundle.display()))?;
+        // A bundle may hold certificates rustls cannot use; skip those.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no usable CA certificate", bundle.display()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 /// Why a POST did not succeed.
@@ -52,15 +122,46 @@ pub enum PostError {
 /// POSTs `body` as JSON with extra headers; `Ok(status)` for a 2xx answer.
 pub async fn post(
     url: &Url,
+    tls: Option<&TlsConnector>,
     headers: &[(&str, &str)],
     body: &[u8],
     timeout: Duration,
 ) -> Result<u16, PostError> {
     let unreachable = PostError::Unreachable;
     let attempt = async {
-        let mut stream = TcpStream::connect(&url.authority)
+        let stream = TcpStream::connect(&url.authority)
             .await
             .map_err(|e| unreachable(format!("connect {}: {e}", url.authority)))?;
+        match (url.tls, tls) {
+            (false, _) => exchange(stream, url, headers, body).await,
+            (true, Some(tls)) => {
+                let name = ServerName::try_from(url.host.clone())
+                    .map_err(|e| unreachable(format!("`{}`: {e}", url.host)))?;
+                // A certificate that does not verify is the receiver's
+                // setup, not this event's fault: retried, not refused.
+                let stream = tls
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| unreachable(format!("tls with {}: {e}", url.authority)))?;
+                exchange(stream, url, headers, body).await
+            }
+            (true, None) => Err(unreachable("https:// without a TLS client".into())),
+        }
+    };
+    tokio::time::timeout(timeout, attempt).await.map_err(|_| {
+        PostError::Unreachable(format!("no answer within {} ms", timeout.as_millis()))
+    })?
+}
+
+/// Writes the request, reads the status line.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    url: &Url,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<u16, PostError> {
+    let unreachable = PostError::Unreachable;
+    {
         let mut request = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
             url.path,
@@ -77,6 +178,11 @@ pub async fn post(
             .map_err(|e| unreachable(format!("send: {e}")))?;
         stream
             .write_all(body)
+            .await
+            .map_err(|e| unreachable(format!("send: {e}")))?;
+        // TLS holds written bytes until flushed.
+        stream
+            .flush()
             .await
             .map_err(|e| unreachable(format!("send: {e}")))?;
         let mut reader = BufReader::new(stream);
@@ -98,10 +204,7 @@ pub async fn post(
                 format!("HTTP {}", status.trim_end()),
             ))
         }
-    };
-    tokio::time::timeout(timeout, attempt).await.map_err(|_| {
-        PostError::Unreachable(format!("no answer within {} ms", timeout.as_millis()))
-    })?
+    }
 }
 
 #[cfg(test)]
@@ -114,14 +217,24 @@ mod tests {
             Url::parse("http://127.0.0.1:9000/hooks/weir?x=1"),
             Ok(Url {
                 authority: "127.0.0.1:9000".into(),
-                path: "/hooks/weir?x=1".into()
+                host: "127.0.0.1".into(),
+                path: "/hooks/weir?x=1".into(),
+                tls: false,
             })
         );
         assert_eq!(
             Url::parse("http://example.invalid").map(|u| (u.authority, u.path)),
             Ok(("example.invalid:80".into(), "/".into()))
         );
-        assert!(Url::parse("https://a/b").is_err_and(|e| e.contains("only http://")));
+        assert_eq!(
+            Url::parse("https://hooks.example.net/weir").map(|u| (u.authority, u.host, u.tls)),
+            Ok((
+                "hooks.example.net:443".into(),
+                "hooks.example.net".into(),
+                true
+            ))
+        );
+        assert!(Url::parse("ftp://a/b").is_err_and(|e| e.contains("https://")));
         assert!(Url::parse("http:///x").is_err());
     }
 }
