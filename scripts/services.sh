@@ -49,7 +49,19 @@ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'weir') \gexec
 SQL
   psql -X -q "postgres://weir:weir@127.0.0.1:5432/weir" -c 'SELECT 1' >/dev/null ||
     die "PostgreSQL is up but role weir cannot log in over 127.0.0.1"
-  log "PostgreSQL ready on 127.0.0.1:5432 (database weir)"
+  # TLS, for the sslmode tests: Debian's default (ssl = on with the
+  # snakeoil certificate for `localhost`), turned on when a cluster lacks it.
+  if [ "$(psql -X -At "postgres://weir:weir@127.0.0.1:5432/weir" -c 'SHOW ssl')" != on ]; then
+    [ -f /etc/ssl/certs/ssl-cert-snakeoil.pem ] || { apt_install ssl-cert; as_root make-ssl-cert generate-default-snakeoil; }
+    "${psql_admin[@]}" <<'SQL'
+ALTER SYSTEM SET ssl_cert_file = '/etc/ssl/certs/ssl-cert-snakeoil.pem';
+ALTER SYSTEM SET ssl_key_file = '/etc/ssl/private/ssl-cert-snakeoil.key';
+ALTER SYSTEM SET ssl = on;
+SELECT pg_reload_conf();
+SQL
+    sleep 1
+  fi
+  log "PostgreSQL ready on 127.0.0.1:5432 (database weir; TLS: $(psql -X -At "postgres://weir:weir@127.0.0.1:5432/weir" -c 'SHOW ssl'))"
 }
 
 browser() {

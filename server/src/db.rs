@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use tracing::warn;
 use weir_connectors::postgres::PostgresConfig;
 
@@ -39,7 +39,11 @@ impl Db {
                 self.config.schema
             )));
         }
-        let (client, connection) = tokio_postgres::connect(&self.config.url, NoTls)
+        let (client, connection) = weir_connectors::postgres::tls::tokio_config(&self.config)
+            .map_err(|e| ApiError::unavailable(format!("postgres: {e}")))?
+            .connect(weir_connectors::postgres::tls::MakeRustls::for_config(
+                &self.config,
+            ))
             .await
             .map_err(|e| ApiError::unavailable(format!("postgres: {e}")))?;
         tokio::spawn(async move {

@@ -159,7 +159,9 @@ impl Checks {
             let pg = &self.config.postgres;
             let (client, connection) = tokio::time::timeout(
                 timeout,
-                tokio_postgres::connect(&pg.url, tokio_postgres::NoTls),
+                weir_connectors::postgres::tls::tokio_config(pg)
+                    .context("postgres.url")?
+                    .connect(weir_connectors::postgres::tls::MakeRustls::for_config(pg)),
             )
             .await
             .map_err(|_| anyhow!("postgres connect: no answer in time"))?

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client};
 use tracing::{info, warn};
 
 use super::channel::{Channel, Failure, Payload};
@@ -143,8 +143,9 @@ impl ChannelWorker {
     }
 
     async fn session(&self, down: &mut bool) -> Result<(), tokio_postgres::Error> {
-        let (mut client, mut connection) =
-            tokio_postgres::connect(&self.postgres.url, NoTls).await?;
+        let (mut client, mut connection) = crate::postgres::tls::tokio_config(&self.postgres)?
+            .connect(crate::postgres::tls::MakeRustls::for_config(&self.postgres))
+            .await?;
         let wake = Arc::new(Notify::new());
         let woken = Arc::clone(&wake);
         tokio::spawn(async move {

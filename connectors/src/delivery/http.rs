@@ -68,7 +68,7 @@ impl Url {
 }
 
 /// Where the system keeps its CA bundle (`SSL_CERT_FILE` first).
-fn system_bundle() -> Option<std::path::PathBuf> {
+pub fn system_bundle() -> Option<std::path::PathBuf> {
     std::env::var_os("SSL_CERT_FILE")
         .map(std::path::PathBuf::from)
         .into_iter()

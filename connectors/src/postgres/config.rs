@@ -29,6 +29,12 @@ pub struct PostgresConfig {
     pub batch_linger_ms: u64,
     /// Rows waiting that trigger a transaction at once, whatever the linger.
     pub batch_max_rows: usize,
+    /// TLS, as libpq's `sslmode`: `disable`, `require` (encrypted, the
+    /// server unverified), `verify-full` (verified against `ssl_root_cert`
+    /// and the URL's host). Overrides an `sslmode` in `url`.
+    pub sslmode: super::tls::SslMode,
+    /// PEM file of the CAs `verify-full` trusts; empty: the system's bundle.
+    pub ssl_root_cert: String,
 }
 
 impl Default for PostgresConfig {
@@ -44,6 +50,8 @@ impl Default for PostgresConfig {
             max_backoff_ms: 5_000,
             batch_linger_ms: 50,
             batch_max_rows: 50_000,
+            sslmode: super::tls::SslMode::Disable,
+            ssl_root_cert: String::new(),
         }
     }
 }

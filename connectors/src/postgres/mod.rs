@@ -9,6 +9,7 @@ mod recovery;
 mod render;
 mod schema;
 mod sink;
+pub mod tls;
 mod writer;
 
 pub use alerts::NOTIFY_CHANNEL;

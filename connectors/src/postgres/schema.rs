@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 use tracing::info;
 
 use super::PostgresConfig;
@@ -192,7 +192,9 @@ const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NU
 pub async fn connect_async(
     config: &PostgresConfig,
 ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(&config.url, tokio_postgres::NoTls).await?;
+    let (client, connection) = super::tls::tokio_config(config)?
+        .connect(super::tls::MakeRustls::for_config(config))
+        .await?;
     tokio::spawn(connection);
     client
         .batch_execute(&format!("SET search_path TO {}", config.schema))
@@ -215,7 +217,8 @@ pub fn connect(config: &PostgresConfig) -> Result<Client, ConnectorError> {
             reason: format!("`{}` has no host", config.url),
         })?;
     check_reachable(POSTGRES, &address, Duration::from_secs(3))?;
-    let mut client = Client::connect(&config.url, NoTls)
+    let mut client = super::tls::sync_config(config)
+        .and_then(|pg| pg.connect(super::tls::MakeRustls::for_config(config)))
         .map_err(|e| ConnectorError::postgres(format!("connect to {address}"), e))?;
     client
         // Concurrent `CREATE SCHEMA IF NOT EXISTS` can fail with a unique
