@@ -222,36 +222,17 @@ where
     F::Extract: warp::Reply,
 {
     let service = warp::service(filter);
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let acceptor = tls.acceptor().clone();
-        let service = service.clone();
+    let mut connections = incoming(listener, tls);
+    while let Some(Ok(stream)) = connections.recv().await {
+        let service = hyper_util::service::TowerToHyperService::new(service.clone());
         tokio::spawn(async move {
-            let handshake =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-            let stream = match handshake {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "tls handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
             let io = hyper_util::rt::TokioIo::new(stream);
-            let hyper_service = hyper_util::service::TowerToHyperService::new(service);
             if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, hyper_service)
+                .serve_connection(io, service)
                 .with_upgrades()
                 .await
             {
-                tracing::debug!(%peer, error = %e, "tls connection ended");
+                tracing::debug!(error = %e, "tls connection ended");
             }
         });
     }

@@ -28,15 +28,7 @@ use super::serve::Status;
 
 const ATTEMPTS: u32 = 5;
 
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
-}
+use weir_server::auth::rfc3339;
 
 /// The mail for `notice` (with the latest round's error `details`): (subject, body).
 pub fn mail(config: &HeartbeatConfig, notice: &Notice, details: &[String]) -> (String, String) {

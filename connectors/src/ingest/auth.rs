@@ -88,15 +88,7 @@ impl Auth {
     /// Without auth required, an absent token is the anonymous device;
     /// a token that is given must still be valid.
     pub fn device(&self, authorization: Option<&str>) -> Result<Option<Device>, AuthError> {
-        let token = authorization
-            .map(str::trim)
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        let Some(token) = token else {
+        let Some(token) = bearer(authorization) else {
             return if self.required {
                 Err(AuthError::Missing)
             } else {
@@ -114,6 +106,18 @@ impl Auth {
             .map(Some)
             .ok_or(AuthError::Unknown)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+pub fn bearer(authorization: Option<&str>) -> Option<&str> {
+    authorization
+        .map(str::trim)
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// The SHA-256 of a token, lowercase hex (how `ingest_tokens` stores them).

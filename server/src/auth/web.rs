@@ -23,14 +23,7 @@ fn deny(e: ApiError) -> warp::Rejection {
 /// The token of a request: `Authorization: Bearer <t>`, or (browsers cannot
 /// set headers on a WebSocket) a `Sec-WebSocket-Protocol` entry `bearer.<t>`.
 pub fn presented(authorization: Option<&str>, protocols: Option<&str>) -> Option<String> {
-    let bearer = authorization
-        .map(str::trim)
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
+    let bearer = weir_connectors::ingest::auth::bearer(authorization);
     let protocol = protocols.and_then(|p| {
         p.split(',')
             .map(str::trim)
