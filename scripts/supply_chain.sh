@@ -19,6 +19,9 @@ if ! "$deny" --version 2>/dev/null | grep -q " $DENY_VERSION\$"; then
   cargo install cargo-deny --version "$DENY_VERSION" --locked
 fi
 
+# Every platform's crates (cargo-deny reads the whole graph; the build only
+# downloads this platform's), so the checks below can run offline.
+cargo fetch --locked
 cargo deny --offline check licenses bans sources
 
 # The directory cargo-deny keeps the default database in (a hash of its URL).
