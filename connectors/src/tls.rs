@@ -213,6 +213,44 @@ pub fn incoming(
     receiver
 }
 
+/// Where the system keeps its CA bundle (`SSL_CERT_FILE` first).
+fn system_bundle() -> Option<PathBuf> {
+    std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/cert.pem",
+            ]
+            .map(PathBuf::from),
+        )
+        .find(|p| p.is_file())
+}
+
+/// The CAs a TLS client trusts: those of `ca_file` (PEM), or of the
+/// system's bundle when it is empty. Certificates rustls cannot use are
+/// skipped; a file with none it can is an error naming it.
+pub fn roots(ca_file: &str) -> Result<rustls::RootCertStore, String> {
+    let bundle = if ca_file.is_empty() {
+        system_bundle().ok_or("no system CA bundle (set the CA file or SSL_CERT_FILE)")?
+    } else {
+        PathBuf::from(ca_file)
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        CertificateDer::pem_file_iter(&bundle).map_err(|e| format!("{}: {e}", bundle.display()))?
+    {
+        let cert = cert.map_err(|e| format!("{}: {e}", bundle.display()))?;
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no usable CA certificate", bundle.display()));
+    }
+    Ok(roots)
+}
+
 /// Serves `filter` on `listener` over TLS until the runtime stops. A
 /// client that does not complete the handshake (plain HTTP, a scanner) is
 /// dropped after at most 10 s without holding up others.

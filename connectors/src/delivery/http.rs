@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -67,40 +66,9 @@ impl Url {
     }
 }
 
-/// Where the system keeps its CA bundle (`SSL_CERT_FILE` first).
-pub fn system_bundle() -> Option<std::path::PathBuf> {
-    std::env::var_os("SSL_CERT_FILE")
-        .map(std::path::PathBuf::from)
-        .into_iter()
-        .chain(
-            [
-                "/etc/ssl/certs/ca-certificates.crt",
-                "/etc/pki/tls/certs/ca-bundle.crt",
-                "/etc/ssl/cert.pem",
-            ]
-            .map(std::path::PathBuf::from),
-        )
-        .find(|p| p.is_file())
-}
-
 /// A TLS client trusting `ca_file` (PEM), or the system's bundle when empty.
 pub fn connector(ca_file: &str) -> Result<TlsConnector, String> {
-    let bundle = if ca_file.is_empty() {
-        system_bundle().ok_or("no system CA bundle (set ca_file or SSL_CERT_FILE)")?
-    } else {
-        std::path::PathBuf::from(ca_file)
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    let certs =
-        CertificateDer::pem_file_iter(&bundle).map_err(|e| format!("{}: {e}", bundle.display()))?;
-    for cert in certs {
-        let cert = cert.map_err(|e| format!("{}: {e}", bundle.display()))?;
-        // A bundle may hold certificates rustls cannot use; skip those.
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        return Err(format!("{}: no usable CA certificate", bundle.display()));
-    }
+    let roots = crate::tls::roots(ca_file)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -14,5 +14,4 @@ mod watchdog;
 pub use channel::{Channel, Failure, KafkaChannel, Payload, WebhookChannel};
 pub use config::{DeliveryConfig, KAFKA_CHANNEL, WebhookConfig};
 pub use deliverer::{Deliverer, Outcome, wait_drained};
-pub use http::system_bundle;
 pub use watchdog::{WATCHDOG_ALERT_ID, run as run_watchdog, watchdog_event};

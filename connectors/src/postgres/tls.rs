@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde::{Deserialize, Serialize};
@@ -111,26 +110,8 @@ fn connector(mode: SslMode, root_cert: &str) -> Result<tokio_rustls::TlsConnecto
             .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
             .with_no_client_auth(),
         SslMode::VerifyFull => {
-            let bundle = if root_cert.is_empty() {
-                crate::delivery::system_bundle()
-                    .ok_or("no system CA bundle: set postgres.ssl_root_cert")?
-            } else {
-                std::path::PathBuf::from(root_cert)
-            };
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(&bundle)
-                .map_err(|e| format!("postgres.ssl_root_cert {}: {e}", bundle.display()))?
-            {
-                let cert =
-                    cert.map_err(|e| format!("postgres.ssl_root_cert {}: {e}", bundle.display()))?;
-                let _ = roots.add(cert);
-            }
-            if roots.is_empty() {
-                return Err(format!(
-                    "postgres.ssl_root_cert {}: no usable CA certificate",
-                    bundle.display()
-                ));
-            }
+            let roots =
+                crate::tls::roots(root_cert).map_err(|e| format!("postgres.ssl_root_cert {e}"))?;
             builder.with_root_certificates(roots).with_no_client_auth()
         }
     };
