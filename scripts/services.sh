@@ -16,8 +16,12 @@ TANSU_VERSION=0.6.0
 
 build_tools() {
   # What the workspace's build needs: a C toolchain for librdkafka (bundled,
-  # built from source) and zlib; python3 runs librdkafka's configure.
-  apt_install gcc g++ make pkg-config zlib1g-dev python3 ca-certificates curl
+  # built from source, with OpenSSL for Kafka TLS and SASL/SCRAM) and zlib;
+  # python3 runs librdkafka's configure.
+  apt_install gcc g++ make pkg-config zlib1g-dev libssl-dev python3 ca-certificates curl
+  # Test peers: openssl makes the TLS tests' certificates; socat puts TLS
+  # in front of a test broker (Tansu 0.6.0 has no TLS listener of its own).
+  apt_install openssl socat
   command -v cargo >/dev/null || [ -x "$(cargo_bin)/cargo" ] ||
     die "cargo not found: install the Rust toolchain (rustup) first"
 }

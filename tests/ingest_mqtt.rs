@@ -265,3 +265,104 @@ fn the_bridge_signs_in_to_a_broker_with_a_password_file() -> Result<(), Error> {
     wrong.stop()?;
     Ok(())
 }
+
+/// Waits up to 20 s for `needle` in `ingest`'s log.
+fn wait_logged(ingest: &Ingest, needle: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ingest.log_tail().contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`{needle}` not logged: {}",
+            ingest.log_tail()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// MQTT over TLS to a broker that also asks for a client certificate: the
+/// bridge verifies the broker against its CA file, presents its own
+/// certificate, and a reading published over TLS reaches Kafka. A bridge
+/// that does not trust the broker's CA says why, every time, and takes
+/// nothing; a plaintext client is refused by the TLS listener.
+#[test]
+fn the_bridge_speaks_tls_with_a_client_certificate() -> Result<(), Error> {
+    let certs = std::env::temp_dir().join(common::unique("mqtt-tls-certs"));
+    std::fs::create_dir_all(&certs)?;
+    common::tls::certificates(&certs, "mosquitto")?;
+    common::tls::client_certificate(&certs, "weir-bridge")?;
+    let mosquitto = OwnMosquitto::start_tls("mqtt-tls-broker", &certs)?;
+    let port = mosquitto.port();
+    let file = |f: &str| format!("\"{}\"", certs.join(f).display());
+    let broker = format!("broker = \"localhost:{port}\"");
+    let (ca, cert, key) = (
+        format!("ca_file = {}", file("ca.pem")),
+        format!("cert_path = {}", file("client.pem")),
+        format!("key_path = {}", file("client.key")),
+    );
+    let mut ingest = Ingest::new(
+        "mqtt-tls",
+        None,
+        &[
+            ("ingest.mqtt", &broker),
+            ("ingest.grpc", "enabled = false"),
+            ("ingest.mqtt.tls", "enabled = true"),
+            ("ingest.mqtt.tls", &ca),
+            ("ingest.mqtt.tls", &cert),
+            ("ingest.mqtt.tls", &key),
+        ],
+    )?;
+    ingest.start()?;
+    wait_logged(&ingest, "mqtt bridge started");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let topic = ingest.topic("mq-tls");
+    let line = reading("mq-tls", T0, 3.5);
+    let over_tls = Command::new("mosquitto_pub")
+        .args(["-h", "localhost", "-p", &port, "-q", "1", "-t", &topic])
+        .args(["-m", &line, "--cafile"])
+        .arg(certs.join("ca.pem"))
+        .arg("--cert")
+        .arg(certs.join("client.pem"))
+        .arg("--key")
+        .arg(certs.join("client.key"))
+        .output()?;
+    assert!(
+        over_tls.status.success(),
+        "mosquitto_pub over TLS: {}",
+        String::from_utf8_lossy(&over_tls.stderr)
+    );
+    let read = read_topic(&ingest.brokers, &ingest.readings, 12, 1)?;
+    assert_eq!(read.len(), 1, "{}", ingest.log_tail());
+    let payload = String::from_utf8_lossy(&read[0].payload);
+    assert!(payload.contains("\"mq-tls\""), "{payload}");
+    ingest.stop()?;
+
+    let plaintext = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port, "-q", "1", "-t", &topic])
+        .args(["-m", &line])
+        .output()?;
+    assert!(!plaintext.status.success(), "a plaintext publish was taken");
+
+    // Another CA: the bridge refuses the broker's certificate and says so.
+    let other = std::env::temp_dir().join(common::unique("mqtt-tls-other-ca"));
+    std::fs::create_dir_all(&other)?;
+    common::tls::certificates(&other, "elsewhere")?;
+    let other_ca = format!("ca_file = \"{}\"", other.join("ca.pem").display());
+    let mut untrusting = Ingest::new(
+        "mqtt-tls-untrusted",
+        None,
+        &[
+            ("ingest.mqtt", &broker),
+            ("ingest.grpc", "enabled = false"),
+            ("ingest.mqtt.tls", "enabled = true"),
+            ("ingest.mqtt.tls", &other_ca),
+            ("ingest.mqtt.tls", &cert),
+            ("ingest.mqtt.tls", &key),
+        ],
+    )?;
+    untrusting.start()?;
+    wait_logged(&untrusting, "mqtt TLS handshake failed");
+    untrusting.stop()?;
+    let _ = std::fs::remove_dir_all(&certs);
+    let _ = std::fs::remove_dir_all(&other);
+    Ok(())
+}

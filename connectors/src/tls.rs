@@ -251,6 +251,63 @@ pub fn roots(ca_file: &str) -> Result<rustls::RootCertStore, String> {
     Ok(roots)
 }
 
+/// `[…tls]` of a connection weir makes (to an MQTT broker): whether it
+/// speaks TLS, whom it trusts, and optionally a client certificate.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTls {
+    /// Connect over TLS (MQTT's usual port for it is 8883).
+    pub enabled: bool,
+    /// PEM file of the CAs the server's certificate must chain to; empty:
+    /// the system's bundle. The name is checked against the host connected to.
+    pub ca_file: String,
+    /// PEM file of a client certificate chain, for servers that ask for one
+    /// (Mosquitto's `require_certificate`); empty: none.
+    pub cert_path: String,
+    /// PEM file of the client certificate's private key.
+    pub key_path: String,
+}
+
+impl ClientTls {
+    /// The rustls client this describes; errors name the file at fault.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        client_config(&self.ca_file, &self.cert_path, &self.key_path)
+    }
+}
+
+/// A TLS client (rustls on ring) trusting `ca_file` (or the system's
+/// bundle when empty), presenting `cert_path`/`key_path` when both are given.
+pub fn client_config(
+    ca_file: &str,
+    cert_path: &str,
+    key_path: &str,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let roots = roots(ca_file)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let config = match (cert_path.is_empty(), key_path.is_empty()) {
+        (true, true) => builder.with_no_client_auth(),
+        (false, false) => {
+            let chain = CertificateDer::pem_file_iter(cert_path)
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(|e| format!("{cert_path}: {e}"))?;
+            if chain.is_empty() {
+                return Err(format!("{cert_path}: no certificate"));
+            }
+            let key =
+                PrivateKeyDer::from_pem_file(key_path).map_err(|e| format!("{key_path}: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("{cert_path} with {key_path}: {e}"))?
+        }
+        _ => return Err("a client certificate needs both cert_path and key_path".into()),
+    };
+    Ok(Arc::new(config))
+}
+
 /// Serves `filter` on `listener` over TLS until the runtime stops. A
 /// client that does not complete the handshake (plain HTTP, a scanner) is
 /// dropped after at most 10 s without holding up others.

@@ -123,15 +123,10 @@ impl Checks {
         } else {
             &[("authorization", authorization.as_str())]
         };
-        let (status, body) = http::request(
-            &self.config.heartbeat.server,
-            "GET",
-            &path,
-            headers,
-            b"",
-            timeout,
-        )
-        .await?;
+        let hb = &self.config.heartbeat;
+        let target = http::Target::parse("server", &hb.server, &hb.ca_file)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let (status, body) = http::request(&target, "GET", &path, headers, b"", timeout).await?;
         if status == 404 {
             return Ok(false); // not known yet
         }
@@ -209,15 +204,22 @@ impl Checks {
 /// A dashboard subscriber of the heartbeat zone, for the life of the
 /// process: records every sensor state it is sent, reconnects after a second.
 async fn subscribe(config: Arc<Config>, seen: Arc<Seen>) {
-    let url = format!(
-        "ws://{}/ws?zone={}",
-        config.heartbeat.server, config.heartbeat.zone
-    );
+    let hb = &config.heartbeat;
+    let path = format!("/ws?zone={}", hb.zone);
     let keep =
         Duration::from_millis(config.heartbeat.deadline_ms + config.heartbeat.interval_ms) * 4;
     let mut connected_before = true;
     loop {
-        match follow(&url, &config.heartbeat.api_token, &seen, keep).await {
+        // The target is made at each connect: a replaced CA file is read again.
+        let target = http::Target::parse("server", &hb.server, &hb.ca_file);
+        let url = target
+            .as_ref()
+            .map_or_else(|_| hb.server.clone(), |t| t.ws_url(&path));
+        let followed = match target {
+            Ok(target) => follow(&target, &url, &hb.api_token, &seen, keep).await,
+            Err(e) => Err(anyhow!(e)),
+        };
+        match followed {
             Ok(()) => {
                 info!(%url, "heartbeat websocket closed by the server");
                 connected_before = true;
@@ -233,7 +235,13 @@ async fn subscribe(config: Arc<Config>, seen: Arc<Seen>) {
     }
 }
 
-async fn follow(url: &str, token: &str, seen: &Seen, keep: Duration) -> anyhow::Result<()> {
+async fn follow(
+    target: &http::Target,
+    url: &str,
+    token: &str,
+    seen: &Seen,
+    keep: Duration,
+) -> anyhow::Result<()> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = url.into_client_request().context("websocket url")?;
     if !token.is_empty() {
@@ -244,13 +252,14 @@ async fn follow(url: &str, token: &str, seen: &Seen, keep: Duration) -> anyhow::
                 .context("heartbeat.api_token is not a header value")?,
         );
     }
-    let (mut socket, _) = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio_tungstenite::connect_async(request),
-    )
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(10), async {
+        let stream = target.connect().await?;
+        tokio_tungstenite::client_async(request, stream)
+            .await
+            .context("websocket handshake")
+    })
     .await
-    .map_err(|_| anyhow!("connect: no answer in 10 s"))?
-    .context("connect")?;
+    .map_err(|_| anyhow!("connect: no answer in 10 s"))??;
     info!(%url, "heartbeat websocket subscribed");
     while let Some(message) = socket.next().await {
         let text = match message.context("read")? {

@@ -2,6 +2,7 @@
 //! and whom it tells. Kafka, PostgreSQL and the MQTT topic come from the
 //! `[kafka]`, `[postgres]` and `[ingest.mqtt]` sections of the same file.
 
+use super::http::Target;
 use serde::{Deserialize, Serialize};
 use weir_dataflow::SensorId;
 
@@ -76,15 +77,21 @@ pub struct HeartbeatConfig {
     pub paths: Vec<Path>,
     /// Where each reading is looked for (`ws`, `rest`, `postgres`).
     pub checks: Vec<Check>,
-    /// weir's server (`server.listen` of `weir run`), `host:port`: WebSocket and REST.
+    /// weir's server (`server.listen` of `weir run`): WebSocket and REST.
+    /// `host:port` or `http://host:port`; `https://host:port` when weir's
+    /// server has `[server.tls]` (the WebSocket is then `wss://`).
     pub server: String,
     /// A viewer token for weir's REST API and WebSocket (`weir token create
     /// --name heartbeat --role viewer --zone heartbeat`); empty: none sent
     /// (for a weir with `server.auth.enabled = false`). Set it from the
     /// environment (`WEIR_HEARTBEAT__API_TOKEN`) rather than the file.
     pub api_token: String,
-    /// weir's HTTP ingest gateway (`ingest.http.listen`), `host:port`.
+    /// weir's HTTP ingest gateway (`ingest.http.listen`): `host:port`, or
+    /// `https://host:port` when it has `[ingest.http.tls]`.
     pub ingest_http: String,
+    /// PEM file of the CAs that `https://` targets' certificates (server,
+    /// gateway, PagerDuty) must chain to; empty: the system's bundle.
+    pub ca_file: String,
     /// The device token for the HTTP gateway (may write `hb-*`); empty: none sent.
     pub ingest_token: String,
     /// Mosquitto, `host:port` (the broker the MQTT bridge subscribes to).
@@ -95,6 +102,9 @@ pub struct HeartbeatConfig {
     pub mqtt_username: String,
     /// Its password (`WEIR_HEARTBEAT__MQTT_PASSWORD_FILE` keeps it out of the file).
     pub mqtt_password: String,
+    /// MQTT over TLS (`[heartbeat.mqtt_tls]`: `enabled`, `ca_file`,
+    /// `cert_path`, `key_path`), as `[ingest.mqtt.tls]`.
+    pub mqtt_tls: weir_connectors::tls::ClientTls,
     /// A `watchdog` event on the alerts topic is expected at least this often;
     /// longer without one is a reason for an incident. 0 turns the check off.
     pub watchdog_after_ms: u64,
@@ -108,7 +118,7 @@ pub struct HeartbeatConfig {
     /// The mail's recipients.
     pub smtp_to: Vec<String>,
     /// A PagerDuty Events v2 endpoint (or anything that takes its shape),
-    /// `http://…`; empty: none.
+    /// `https://events.pagerduty.com/v2/enqueue` or `http://…`; empty: none.
     pub pagerduty_url: String,
     /// The Events v2 `routing_key` (the integration key).
     pub pagerduty_routing_key: String,
@@ -128,10 +138,12 @@ impl Default for HeartbeatConfig {
             api_token: String::new(),
             ingest_http: "127.0.0.1:8081".into(),
             ingest_token: String::new(),
+            ca_file: String::new(),
             mqtt_broker: "127.0.0.1:1883".into(),
             mqtt_client_id: "weir-heartbeat".into(),
             mqtt_username: String::new(),
             mqtt_password: String::new(),
+            mqtt_tls: weir_connectors::tls::ClientTls::default(),
             watchdog_after_ms: 180_000,
             remind_every_ms: 1_800_000,
             smtp_server: String::new(),
@@ -169,8 +181,18 @@ impl HeartbeatConfig {
         if !self.smtp_server.is_empty() && self.smtp_to.is_empty() {
             return Err("heartbeat.smtp_to: a recipient when smtp_server is set".into());
         }
-        if !self.pagerduty_url.is_empty() && !self.pagerduty_url.starts_with("http://") {
-            return Err("heartbeat.pagerduty_url: only http:// for now".into());
+        Target::parse("server", &self.server, &self.ca_file)?;
+        Target::parse("ingest_http", &self.ingest_http, &self.ca_file)?;
+        if !self.pagerduty_url.is_empty() {
+            if !self.pagerduty_url.contains("://") {
+                return Err("heartbeat.pagerduty_url: an http:// or https:// URL".into());
+            }
+            Target::parse("pagerduty_url", &self.pagerduty_url, &self.ca_file)?;
+        }
+        if self.mqtt_tls.enabled {
+            self.mqtt_tls
+                .client_config()
+                .map_err(|e| format!("heartbeat.mqtt_tls: {e}"))?;
         }
         Ok(())
     }
@@ -197,7 +219,16 @@ mod tests {
         assert!(bad(|c| c.name = "a b".into()).contains("heartbeat.name"));
         assert!(bad(|c| c.interval_ms = 10).contains("interval_ms"));
         assert!(bad(|c| c.smtp_server = "127.0.0.1:25".into()).contains("smtp_to"));
-        assert!(bad(|c| c.pagerduty_url = "https://x".into()).contains("pagerduty_url"));
+        assert!(bad(|c| c.pagerduty_url = "ftp://x".into()).contains("pagerduty_url"));
+        assert!(bad(|c| c.pagerduty_url = "x:80".into()).contains("pagerduty_url"));
+        assert!(bad(|c| c.server = "ws://x:1".into()).contains("heartbeat.server"));
+        assert!(
+            bad(|c| {
+                c.server = "https://127.0.0.1:1".into();
+                c.ca_file = "/nonexistent/ca.pem".into();
+            })
+            .contains("heartbeat.ca_file: /nonexistent/ca.pem")
+        );
         assert!(bad(|c| c.paths.clear()).contains("paths"));
     }
 

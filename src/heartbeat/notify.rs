@@ -8,8 +8,8 @@
 //!  each channel: up to 5 attempts (1, 2, 4, 8 s apart), counted by outcome
 //! ```
 //!
-//! Plain SMTP without TLS or authentication: a relay on loopback (TLS comes
-//! with the security issue). A reminder goes to PagerDuty as a `trigger`
+//! Plain SMTP without TLS or authentication (not built yet): a relay on
+//! loopback. A reminder goes to PagerDuty as a `trigger`
 //! with the same `dedup_key`, which PagerDuty folds into the open incident.
 
 use std::sync::Arc;
@@ -138,19 +138,13 @@ fn send_mail(config: &HeartbeatConfig, subject: &str, body: &str) -> anyhow::Res
 }
 
 async fn send_pagerduty(config: &HeartbeatConfig, body: &Value) -> anyhow::Result<()> {
-    let rest = config
-        .pagerduty_url
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("heartbeat.pagerduty_url: only http://"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
+    let target = http::Target::parse("pagerduty_url", &config.pagerduty_url, &config.ca_file)
+        .map_err(|e| anyhow!(e))?;
     let bytes = serde_json::to_vec(body)?;
     let (status, answer) = http::request(
-        authority,
+        &target,
         "POST",
-        path,
+        &target.url.path,
         &[("Content-Type", "application/json")],
         &bytes,
         Duration::from_secs(10),

@@ -88,6 +88,12 @@ impl Senders {
             if !hb.mqtt_username.is_empty() {
                 options.set_credentials(hb.mqtt_username.clone(), hb.mqtt_password.clone());
             }
+            if hb.mqtt_tls.enabled {
+                options.set_transport(
+                    weir_connectors::ingest::mqtt::transport(&hb.mqtt_tls)
+                        .map_err(|e| anyhow!("heartbeat.mqtt_tls: {e}"))?,
+                );
+            }
             let (client, mut events) = AsyncClient::new(options, 16);
             tokio::spawn(async move {
                 let mut down = false;
@@ -175,8 +181,10 @@ impl Senders {
                 if !hb.ingest_token.is_empty() {
                     headers.push(("Authorization", &auth));
                 }
+                let target = http::Target::parse("ingest_http", &hb.ingest_http, &hb.ca_file)
+                    .map_err(|e| anyhow::anyhow!(e))?;
                 let (status, answer) = http::request(
-                    &hb.ingest_http,
+                    &target,
                     "POST",
                     "/ingest",
                     &headers,

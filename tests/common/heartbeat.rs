@@ -124,16 +124,52 @@ pub struct World {
     config: PathBuf,
     _mosquitto: OwnMosquitto,
     runs: usize,
+    /// With TLS everywhere: the certificates (`ca.pem` signs them all).
+    certs: Option<PathBuf>,
 }
 
 impl World {
     /// Sets everything up; nothing of weir runs yet.
     pub fn new(test: &str) -> Result<World, Error> {
+        World::with_tls(test, false)
+    }
+
+    /// As `new`; with `tls`, every connection that can be TLS is: weir's
+    /// server and HTTP gateway serve HTTPS (the heartbeat checks over
+    /// `https://` and `wss://`), and Mosquitto takes only TLS with a client
+    /// certificate, from the bridge and from the heartbeat.
+    pub fn with_tls(test: &str, tls: bool) -> Result<World, Error> {
         let mut fixture = Fixture::new(test)?;
         fixture
             .env
             .push(("WEIR_DELIVERY__WATCHDOG_MS".into(), "1000".into()));
-        let mosquitto = OwnMosquitto::start(&format!("{test}-mqtt"))?;
+        let certs = fixture.logs.join("certs");
+        let mosquitto = if tls {
+            std::fs::create_dir_all(&certs)?;
+            super::tls::certificates(&certs, "weir")?;
+            super::tls::client_certificate(&certs, "weir-client")?;
+            OwnMosquitto::start_tls(&format!("{test}-mqtt"), &certs)?
+        } else {
+            OwnMosquitto::start(&format!("{test}-mqtt"))?
+        };
+        let file = |f: &str| certs.join(f).display().to_string();
+        let (scheme, tls_settings) = if tls {
+            let (ca, cert, key) = (file("ca.pem"), file("server.pem"), file("server.key"));
+            let (client, client_key) = (file("client.pem"), file("client.key"));
+            let mqtt_tls = format!(
+                "enabled = true\nca_file = \"{ca}\"\ncert_path = \"{client}\"\nkey_path = \"{client_key}\"\n"
+            );
+            let listener = format!("cert_path = \"{cert}\"\nkey_path = \"{key}\"\n");
+            (
+                "https://",
+                format!(
+                    "ca_file = \"{ca}\"\n[heartbeat.mqtt_tls]\n{mqtt_tls}[ingest.mqtt.tls]\n{mqtt_tls}\
+                     [server.tls]\n{listener}[ingest.http.tls]\n{listener}"
+                ),
+            )
+        } else {
+            ("", String::new())
+        };
         let pd_port = free_port()?;
         let pagerduty = Receiver::start(pd_port)?;
         let (server_port, ingest_port, grpc_port, hb_port) =
@@ -169,8 +205,8 @@ name = "{name}"
 listen = "127.0.0.1:{hb_port}"
 interval_ms = {INTERVAL_MS}
 deadline_ms = {DEADLINE_MS}
-server = "127.0.0.1:{server_port}"
-ingest_http = "127.0.0.1:{ingest_port}"
+server = "{scheme}127.0.0.1:{server_port}"
+ingest_http = "{scheme}127.0.0.1:{ingest_port}"
 ingest_token = "{TOKEN}"
 mqtt_broker = "{mqtt}"
 mqtt_client_id = "{name}-hb"
@@ -180,7 +216,7 @@ smtp_server = "127.0.0.1:{smtp}"
 smtp_to = ["oncall@example.invalid"]
 pagerduty_url = "http://127.0.0.1:{pd_port}/v2/enqueue"
 pagerduty_routing_key = "routing-{name}"
-"#,
+{tls_settings}"#,
                 mqtt = mosquitto.address,
                 buffer = fixture.logs.join("buffer").display(),
                 smtp = smtp_port(),
@@ -195,6 +231,7 @@ pagerduty_routing_key = "routing-{name}"
             config,
             _mosquitto: mosquitto,
             runs: 0,
+            certs: tls.then_some(certs),
         })
     }
 
@@ -208,8 +245,9 @@ pagerduty_routing_key = "routing-{name}"
             .spawn_live(&name, self.server_port, &["--config", &config])?;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let (status, _, _) = curl(&[&format!("http://127.0.0.1:{}/health", self.server_port)])
-                .unwrap_or((0, String::new(), String::new()));
+            let (status, _, _) =
+                self.weir_curl("/health")
+                    .unwrap_or((0, String::new(), String::new()));
             if status == 200 || status == 503 {
                 return Ok(run);
             }
@@ -254,15 +292,27 @@ pagerduty_routing_key = "routing-{name}"
         Ok((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
     }
 
+    /// `curl` of `path` on `weir run`'s server (over HTTPS with TLS on).
+    fn weir_curl(&self, path: &str) -> Result<(u16, String, String), Error> {
+        match &self.certs {
+            None => curl(&[&format!("http://127.0.0.1:{}{path}", self.server_port)]),
+            Some(certs) => curl(&[
+                "--cacert",
+                &certs.join("ca.pem").display().to_string(),
+                &format!("https://127.0.0.1:{}{path}", self.server_port),
+            ]),
+        }
+    }
+
     /// A JSON answer of `weir run`'s server.
     pub fn weir_get(&self, path: &str) -> Result<Value, Error> {
-        let (_, body, _) = curl(&[&format!("http://127.0.0.1:{}{path}", self.server_port)])?;
+        let (_, body, _) = self.weir_curl(path)?;
         Ok(serde_json::from_str(&body)?)
     }
 
     /// `weir run`'s own `/health` body.
     pub fn weir_health(&self) -> Result<Value, Error> {
-        let (_, body, _) = curl(&[&format!("http://127.0.0.1:{}/health", self.server_port)])?;
+        let (_, body, _) = self.weir_curl("/health")?;
         Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
     }
 

@@ -2,7 +2,7 @@
 //! topic prefix, a fresh disk buffer, device tokens, and topics of its own
 //! (on the shared broker, or one of the test's own).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -275,7 +275,6 @@ impl OwnMosquitto {
     /// Starts it; with `user` (name, password) it accepts only that user,
     /// from a password file made with `mosquitto_passwd`.
     pub fn start_with(name: &str, user: Option<(&str, &str)>) -> Result<OwnMosquitto, Error> {
-        let port = free_port()?;
         let dir = std::env::temp_dir().join(unique(name));
         std::fs::create_dir_all(&dir)?;
         let access = match user {
@@ -297,11 +296,41 @@ impl OwnMosquitto {
                 format!("allow_anonymous false\npassword_file {}\n", file.display())
             }
         };
+        OwnMosquitto::launch(dir, &access)
+    }
+
+    /// Starts it with a TLS listener only: the certificate `certs/server.pem`
+    /// (see `common::tls::certificates`), and clients must present a
+    /// certificate signed by `certs/ca.pem`.
+    pub fn start_tls(name: &str, certs: &Path) -> Result<OwnMosquitto, Error> {
+        let dir = std::env::temp_dir().join(unique(name));
+        std::fs::create_dir_all(&dir)?;
+        // Mosquitto started as root runs as the user `mosquitto`: the
+        // test key (made 0600 by openssl) must be readable to it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            certs.join("server.key"),
+            std::fs::Permissions::from_mode(0o644),
+        )?;
+        let file = |f: &str| certs.join(f).display().to_string();
+        let tls = format!(
+            "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\nallow_anonymous true\n",
+            file("ca.pem"),
+            file("server.pem"),
+            file("server.key"),
+        );
+        OwnMosquitto::launch(dir, &tls)
+    }
+
+    /// Writes `dir/mosquitto.conf` with one listener and `settings` (its
+    /// access and TLS lines), starts Mosquitto and waits for its port.
+    fn launch(dir: PathBuf, settings: &str) -> Result<OwnMosquitto, Error> {
+        let port = free_port()?;
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\n{access}persistence false\n\
+                "listener {port} 127.0.0.1\n{settings}persistence false\n\
                  max_queued_messages 0\nmax_inflight_messages 100\nlog_dest file {}\n",
                 dir.join("mosquitto.log").display()
             ),

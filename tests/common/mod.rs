@@ -138,6 +138,10 @@ pub struct OwnBroker {
     storage: String,
     /// `127.0.0.1:port`.
     pub address: String,
+    /// What the broker tells clients to connect to (`host:port`; default `address`).
+    advertised: String,
+    /// Further `tansu broker` arguments (e.g. `--authentication`).
+    args: Vec<String>,
 }
 
 impl OwnBroker {
@@ -157,6 +161,8 @@ impl OwnBroker {
             dir,
             storage: storage.to_string(),
             address: format!("127.0.0.1:{port}"),
+            advertised: format!("127.0.0.1:{port}"),
+            args: Vec::new(),
         };
         broker.restart()?;
         Ok(broker)
@@ -165,13 +171,9 @@ impl OwnBroker {
     /// (Re)starts the broker process on the same data and port.
     pub fn restart(&mut self) -> std::io::Result<()> {
         self.stop();
-        let tansu = std::env::var("TANSU_BIN").unwrap_or_else(|_| {
-            let home = std::env::var("CARGO_HOME").unwrap_or_else(|_| {
-                format!("{}/.cargo", std::env::var("HOME").unwrap_or_default())
-            });
-            format!("{home}/bin/tansu")
-        });
+        let tansu = OwnBroker::tansu();
         let url = format!("tcp://{}", self.address);
+        let advertised = format!("tcp://{}", self.advertised);
         let log = std::fs::File::create(self.dir.join("tansu.log"))?;
         let child = std::process::Command::new(&tansu)
             .current_dir(&self.dir)
@@ -180,9 +182,10 @@ impl OwnBroker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", &self.storage])
+            .args(&self.args)
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
@@ -205,6 +208,24 @@ impl OwnBroker {
             return Err(std::io::Error::other(format!("{script} failed: {status}")));
         }
         Ok(())
+    }
+
+    /// Restarts it on the same data with `args` added, telling clients to
+    /// connect to `advertised` (`host:port`: e.g. a TLS proxy in front of it).
+    pub fn reconfigure(&mut self, advertised: &str, args: &[&str]) -> std::io::Result<()> {
+        self.advertised = advertised.to_string();
+        self.args = args.iter().map(|a| a.to_string()).collect();
+        self.restart()
+    }
+
+    /// The `tansu` binary (`TANSU_BIN`, else cargo's bin directory).
+    pub fn tansu() -> String {
+        std::env::var("TANSU_BIN").unwrap_or_else(|_| {
+            let home = std::env::var("CARGO_HOME").unwrap_or_else(|_| {
+                format!("{}/.cargo", std::env::var("HOME").unwrap_or_default())
+            });
+            format!("{home}/bin/tansu")
+        })
     }
 
     /// Kills the broker process.

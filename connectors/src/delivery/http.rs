@@ -3,7 +3,6 @@
 //! rustls, the server's certificate verified against the system's CA
 //! bundle or the webhook's own `ca_file`, and its name against the URL's host.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
@@ -68,14 +67,7 @@ impl Url {
 
 /// A TLS client trusting `ca_file` (PEM), or the system's bundle when empty.
 pub fn connector(ca_file: &str) -> Result<TlsConnector, String> {
-    let roots = crate::tls::roots(ca_file)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
+    crate::tls::client_config(ca_file, "", "").map(TlsConnector::from)
 }
 
 /// Why a POST did not succeed.

@@ -6,7 +6,7 @@
 mod channel;
 mod config;
 mod deliverer;
-mod http;
+pub mod http;
 pub mod registry;
 pub mod sign;
 mod watchdog;

@@ -76,6 +76,9 @@ pub struct MqttConfig {
     /// MQTT password; keep it out of the file:
     /// `WEIR_INGEST__MQTT__PASSWORD_FILE=/run/secrets/mqtt`.
     pub password: String,
+    /// MQTT over TLS (`enabled`, `ca_file`, and `cert_path`/`key_path` for
+    /// a broker that asks for a client certificate).
+    pub tls: crate::tls::ClientTls,
 }
 
 impl Default for MqttConfig {
@@ -89,6 +92,7 @@ impl Default for MqttConfig {
             in_flight: 100,
             username: String::new(),
             password: String::new(),
+            tls: crate::tls::ClientTls::default(),
         }
     }
 }

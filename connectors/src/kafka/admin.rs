@@ -94,7 +94,11 @@ pub async fn ensure_topics(
         .create()
         .map_err(|e| ConnectorError::kafka("create admin client", e))?;
     let request_timeout = Duration::from_millis(config.request_timeout_ms);
-    let options = AdminOptions::new().operation_timeout(Some(request_timeout));
+    // Bounded on both sides: a broker that never lets weir in (a refused
+    // login, an untrusted certificate) fails within request_timeout_ms too.
+    let options = AdminOptions::new()
+        .operation_timeout(Some(request_timeout))
+        .request_timeout(Some(request_timeout));
 
     let new_topics: Vec<NewTopic<'_>> = specs
         .iter()
@@ -105,10 +109,17 @@ pub async fn ensure_topics(
             )
         })
         .collect();
-    let results = admin
-        .create_topics(new_topics.iter(), &options)
-        .await
-        .map_err(|e| ConnectorError::kafka("create topics", e))?;
+    // A broker that never lets the client in makes every call time out:
+    // librdkafka's own report (a refused login, an untrusted certificate)
+    // goes into the error.
+    let because = |operation: &str| match super::diagnose(config, Duration::from_secs(5)) {
+        Some(report) => format!("{operation} (librdkafka: {report})"),
+        None => operation.to_string(),
+    };
+    let results = match admin.create_topics(new_topics.iter(), &options).await {
+        Ok(results) => results,
+        Err(e) => return Err(ConnectorError::kafka(because("create topics"), e)),
+    };
 
     let mut outcomes = Vec::with_capacity(specs.len());
     for result in results {
@@ -120,7 +131,7 @@ pub async fn ensure_topics(
             Err((topic, code)) => {
                 return Err(ConnectorError::TopicCreate {
                     topic,
-                    reason: code.to_string(),
+                    reason: because(&code.to_string()),
                 });
             }
         };

@@ -176,9 +176,11 @@ impl KafkaConfig {
             // Only the loopback / configured listeners are used; IPv4 first avoids
             // a wasted attempt on ::1 when a broker listens on 127.0.0.1 only.
             .set("broker.address.family", "v4")
-            // librdkafka logs through the `log` crate, which weir does not route;
-            // connection problems surface as errors on the calls themselves.
-            .set("log_level", "3");
+            // librdkafka's errors (a refused login, an untrusted certificate,
+            // a broker down) go to weir's log (rdkafka's `tracing` feature);
+            // its notices about every reconnect do not.
+            .set("log_level", "3")
+            .set_log_level(rdkafka::config::RDKafkaLogLevel::Error);
         for (name, value) in &self.properties {
             config.set(name, value);
         }

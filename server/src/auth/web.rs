@@ -43,18 +43,7 @@ pub fn principal(
         .and_then(
             move |authorization: Option<String>, protocols: Option<String>| {
                 let ctx = Arc::clone(&ctx);
-                async move {
-                    if !ctx.hub.config().auth.enabled {
-                        return Ok(Principal::anonymous());
-                    }
-                    let token = presented(authorization.as_deref(), protocols.as_deref());
-                    let principal = ctx
-                        .tokens
-                        .authenticate(token.as_deref(), crate::hub::now_ms())
-                        .map_err(deny)?;
-                    principal.require(role).map_err(deny)?;
-                    Ok::<_, warp::Rejection>(principal)
-                }
+                async move { identify(&ctx, authorization.as_deref(), protocols.as_deref(), role) }
             },
         )
 }
@@ -64,22 +53,38 @@ pub fn open_or_viewer(
     ctx: Arc<Context>,
     open: bool,
 ) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
-    let ctx_for_check = ctx;
     warp::header::optional::<String>("authorization")
         .and_then(move |authorization: Option<String>| {
-            let ctx = Arc::clone(&ctx_for_check);
+            let ctx = Arc::clone(&ctx);
             async move {
-                if open || !ctx.hub.config().auth.enabled {
-                    return Ok(());
+                if !open {
+                    identify(&ctx, authorization.as_deref(), None, Role::Viewer)?;
                 }
-                let token = presented(authorization.as_deref(), None);
-                ctx.tokens
-                    .authenticate(token.as_deref(), crate::hub::now_ms())
-                    .map(|_| ())
-                    .map_err(deny)
+                Ok::<_, warp::Rejection>(())
             }
         })
         .untuple_one()
+}
+
+/// The caller, from its bearer token (in `Authorization`, or for the
+/// WebSocket in its protocol list), if it holds `role`; anonymous with
+/// authentication off.
+fn identify(
+    ctx: &Context,
+    authorization: Option<&str>,
+    protocols: Option<&str>,
+    role: Role,
+) -> Result<Principal, warp::Rejection> {
+    if !ctx.hub.config().auth.enabled {
+        return Ok(Principal::anonymous());
+    }
+    let token = presented(authorization, protocols);
+    let principal = ctx
+        .tokens
+        .authenticate(token.as_deref(), crate::hub::now_ms())
+        .map_err(deny)?;
+    principal.require(role).map_err(deny)?;
+    Ok(principal)
 }
 
 /// Refuses a `Host` outside `server.auth.allowed_hosts` (421).
