@@ -44,6 +44,61 @@ pub enum Command {
     Bench(BenchArgs),
     /// API tokens: create (the token is printed once), list, revoke.
     Token(TokenArgs),
+    /// The sensor registry: list, get (with every version), put, rm, import a CSV file.
+    Sensors(SensorsArgs),
+}
+
+/// `weir sensors`.
+#[derive(Debug, Args)]
+pub struct SensorsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SensorsCommand,
+}
+
+/// `weir sensors …`.
+#[derive(Debug, Subcommand)]
+pub enum SensorsCommand {
+    /// The sensors in force (from the pipeline's mirror), optionally of one zone or kind.
+    List {
+        /// Only this zone.
+        #[arg(long)]
+        zone: Option<String>,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// One sensor as JSON: the version in force and every earlier one.
+    Get {
+        /// The sensor id.
+        id: String,
+    },
+    /// Create or change a sensor from a JSON record (the fields of PUT
+    /// /api/sensors/{id}; `valid_from_ms` defaults to now).
+    Put {
+        /// The sensor id.
+        id: String,
+        /// The JSON file (`-`: standard input).
+        #[arg(long, default_value = "-")]
+        file: String,
+    },
+    /// Remove a sensor from now on (its stored readings stay).
+    Rm {
+        /// The sensor id.
+        id: String,
+    },
+    /// Create or change many sensors from a CSV file (a header row naming
+    /// the columns: sensor_id, kind, zone, location, unit, warn_low,
+    /// warn_high, crit_low, crit_high, valid_min, valid_max, valid_from_ms,
+    /// expected_interval_ms). Every bad row is named by its line; with one,
+    /// nothing is written unless `--partial`.
+    Import {
+        /// The CSV file (`-`: standard input).
+        file: String,
+        /// Write the good rows even when some are bad.
+        #[arg(long)]
+        partial: bool,
+    },
 }
 
 /// `weir token`.

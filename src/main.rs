@@ -48,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => return commands::migrate::run(&config),
         Command::Lag(args) => return commands::lag::run(&config, args),
         Command::Token(args) => return commands::token::run(&config, &args.command),
+        Command::Sensors(args) => return commands::sensors::run(&config, &args.command),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -65,7 +66,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Bench(_)
             | Command::Migrate
             | Command::Lag(_)
-            | Command::Token(_) => Ok(()),
+            | Command::Token(_)
+            | Command::Sensors(_) => Ok(()),
         }
     })
 }

@@ -249,7 +249,8 @@ async fn checks(fixture: &Fixture, address: &str, t: &Tokens) -> Result<(), Erro
             .map(String::from)
             .unwrap_or_default()
     };
-    let (s01, s03) = (of_zone("zone-01"), of_zone("zone-03"));
+    let (s01, s03, s04) = (of_zone("zone-01"), of_zone("zone-03"), of_zone("zone-04"));
+    assert!(!s04.is_empty(), "no sensor in zone-04: {sensors}");
     let silence = call(
         address,
         "POST",
@@ -304,6 +305,30 @@ async fn checks(fixture: &Fixture, address: &str, t: &Tokens) -> Result<(), Erro
         "",
         "viewer",
         200,
+    );
+    case(
+        "GET",
+        "/api/sensors/{id}/versions",
+        format!("/api/sensors/{s01}/versions"),
+        "",
+        "viewer",
+        200,
+    );
+    case(
+        "PUT",
+        "/api/sensors/{id}",
+        "/api/sensors/tmp-auth-made".into(),
+        r#"{"kind":"temperature","zone":"zone-01"}"#,
+        "admin",
+        202,
+    );
+    case(
+        "DELETE",
+        "/api/sensors/{id}",
+        format!("/api/sensors/{s04}"),
+        "",
+        "admin",
+        202,
     );
     case("GET", "/api/zones", "/api/zones".into(), "", "viewer", 200);
     case(

@@ -24,10 +24,12 @@ use crate::db::{Db, query_error};
 use crate::error::ApiError;
 use crate::hub::now_ms;
 
-/// Writes control records.
+/// Writes control records (acks, silences) and registry records (sensor
+/// changes made through the API).
 pub struct ControlProducer {
     producer: FutureProducer,
     topic: String,
+    registry_topic: String,
 }
 
 impl ControlProducer {
@@ -42,7 +44,29 @@ impl ControlProducer {
         Ok(ControlProducer {
             producer,
             topic: kafka.control_topic.clone(),
+            registry_topic: kafka.registry_topic.clone(),
         })
+    }
+
+    /// Publishes a registry record for sensor `id` (`None`: a tombstone),
+    /// with record time `ts_ms`; acknowledged before it returns.
+    pub async fn send_registry(
+        &self,
+        id: &str,
+        payload: Option<&[u8]>,
+        ts_ms: i64,
+    ) -> Result<(), ApiError> {
+        let mut record = FutureRecord::<str, [u8]>::to(&self.registry_topic)
+            .key(id)
+            .timestamp(ts_ms);
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
+        self.producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| ApiError::unavailable(format!("kafka: {e}")))
     }
 
     async fn send(&self, key: &str, control: &Control) -> Result<(), ApiError> {
@@ -59,7 +83,7 @@ impl ControlProducer {
     }
 }
 
-fn bad_body(field: &str, detail: impl std::fmt::Display) -> ApiError {
+pub(crate) fn bad_body(field: &str, detail: impl std::fmt::Display) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
         error: "bad_body",
@@ -67,7 +91,7 @@ fn bad_body(field: &str, detail: impl std::fmt::Display) -> ApiError {
     }
 }
 
-fn json_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+pub(crate) fn json_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(bad_body("body", "expected a JSON object")),
@@ -265,7 +289,7 @@ pub async fn ack(
 
 /// Records an action whose own write is elsewhere (the control topic); a
 /// failure is logged and counted, never hidden.
-async fn audit(db: &Db, who: &Principal, action: &str, target: &str, detail: &Value) {
+pub(crate) async fn audit(db: &Db, who: &Principal, action: &str, target: &str, detail: &Value) {
     let written = match db.client().await {
         Ok(client) => crate::auth::store::audit(&client, who, action, target, detail)
             .await
@@ -278,7 +302,10 @@ async fn audit(db: &Db, who: &Principal, action: &str, target: &str, detail: &Va
 }
 
 /// A 400 naming the first field not in `allowed`.
-fn only_fields(map: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+pub(crate) fn only_fields(
+    map: &serde_json::Map<String, Value>,
+    allowed: &[&str],
+) -> Result<(), ApiError> {
     match map.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) if k == "author" => Err(bad_body(
             k,

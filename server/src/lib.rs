@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod openapi;
 pub mod params;
+pub mod sensors;
 pub mod views;
 pub mod ws;
 

@@ -151,6 +151,7 @@ pub fn document(config: &ServerConfig) -> Value {
     if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), admin_paths()) {
         paths.extend(more);
     }
+    sensor_registry(&mut doc);
     if let (Some(schemas), Value::Object(more)) = (
         doc["components"]["schemas"].as_object_mut(),
         alert_schemas(config),
@@ -159,6 +160,46 @@ pub fn document(config: &ServerConfig) -> Value {
     }
     secure(&mut doc, config);
     doc
+}
+
+/// Changing sensors (`PUT`/`DELETE /api/sensors/{id}`) and their versions.
+fn sensor_registry(doc: &mut Value) {
+    let id = param("id", "path", "Sensor id.", sensor_id(), true);
+    let bad_body = "Bad body: not a JSON object, an unknown field, a field missing, mistyped, out of range or holding a control character; thresholds out of order (crit_low <= warn_low < warn_high <= crit_high), a valid range not min < max or outside the kind's physical range; zone over 64 or location over 256 bytes (named in `detail`: 400s the schema cannot all state)";
+    let unavailable = error_response("Kafka or PostgreSQL unavailable");
+    let path = &mut doc["paths"]["/api/sensors/{id}"];
+    path["put"] = json!({
+        "summary": "Create or change a sensor from `valid_from_ms` (default now) on: a record on the registry topic, which the pipeline applies as-of, mirrors into `sensors` and keeps in `sensor_versions`. Omitted fields take the kind's defaults (unit, physical range). Audited as sensor.put.",
+        "parameters": [id.clone()],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": reference("SensorRequest")}}},
+        "responses": {"202": json_response("Written to the registry topic", json!({"type": "object", "properties": {"accepted": {"type": "boolean"}, "sensor": {"type": "object"}}})), "400": error_response(bad_body), "404": error_response("A sensor in a zone outside the token's zones"), "411": error_response("No Content-Length"), "413": error_response(&format!("Body over {MAX_BODY_BYTES} bytes")), "503": unavailable.clone()}
+    });
+    path["delete"] = json!({
+        "summary": "Remove a sensor from now on (a tombstone on the registry topic); its stored readings stay. Audited as sensor.delete.",
+        "parameters": [id.clone()],
+        "responses": {"202": json_response("Written to the registry topic", json!({"type": "object"})), "400": error_response("Not a sensor id"), "404": error_response("Unknown sensor"), "503": unavailable.clone()}
+    });
+    doc["paths"]["/api/sensors/{id}/versions"] = json!({"get": {
+        "summary": "Every version of a sensor the pipeline has read, by valid_from_ms (a removal has `removed` and no sensor).",
+        "parameters": [id],
+        "responses": {"200": json_response("Versions", array_of("SensorVersion")), "400": error_response("Not a sensor id"), "404": error_response("No versions (in the token's zones)"), "503": error_response("PostgreSQL unavailable")}
+    }});
+    let number = json!({"type": "number", "nullable": true});
+    doc["components"]["schemas"]["SensorRequest"] = json!({"type": "object", "additionalProperties": false, "required": ["kind", "zone"], "properties": {
+        "sensor_id": sensor_id(),
+        "kind": {"type": "string", "enum": weir_dataflow::SensorKind::ALL.map(|k| k.name())},
+        "zone": text(64),
+        "location": {"type": "string", "maxLength": 256, "pattern": NO_CONTROL_PATTERN, "nullable": true},
+        "unit": {"type": "string", "maxLength": 32, "pattern": NO_CONTROL_PATTERN, "nullable": true},
+        "thresholds": {"type": "object", "nullable": true, "additionalProperties": false, "properties": {"warn_high": number, "crit_high": number, "warn_low": number, "crit_low": number}},
+        "valid_range": {"type": "object", "nullable": true, "additionalProperties": false, "required": ["min", "max"], "properties": {"min": {"type": "number"}, "max": {"type": "number"}}},
+        "valid_from_ms": {"type": "integer", "format": "int64", "minimum": MIN_TIME_MS, "maximum": MAX_TIME_MS, "nullable": true},
+        "expected_interval_ms": {"type": "integer", "format": "int64", "minimum": 1, "maximum": weir_dataflow::model::MAX_EXPECTED_INTERVAL_MS, "nullable": true}
+    }});
+    doc["components"]["schemas"]["SensorVersion"] = json!({"type": "object", "properties": {
+        "valid_from_ms": {"type": "integer"}, "record_ms": {"type": "integer"}, "removed": {"type": "boolean"},
+        "sensor": {"type": "object", "nullable": true}, "stored_ms": {"type": "integer"}
+    }});
 }
 
 /// Who may call what: the bearer scheme, each operation's role, and the
@@ -206,7 +247,7 @@ fn secure(doc: &mut Value, config: &ServerConfig) {
                 error_response("A page of another origin (`cross_origin`)"),
             ));
         }
-        if *method == "POST" {
+        if matches!(*method, "POST" | "PUT") {
             extra.push((
                 "415",
                 error_response("`Content-Type` is not application/json"),
@@ -248,11 +289,11 @@ fn admin_paths() -> Value {
             "responses": {"200": json_response("The revoked token", reference("TokenInfo")), "400": error_response("Not a token id"), "404": error_response("No active token with this id"), "409": error_response("The token revoking is this one (`own_token`)"), "503": unavailable()}
         }},
         "/api/audit": {"get": {
-            "summary": "The audit log, newest first: acknowledgements, silences, token changes.",
+            "summary": "The audit log, newest first: acknowledgements, silences, token and sensor changes.",
             "parameters": [
                 param("since", "query", "From this time.", time_ms("From."), false),
                 param("actor", "query", "Only this actor (a token name, or cli:<user>).", text(MAX_NAME_CHARS), false),
-                param("action", "query", "Only this action (alert.ack, silence.create, silence.end, silence.rollback, token.create, token.revoke).", text(MAX_NAME_CHARS), false),
+                param("action", "query", "Only this action (alert.ack, silence.create, silence.end, silence.rollback, token.create, token.revoke, sensor.put, sensor.delete).", text(MAX_NAME_CHARS), false),
                 limit()
             ],
             "responses": {"200": json_response("Audit records", array_of("AuditRecord")), "400": error_response("Bad parameter"), "503": unavailable()}

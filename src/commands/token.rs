@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Context, bail};
-use weir_connectors::postgres::{connect, connect_async, migrate};
 use weir_dataflow::capacity::parse_duration_ms;
 use weir_server::auth::store::{self, NewToken, TokenInfo, bad_name};
 use weir_server::auth::{Principal, Role, rfc3339};
@@ -15,21 +14,12 @@ use crate::config::Config;
 
 /// Runs one `weir token` command.
 pub fn run(config: &Config, command: &TokenCommand) -> anyhow::Result<()> {
-    // The schema first (sync client, before any runtime exists).
-    let mut client = connect(&config.postgres)?;
-    migrate(&mut client, &config.postgres)?;
-    drop(client);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = connect_async(&config.postgres)
-            .await
-            .context("connecting to PostgreSQL")?;
+    super::with_postgres(config, async |client| {
+        let client = &client;
         match command {
-            TokenCommand::Create(args) => create(&client, args).await,
+            TokenCommand::Create(args) => create(client, args).await,
             TokenCommand::List(args) => {
-                let tokens = store::list(&client, args.all)
+                let tokens = store::list(client, args.all)
                     .await
                     .map_err(|e| anyhow::anyhow!("listing tokens: {}", store::db_detail(&e)))?;
                 if args.json {
@@ -40,7 +30,7 @@ pub fn run(config: &Config, command: &TokenCommand) -> anyhow::Result<()> {
                 Ok(())
             }
             TokenCommand::Revoke(args) => {
-                let revoked = store::revoke(&client, &args.id, &actor())
+                let revoked = store::revoke(client, &args.id, &actor())
                     .await
                     .map_err(|e| anyhow::anyhow!("revoking: {}", store::db_detail(&e)))?;
                 match revoked {
@@ -59,7 +49,7 @@ pub fn run(config: &Config, command: &TokenCommand) -> anyhow::Result<()> {
 }
 
 /// Who acts from the command line.
-fn actor() -> Principal {
+pub(crate) fn actor() -> Principal {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     Principal {
         token_id: "cli".into(),

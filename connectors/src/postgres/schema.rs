@@ -178,6 +178,18 @@ CREATE INDEX audit_log_time ON audit_log (time);
 COMMENT ON TABLE audit_log IS 'Who acknowledged, silenced, or changed a token or sensor, and when (actor = the token name; token_id - = authentication disabled, cli = weir token on the database host)';
 "#,
     ),
+    (
+        10,
+        r#"
+CREATE TABLE sensor_versions (
+    sensor_id text NOT NULL, valid_from timestamptz NOT NULL,
+    record_time timestamptz NOT NULL, removed boolean NOT NULL,
+    kind text, zone text, doc jsonb,
+    stored_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (sensor_id, valid_from, record_time));
+COMMENT ON TABLE sensor_versions IS 'Every registry record the pipeline has read, one row per version: doc is the record as the dataflow applies it from valid_from (NULL and removed for a tombstone); sensors holds only the latest';
+"#,
+    ),
 ];
 
 const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NULL, \

@@ -199,13 +199,33 @@ impl PgSink {
         })
     }
 
-    /// Upserts a registry record into `sensors`.
+    /// Upserts a registry record into `sensors` (the latest) and adds it to
+    /// `sensor_versions` (every version; a replayed record is there already).
     pub fn upsert_sensor(&mut self, record: &RegistryRecord) -> Result<(), ConnectorError> {
         let record = record.clone();
         let record_id = record.sensor_id.clone();
         let upsert = move |sink: &mut PgSink| {
+            let mut tx = sink.client.transaction()?;
+            let doc = record
+                .sensor
+                .as_ref()
+                .map(|s| String::from_utf8_lossy(&s.encode()).into_owned());
+            tx.execute(
+                "INSERT INTO sensor_versions (sensor_id, valid_from, record_time, removed, kind, zone, doc) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb) \
+                 ON CONFLICT (sensor_id, valid_from, record_time) DO NOTHING",
+                &[
+                    &record.sensor_id,
+                    &time(record.valid_from_ms()),
+                    &time(record.record_ts_ms),
+                    &record.sensor.is_none(),
+                    &record.sensor.as_ref().map(|s| s.kind.name()),
+                    &record.sensor.as_ref().map(|s| s.zone.as_str()),
+                    &doc,
+                ],
+            )?;
             match &record.sensor {
-                Some(s) => sink.client.execute(
+                Some(s) => tx.execute(
                     "INSERT INTO sensors (sensor_id, kind, location, zone, unit, warn_high, crit_high, \
                      warn_low, crit_low, valid_min, valid_max, valid_from, expected_interval_ms, removed) \
                      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,false) \
@@ -231,12 +251,12 @@ impl PgSink {
                         &s.expected_interval_ms,
                     ],
                 ),
-                None => sink.client.execute(
+                None => tx.execute(
                     "UPDATE sensors SET removed = true, updated_at = now() WHERE sensor_id = $1",
                     &[&record.sensor_id],
                 ),
-            }
-            .map(|_| ())
+            }?;
+            tx.commit()
         };
         match self.retrying_raw("upsert sensor", upsert) {
             Ok(()) => Ok(()),

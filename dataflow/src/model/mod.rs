@@ -13,4 +13,6 @@ pub use reading::{
     Format, MAX_FLAG_BYTES, MAX_FLAGS, MAX_PAYLOAD_BYTES, MAX_SENSOR_ID_BYTES, MAX_TS_MS,
     MAX_UNIT_BYTES, Reading, SensorId,
 };
-pub use sensor::{MAX_ZONE_BYTES, Sensor, SensorKind, Thresholds, ValidRange};
+pub use sensor::{
+    MAX_EXPECTED_INTERVAL_MS, MAX_ZONE_BYTES, Sensor, SensorKind, Thresholds, ValidRange,
+};

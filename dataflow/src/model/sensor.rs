@@ -74,6 +74,15 @@ impl SensorKind {
         SensorKind::Voltage,
     ];
 
+    /// Every kind, the heartbeat's included.
+    pub const ALL: [SensorKind; 5] = [
+        SensorKind::Temperature,
+        SensorKind::CarbonMonoxide,
+        SensorKind::Airflow,
+        SensorKind::Voltage,
+        SensorKind::Heartbeat,
+    ];
+
     /// The serde name: `"temperature"`, `"carbon_monoxide"`, `"airflow"`, `"voltage"`.
     pub fn name(self) -> &'static str {
         match self {

@@ -18,7 +18,7 @@ use crate::error::{ApiError, respond};
 use crate::history::{self, time_param};
 use crate::params::{self, MAX_NAME_CHARS, MAX_ZONE_CHARS, limit, only};
 use crate::ws::{self, WsSlot};
-use crate::{alerts, openapi};
+use crate::{alerts, openapi, sensors};
 
 /// `GET /`: the dashboard.
 pub fn index() -> Response {
@@ -280,6 +280,46 @@ pub async fn delete_silence(id: String, who: Principal, ctx: Arc<Context>) -> Re
         async {
             let id = params::name_segment("id", &id, MAX_NAME_CHARS)?;
             alerts::delete_silence(&ctx.db, ctx.control.as_ref(), &who, &id).await
+        }
+        .await,
+    )
+}
+
+/// `PUT /api/sensors/{id}`: 202 once the registry record is written.
+pub async fn put_sensor(
+    id: String,
+    who: Principal,
+    body: bytes::Bytes,
+    ctx: Arc<Context>,
+) -> Response {
+    let result = match params::sensor_segment(&id) {
+        Ok(id) => sensors::put(&ctx.hub, &ctx.db, ctx.control.as_ref(), &who, &id, &body).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((status, value)) => with_status(Ok(value), status),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `DELETE /api/sensors/{id}`: 202 once the tombstone is written.
+pub async fn delete_sensor(id: String, who: Principal, ctx: Arc<Context>) -> Response {
+    let result = match params::sensor_segment(&id) {
+        Ok(id) => sensors::delete(&ctx.hub, &ctx.db, ctx.control.as_ref(), &who, &id).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((status, value)) => with_status(Ok(value), status),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /api/sensors/{id}/versions`.
+pub async fn sensor_versions(id: String, who: Principal, ctx: Arc<Context>) -> Response {
+    respond(
+        async {
+            let id = params::sensor_segment(&id)?;
+            sensors::versions(&ctx.db, &who, &id).await
         }
         .await,
     )

@@ -32,7 +32,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/me"),
     ("GET", "/api/sensors"),
     ("GET", "/api/sensors/{id}"),
+    ("PUT", "/api/sensors/{id}"),
+    ("DELETE", "/api/sensors/{id}"),
     ("GET", "/api/sensors/{id}/history"),
+    ("GET", "/api/sensors/{id}/versions"),
     ("GET", "/api/zones"),
     ("GET", "/api/zones/{zone}"),
     ("GET", "/api/anomalies"),
@@ -59,7 +62,8 @@ pub fn role_of(method: &str, path: &str) -> Option<Role> {
         ("GET", "/" | "/app.js" | "/style.css" | "/api/openapi.json" | "/metrics" | "/health") => {
             None
         }
-        (_, "/api/tokens" | "/api/tokens/{id}" | "/api/audit") => Some(Role::Admin),
+        (_, "/api/tokens" | "/api/tokens/{id}" | "/api/audit")
+        | ("PUT" | "DELETE", "/api/sensors/{id}") => Some(Role::Admin),
         ("POST" | "DELETE", _) => Some(Role::Operator),
         _ => Some(Role::Viewer),
     }
@@ -197,6 +201,22 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         .and(changes(Role::Admin))
         .and(ctx_filter())
         .then(handlers::revoke_token);
+    let put_sensor = warp::path!("api" / "sensors" / String)
+        .and(warp::put())
+        .and(changes(Role::Admin))
+        .and(json_body())
+        .and(ctx_filter())
+        .then(handlers::put_sensor);
+    let end_sensor = warp::path!("api" / "sensors" / String)
+        .and(warp::delete())
+        .and(changes(Role::Admin))
+        .and(ctx_filter())
+        .then(handlers::delete_sensor);
+    let sensor_versions = warp::path!("api" / "sensors" / String / "versions")
+        .and(warp::get())
+        .and(viewer())
+        .and(ctx_filter())
+        .then(handlers::sensor_versions);
     let audit = warp::path!("api" / "audit")
         .and(warp::get())
         .and(as_role(Role::Admin))
@@ -214,6 +234,7 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         boxed(me),
         boxed(sensors),
         boxed(history),
+        boxed(sensor_versions),
         boxed(sensor),
         boxed(zones),
         boxed(zone),
@@ -229,12 +250,14 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         boxed(audit),
     ];
     let posts = [boxed(ack), boxed(new_silence), boxed(new_token)];
-    let deletes = [boxed(end_silence), boxed(end_token)];
+    let puts = [boxed(put_sensor)];
+    let deletes = [boxed(end_silence), boxed(end_token), boxed(end_sensor)];
     // Paths are matched before methods (a method filter first would turn
     // every unknown path into a 405).
     let routed = gets
         .into_iter()
         .chain(posts)
+        .chain(puts)
         .chain(deletes)
         .reduce(|a, b| a.or(b).unify().boxed())
         .unwrap_or_else(|| {
@@ -474,7 +497,7 @@ mod tests {
                 .header("sec-websocket-version", "13")
                 .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
         }
-        if method == "POST" {
+        if method == "POST" || method == "PUT" {
             request = request
                 .header("content-type", "application/json")
                 .body("{}");
