@@ -47,7 +47,13 @@ fn sensors_change_through_the_api_and_the_cli_version_by_version() -> Result<(),
     let port = free_port()?;
     let api = format!("127.0.0.1:{port}");
     let _run = fixture.spawn_live("run", port, &[])?;
-    wait_for("the server", || Ok(std::net::TcpStream::connect(&api).ok()))?;
+    // The server listens before `weir run` has migrated its schema: wait
+    // for a table-backed answer (404 for an unknown sensor, not 503).
+    wait_for("the server and its schema", || {
+        Ok(request(&api, "GET", "/api/sensors/none-yet/versions", "")
+            .ok()
+            .filter(|(status, _)| *status == 404))
+    })?;
 
     // Refused, each naming what is wrong; nothing is written.
     for (body, named) in [
