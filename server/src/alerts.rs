@@ -83,6 +83,11 @@ impl ControlProducer {
     }
 }
 
+/// The control producer, or the 503 of a server that has none.
+pub(crate) fn producer(control: Option<&ControlProducer>) -> Result<&ControlProducer, ApiError> {
+    control.ok_or_else(|| ApiError::unavailable("no Kafka producer"))
+}
+
 pub(crate) fn bad_body(field: &str, detail: impl std::fmt::Display) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
@@ -274,7 +279,7 @@ pub async fn ack(
             detail: format!("alert `{id}` is resolved: only open alerts can be acknowledged"),
         });
     }
-    let control = control.ok_or_else(|| ApiError::unavailable("no Kafka producer"))?;
+    let control = producer(control)?;
     let ack = Ack {
         alert_id: id.to_string(),
         author: who.name.clone(),
@@ -506,7 +511,7 @@ pub async fn create_silence(
         author,
         comment,
     };
-    let control = control.ok_or_else(|| ApiError::unavailable("no Kafka producer"))?;
+    let control = producer(control)?;
     // The store first: a silence in the control topic is always listed and
     // can be ended. If the control record fails, the row goes again; if
     // that fails too, the row stays, listed and deletable, applying nothing.
@@ -578,7 +583,7 @@ pub async fn delete_silence(
     if silence.ends_ms > now {
         // Ends now (a silence not started yet ends at its start: it never applies).
         silence.ends_ms = now.max(silence.starts_ms);
-        let control = control.ok_or_else(|| ApiError::unavailable("no Kafka producer"))?;
+        let control = producer(control)?;
         control
             .send(&format!("silence:{id}"), &Control::Silence(silence.clone()))
             .await?;

@@ -16,7 +16,9 @@ use serde_json::{Map, Value, json};
 use warp::http::StatusCode;
 use weir_dataflow::Sensor;
 
-use crate::alerts::{ControlProducer, audit, bad_body, json_body, only_fields, scope_param};
+use crate::alerts::{
+    ControlProducer, audit, bad_body, json_body, only_fields, producer, scope_param,
+};
 use crate::auth::Principal;
 use crate::db::{Db, query_error};
 use crate::error::ApiError;
@@ -111,7 +113,7 @@ pub async fn put(
     {
         return Err(ApiError::not_found(format!("no sensor `{id}`")));
     }
-    let control = control.ok_or_else(|| ApiError::unavailable("no Kafka producer"))?;
+    let control = producer(control)?;
     let payload = sensor.encode();
     control.send_registry(id, Some(&payload), now).await?;
     let doc: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
@@ -135,7 +137,7 @@ pub async fn delete(
         Some(zone) if who.sees(&zone) => {}
         _ => return Err(ApiError::not_found(format!("no sensor `{id}`"))),
     }
-    let control = control.ok_or_else(|| ApiError::unavailable("no Kafka producer"))?;
+    let control = producer(control)?;
     let now = now_ms();
     control.send_registry(id, None, now).await?;
     audit(db, who, "sensor.delete", id, &json!({"valid_from_ms": now})).await;
