@@ -582,7 +582,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(24))]
+        #![proptest_config(crate::pinned::config(24))]
 
         /// The graph on 1 and 3 workers equals the naive oracle: readings,
         /// windows, latest state, anomalies (scored against the past only)
@@ -627,6 +627,61 @@ mod tests {
             let mut want: Vec<(i32, i64, String)> = expected.dead_letters.iter().map(|d| (d.origin.partition, d.origin.offset, d.reason.clone())).collect();
             want.sort();
             prop_assert_eq!(dead, want);
+        }
+    }
+
+    /// A sensor forgotten and heard again within one input time: the
+    /// windows and latest state it held stay emitted, and the new ones are
+    /// added beside them, whatever the batching (regression: the operator
+    /// folded the second incarnation into the first and lost the first).
+    #[test]
+    fn a_state_forgotten_within_one_time_keeps_what_it_emitted() {
+        let config = DataflowConfig {
+            forget_after_ms: 2_400_000,
+            ..DataflowConfig::default()
+        };
+        let id = "tmp-f";
+        // 41 minutes of silence, then a reading in the same hour window.
+        let points = [(T0, 1.0), (T0 + 41 * 60_000, 2.0)];
+        let input = Input {
+            control: Vec::new(),
+            readings: series(0, 0, id, &points),
+            registry: vec![registered(sensor(id, "z", None), T0 - 1_000)],
+            partitions: 1,
+        };
+        let expected = reference::compute(&with_clocks(&input), &input.registry, &config);
+        assert_eq!(expected.latest.len(), 2, "the oracle keeps both");
+        for batch in [1, 16] {
+            let options = Options {
+                batch,
+                ..Options::default()
+            };
+            let out = run(
+                timely::Config::process(1),
+                config.clone(),
+                input.clone(),
+                options,
+            )
+            .unwrap_or_else(|e| panic!("timely: {e}"));
+            let consolidated = out.consolidated();
+            let total = |name: &str| consolidated[name].values().sum::<isize>();
+            assert_eq!(
+                total("windows"),
+                expected.windows.len() as isize,
+                "batch {batch}"
+            );
+            assert_eq!(
+                total("latest"),
+                expected.latest.len() as isize,
+                "batch {batch}"
+            );
+            let hour: Vec<(u64, bool)> = out
+                .windows
+                .iter()
+                .filter(|(w, _, d)| *d == 1 && w.size == WindowSize::OneHour && w.start_ms == T0)
+                .map(|(w, _, _)| (w.count, w.partial))
+                .collect();
+            assert_eq!(hour, [(1, false), (1, true)], "batch {batch}");
         }
     }
 

@@ -17,6 +17,8 @@ pub mod graph;
 pub mod harness;
 pub mod model;
 pub mod operators;
+#[cfg(test)]
+mod pinned;
 pub mod records;
 pub mod reference;
 pub mod state;

@@ -336,6 +336,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::pinned::config(256))]
         #[test]
         fn round_trip_in_own_format(r in reading()) {
             let bytes = encode(&r);

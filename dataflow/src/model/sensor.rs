@@ -641,6 +641,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::pinned::config(256))]
         #[test]
         fn round_trip(s in sensor()) {
             prop_assert_eq!(s.validate(), Ok(()));

@@ -271,13 +271,13 @@ impl<'scope> TrackSensors<'scope> for Stream<'scope, Time, Vec<Validated>> {
                                     windows.give((new, time, 1));
                                 }
                             }
-                            if let Some((old, new)) = change.latest
-                                && old.as_ref() != Some(&new)
-                            {
-                                if let Some(old) = old {
-                                    latest.give((old, time, -1));
+                            for (old, new) in change.latest {
+                                if old.as_ref() != Some(&new) {
+                                    if let Some(old) = old {
+                                        latest.give((old, time, -1));
+                                    }
+                                    latest.give((new, time, 1));
                                 }
-                                latest.give((new, time, 1));
                             }
                         }
                     }
@@ -470,11 +470,15 @@ impl Slab {
     }
 }
 
-/// One sensor's changes within one time: first "before", last "after".
+/// One sensor's changes within one time: for each incarnation of a window
+/// or latest state, its first "before" and last "after". A change without a
+/// "before" starts a new incarnation (the state forgot the old one, which
+/// stays emitted as it was), so it is never folded into an earlier one:
+/// what the operator emits must not depend on how readings share a time.
 #[derive(Default)]
 struct Changes {
     windows: Vec<(Option<WindowAggregate>, WindowAggregate)>,
-    latest: Option<(Option<LatestState>, LatestState)>,
+    latest: Vec<(Option<LatestState>, LatestState)>,
 }
 
 impl Changes {
@@ -484,19 +488,17 @@ impl Changes {
         latest: Option<(Option<LatestState>, LatestState)>,
     ) {
         for (old, new) in windows {
-            match self
-                .windows
-                .iter_mut()
-                .find(|(_, seen)| seen.size == new.size && seen.start_ms == new.start_ms)
-            {
-                Some(change) => change.1 = new,
-                None => self.windows.push((old, new)),
+            let same =
+                |seen: &WindowAggregate| seen.size == new.size && seen.start_ms == new.start_ms;
+            match self.windows.iter_mut().rev().find(|(_, seen)| same(seen)) {
+                Some(change) if old.is_some() => change.1 = new,
+                _ => self.windows.push((old, new)),
             }
         }
         if let Some((old, new)) = latest {
-            match &mut self.latest {
-                Some(change) => change.1 = new,
-                None => self.latest = Some((old, new)),
+            match self.latest.last_mut() {
+                Some(change) if old.is_some() => change.1 = new,
+                _ => self.latest.push((old, new)),
             }
         }
     }

@@ -196,6 +196,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::pinned::config(256))]
         /// Every query equals a recomputation from scratch over the samples
         /// inserted before it (mostly in order, some late, some evicted).
         #[test]
