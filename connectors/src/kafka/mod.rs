@@ -6,6 +6,7 @@ mod admin;
 mod align;
 mod assign;
 mod config;
+mod context;
 mod decode;
 mod diagnose;
 mod gaps;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use rdkafka::Offset;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::types::RDKafkaErrorCode;
@@ -17,6 +17,7 @@ use weir_dataflow::clock::{PartitionClocks, now_ms};
 use weir_dataflow::driver::Role;
 
 use super::config::GapPolicy;
+use super::context::BaseConsumer;
 use super::gaps::{Gap, gap_error};
 use crate::ConnectorError;
 

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -37,6 +37,8 @@ use tracing::{info, warn};
 use weir_dataflow::clock::PartitionClocks;
 use weir_dataflow::driver::Role;
 use weir_dataflow::records::Time;
+
+use super::context::{BaseConsumer, SourceContext};
 
 use super::KafkaConfig;
 use super::gaps::Gap;
@@ -65,7 +67,7 @@ pub struct Spec<'a> {
 /// A worker's sources: every partition it owns of the three input topics.
 pub struct Sources {
     pub(super) consumer: Arc<BaseConsumer>,
-    pub(super) queues: Vec<(usize, i32, PartitionQueue<DefaultConsumerContext>)>,
+    pub(super) queues: Vec<(usize, i32, PartitionQueue<SourceContext>)>,
     pub(super) reader: Reader,
     /// (input time, (next offset, clock) per partition) of the readings at each input advance.
     pub(super) epochs: VecDeque<(Time, Checkpoint)>,
@@ -201,7 +203,7 @@ impl Sources {
                 config.set("enable.partition.eof", "false");
                 Some(
                     config
-                        .create::<BaseConsumer>()
+                        .create_with_context::<_, BaseConsumer>(SourceContext)
                         .map_err(|e| ConnectorError::kafka("create the idle watcher", e))?,
                 )
             }
@@ -509,7 +511,7 @@ fn consumer(kafka: &KafkaConfig) -> Result<BaseConsumer, ConnectorError> {
         Duration::from_millis(kafka.connect_timeout_ms),
     )?;
     consumer_config(kafka)
-        .create()
+        .create_with_context(SourceContext)
         .map_err(|e| ConnectorError::kafka("create consumer", e))
 }
 
