@@ -117,7 +117,8 @@ fuzz() {
   shift
   log "schemathesis: $name"
   # From $tmp: schemathesis keeps a .schemathesis/ cache in its directory.
-  (cd "$tmp" && "$st" --config-file "$WEIR_ROOT/scripts/api_fuzz/$name.toml" run "$@" \
+  # hooks.py: a serializer for the CSV import's text/csv body.
+  (cd "$tmp" && PYTHONPATH="$WEIR_ROOT/scripts/api_fuzz" SCHEMATHESIS_HOOKS=hooks "$st" --config-file "$WEIR_ROOT/scripts/api_fuzz/$name.toml" run "$@" \
     --checks all --seed "$SEED" --max-examples "$EXAMPLES" \
     --generation-deterministic --workers 1 --no-color \
     --request-timeout 20 --report junit --report-dir "$tmp/report-$name")

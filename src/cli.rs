@@ -99,6 +99,16 @@ pub enum SensorsCommand {
         #[arg(long)]
         partial: bool,
     },
+    /// Writes the current sensors (the pipeline's mirror) as CSV, in the
+    /// columns `import` reads: `export > fleet.csv`, edit, `import fleet.csv`.
+    Export {
+        /// Only this zone.
+        #[arg(long)]
+        zone: Option<String>,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
+    },
 }
 
 /// `weir token`.

@@ -421,6 +421,40 @@ async fn checks(fixture: &Fixture, address: &str, t: &Tokens) -> Result<(), Erro
         200,
     );
     case("GET", "/api/audit", "/api/audit".into(), "", "admin", 200);
+    case(
+        "POST",
+        "/api/sensors/import",
+        "/api/sensors/import".into(),
+        "sensor_id,kind,zone\ntmp-auth-csv,temperature,zone-01\n",
+        "admin",
+        202,
+    );
+    case("GET", "/api/kinds", "/api/kinds".into(), "", "viewer", 200);
+    case(
+        "GET",
+        "/api/kinds/{name}",
+        "/api/kinds/temperature".into(),
+        "",
+        "viewer",
+        200,
+    );
+    case(
+        "PUT",
+        "/api/kinds/{name}",
+        "/api/kinds/auth_kind".into(),
+        r#"{"valid_range":{"min":0,"max":1}}"#,
+        "admin",
+        201,
+    );
+    // (Before the PUT: operations run in the document's order.)
+    case(
+        "DELETE",
+        "/api/kinds/{name}",
+        "/api/kinds/auth_none".into(),
+        "",
+        "admin",
+        404,
+    );
     case("GET", "/metrics", "/metrics".into(), "", "viewer", 200);
     case("GET", "/ws", "/ws".into(), "", "viewer", 101);
     let holder = |role: &str| match role {
@@ -453,7 +487,12 @@ async fn checks(fixture: &Fixture, address: &str, t: &Tokens) -> Result<(), Erro
                 .ok_or_else(|| format!("no case for {method} {template}"))?
                 .clone();
             assert_eq!(role, documented, "{method} {template}");
-            let headers: &[(&str, &str)] = if template == "/ws" { &ws_headers } else { &[] };
+            let csv = [("Content-Type", "text/csv")];
+            let headers: &[(&str, &str)] = match template.as_str() {
+                "/ws" => &ws_headers,
+                "/api/sensors/import" => &csv,
+                _ => &[],
+            };
             for token in [None, Some(wrong.as_str()), Some(t.expired.as_str())] {
                 let a = call(address, &method, &path, token, headers, &body)?;
                 assert_eq!(a.status, 401, "{method} {path} with {token:?}: {}", a.body);

@@ -278,9 +278,12 @@ impl AlertPolicy {
             }
         }
         for (kind, policy) in &self.kinds {
-            if !SensorKind::MEASURED.iter().any(|k| k.name() == kind) {
+            if let Err(e) = SensorKind::new(kind) {
+                return Err(format!("alerts.kinds.\"{kind}\": not a kind name: {e}"));
+            }
+            if kind == SensorKind::HEARTBEAT.name() {
                 return Err(format!(
-                    "alerts.kinds.\"{kind}\": not a sensor kind (temperature, carbon_monoxide, airflow, voltage)"
+                    "alerts.kinds.\"{kind}\": heartbeat sensors raise no alerts"
                 ));
             }
             if let Some(c) = policy.silent_after_ms

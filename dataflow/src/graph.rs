@@ -148,7 +148,7 @@ mod tests {
     fn sensor(id: &str, zone: &str, warn_high: Option<f64>) -> Sensor {
         Sensor {
             sensor_id: SensorId::new(id).unwrap_or_else(|e| panic!("{e}")),
-            kind: SensorKind::Temperature,
+            kind: SensorKind::TEMPERATURE,
             location: String::new(),
             zone: zone.into(),
             unit: "°C".into(),

@@ -131,7 +131,7 @@ pub fn compute(
         );
         if let Some(sensor) = version {
             let physical = sensor.kind.physical_range();
-            if !physical.contains(value) || !sensor.valid_range.contains(value) {
+            if physical.is_some_and(|r| !r.contains(value)) || !sensor.valid_range.contains(value) {
                 expected.dead_letters.push(DeadLetter {
                     origin: origin.clone(),
                     key: id.clone(),

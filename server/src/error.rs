@@ -52,6 +52,15 @@ impl ApiError {
         }
     }
 
+    /// 409: the request conflicts with what is stored (`error` says how).
+    pub fn conflict(error: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::CONFLICT,
+            error,
+            detail: detail.into(),
+        }
+    }
+
     /// 503: a backing service is unavailable.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         ApiError {

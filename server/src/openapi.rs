@@ -152,6 +152,7 @@ pub fn document(config: &ServerConfig) -> Value {
         paths.extend(more);
     }
     sensor_registry(&mut doc);
+    sensor_kinds(&mut doc);
     if let (Some(schemas), Value::Object(more)) = (
         doc["components"]["schemas"].as_object_mut(),
         alert_schemas(config),
@@ -187,7 +188,7 @@ fn sensor_registry(doc: &mut Value) {
     let number = json!({"type": "number", "nullable": true});
     doc["components"]["schemas"]["SensorRequest"] = json!({"type": "object", "additionalProperties": false, "required": ["kind", "zone"], "properties": {
         "sensor_id": sensor_id(),
-        "kind": {"type": "string", "enum": weir_dataflow::SensorKind::ALL.map(|k| k.name())},
+        "kind": kind_name(),
         "zone": text(64),
         "location": {"type": "string", "maxLength": 256, "pattern": NO_CONTROL_PATTERN, "nullable": true},
         "unit": {"type": "string", "maxLength": 32, "pattern": NO_CONTROL_PATTERN, "nullable": true},
@@ -199,6 +200,79 @@ fn sensor_registry(doc: &mut Value) {
     doc["components"]["schemas"]["SensorVersion"] = json!({"type": "object", "properties": {
         "valid_from_ms": {"type": "integer"}, "record_ms": {"type": "integer"}, "removed": {"type": "boolean"},
         "sensor": {"type": "object", "nullable": true}, "stored_ms": {"type": "integer"}
+    }});
+}
+
+/// A kind's name.
+fn kind_name() -> Value {
+    json!({"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "minLength": 1, "maxLength": weir_dataflow::model::MAX_KIND_BYTES})
+}
+
+/// `POST /api/sensors/import` and the kinds (`/api/kinds…`).
+fn sensor_kinds(doc: &mut Value) {
+    let unavailable = error_response("Kafka or PostgreSQL unavailable");
+    let number = json!({"type": "number"});
+    // The CSV's rows as objects: schemathesis writes them with a serializer
+    // of its hooks (scripts/api_fuzz/hooks.py).
+    let row = json!({"type": "object", "required": ["sensor_id", "kind", "zone"], "additionalProperties": false, "properties": {
+        "sensor_id": sensor_id(), "kind": kind_name(), "zone": text(64),
+        "location": json!({"type": "string", "maxLength": 256, "pattern": NO_CONTROL_PATTERN}),
+        "unit": json!({"type": "string", "maxLength": 32, "pattern": NO_CONTROL_PATTERN}),
+        "warn_low": number.clone(), "warn_high": number.clone(), "crit_low": number.clone(), "crit_high": number.clone(),
+        "valid_min": number.clone(), "valid_max": number.clone(),
+        "valid_from_ms": {"type": "integer", "minimum": MIN_TIME_MS, "maximum": MAX_TIME_MS},
+        "expected_interval_ms": {"type": "integer", "minimum": 1, "maximum": weir_dataflow::model::MAX_EXPECTED_INTERVAL_MS}
+    }});
+    let errors = json!({"type": "array", "items": {"type": "object", "properties": {"line": {"type": "integer"}, "sensor_id": {"type": "string", "nullable": true}, "reason": {"type": "string"}}}});
+    doc["paths"]["/api/sensors/import"] = json!({"post": {
+        "summary": "Create or change many sensors from a CSV file (RFC 4180, a header row naming the columns; only sensor_id, kind and zone are needed; an empty cell takes the kind's default). Every row is checked as a PUT body is, and must be in the token's zones. With any bad row nothing is written (400 listing each by line and reason) unless `partial=true`, which writes the good rows and lists the bad. Audited as sensor.put per sensor.",
+        "parameters": [param("partial", "query", "Write the good rows even when some are bad.", json!({"type": "boolean"}), false)],
+        "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "array", "items": row}}}},
+        "responses": {
+            "202": json_response("Written to the registry topic", json!({"type": "object", "properties": {"imported": {"type": "integer"}, "sensors": {"type": "array", "items": {"type": "string"}}, "errors": errors}})),
+            "400": json_response("A bad file (no header, an unknown column, an unclosed quote, not UTF-8), or bad rows without `partial` (each in `errors`: line and reason; nothing written)", json!({"type": "object"})),
+            "411": error_response("No Content-Length"),
+            "413": error_response(&format!("Body over {} bytes", crate::auth::web::MAX_CSV_BYTES)),
+            "503": unavailable.clone()
+        }
+    }});
+    let name = param("name", "path", "Kind name.", kind_name(), true);
+    let bad_kind = "Bad body: not a JSON object, an unknown field, no valid_range, a range not min < max, thresholds out of order (crit_low <= warn_low < warn_high <= crit_high), a unit over 32 bytes or a description over 256 characters or with a control character";
+    doc["paths"]["/api/kinds"] = json!({"get": {
+        "summary": "Every sensor kind: the built-in ones (temperature, carbon_monoxide, airflow, voltage, heartbeat) and those defined with PUT /api/kinds/{name}.",
+        "responses": {"200": json_response("Kinds", array_of("Kind")), "503": error_response("PostgreSQL unavailable")}
+    }});
+    doc["paths"]["/api/kinds/{name}"] = json!({
+        "get": {
+            "summary": "One sensor kind.",
+            "parameters": [name.clone()],
+            "responses": {"200": json_response("The kind", reference("Kind")), "400": error_response("Not a kind name"), "404": error_response("No such kind"), "503": error_response("PostgreSQL unavailable")}
+        },
+        "put": {
+            "summary": "Define or change a sensor kind: the defaults (unit, valid range, thresholds, expected interval) a sensor of it takes for the fields its own record leaves out, when it is put. Existing sensors keep theirs; the pipeline needs no restart for a new kind. Built-in kinds cannot be changed (409). Audited as kind.put.",
+            "parameters": [name.clone()],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": reference("KindRequest")}}},
+            "responses": {"200": json_response("Changed", reference("Kind")), "201": json_response("Created", reference("Kind")), "400": error_response(bad_kind), "409": error_response("A built-in kind"), "411": error_response("No Content-Length"), "413": error_response(&format!("Body over {MAX_BODY_BYTES} bytes")), "503": error_response("PostgreSQL unavailable")}
+        },
+        "delete": {
+            "summary": "Remove a kind no current sensor has. Audited as kind.delete.",
+            "parameters": [name],
+            "responses": {"200": json_response("Removed", json!({"type": "object"})), "400": error_response("Not a kind name"), "404": error_response("No such kind"), "409": error_response("A built-in kind, or one that sensors have (named)"), "503": error_response("PostgreSQL unavailable")}
+        }
+    });
+    let optional = json!({"type": "number", "nullable": true});
+    doc["components"]["schemas"]["KindRequest"] = json!({"type": "object", "additionalProperties": false, "required": ["valid_range"], "properties": {
+        "unit": {"type": "string", "maxLength": 32, "pattern": NO_CONTROL_PATTERN, "nullable": true},
+        "valid_range": {"type": "object", "additionalProperties": false, "required": ["min", "max"], "properties": {"min": {"type": "number"}, "max": {"type": "number"}}},
+        "thresholds": {"type": "object", "nullable": true, "additionalProperties": false, "properties": {"warn_high": optional, "crit_high": optional, "warn_low": optional, "crit_low": optional}},
+        "expected_interval_ms": {"type": "integer", "format": "int64", "minimum": 1, "maximum": weir_dataflow::model::MAX_EXPECTED_INTERVAL_MS, "nullable": true},
+        "description": {"type": "string", "maxLength": crate::sensors::kinds::MAX_DESCRIPTION_CHARS, "pattern": NO_CONTROL_PATTERN, "nullable": true}
+    }});
+    doc["components"]["schemas"]["Kind"] = json!({"type": "object", "required": ["kind", "unit", "valid_range", "built_in"], "properties": {
+        "kind": {"type": "string"}, "unit": {"type": "string"},
+        "valid_range": {"type": "object", "properties": {"min": {"type": "number"}, "max": {"type": "number"}}},
+        "thresholds": {"type": "object"}, "expected_interval_ms": {"type": "integer", "nullable": true},
+        "description": {"type": "string"}, "built_in": {"type": "boolean"}
     }});
 }
 
@@ -248,9 +322,14 @@ fn secure(doc: &mut Value, config: &ServerConfig) {
             ));
         }
         if matches!(*method, "POST" | "PUT") {
+            let wanted = if *path == "/api/sensors/import" {
+                "text/csv"
+            } else {
+                "application/json"
+            };
             extra.push((
                 "415",
-                error_response("`Content-Type` is not application/json"),
+                error_response(&format!("`Content-Type` is not {wanted}")),
             ));
         }
         if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {

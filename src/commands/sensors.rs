@@ -10,6 +10,8 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 use weir_server::alerts::ControlProducer;
 use weir_server::auth::store;
+use weir_server::sensors::csv;
+use weir_server::sensors::kinds::Kinds;
 
 use crate::cli::SensorsCommand;
 use crate::commands::token::actor;
@@ -43,6 +45,49 @@ pub fn run(config: &Config, command: &SensorsCommand) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            SensorsCommand::Export { zone, kind } => {
+                let rows = client
+                    .query(
+                        "SELECT sensor_id, kind, zone, location, unit, warn_low, warn_high, \
+                                crit_low, crit_high, valid_min, valid_max, \
+                                (extract(epoch FROM valid_from) * 1000)::bigint, expected_interval_ms \
+                         FROM sensors WHERE NOT removed AND ($1::text IS NULL OR zone = $1) \
+                           AND ($2::text IS NULL OR kind = $2) ORDER BY sensor_id",
+                        &[zone, kind],
+                    )
+                    .await
+                    .map_err(|e| anyhow!("reading sensors: {}", store::db_detail(&e)))?;
+                let mut out = csv::write_row(&csv::COLUMNS);
+                for r in &rows {
+                    let number = |i: usize| {
+                        r.get::<_, Option<f64>>(i)
+                            .map(|v| v.to_string())
+                            .unwrap_or_default()
+                    };
+                    let integer = |i: usize| {
+                        r.get::<_, Option<i64>>(i)
+                            .map(|v| v.to_string())
+                            .unwrap_or_default()
+                    };
+                    out.push_str(&csv::write_row(&[
+                        r.get::<_, String>(0),
+                        r.get::<_, String>(1),
+                        r.get::<_, String>(2),
+                        r.get::<_, String>(3),
+                        r.get::<_, String>(4),
+                        number(5),
+                        number(6),
+                        number(7),
+                        number(8),
+                        number(9),
+                        number(10),
+                        integer(11),
+                        integer(12),
+                    ]));
+                }
+                print!("{out}");
+                Ok(())
+            }
             SensorsCommand::Get { id } => {
                 let versions = versions(client, id).await?;
                 let current = versions.last().cloned();
@@ -57,7 +102,10 @@ pub fn run(config: &Config, command: &SensorsCommand) -> anyhow::Result<()> {
             SensorsCommand::Put { id, file } => {
                 let body = read_body(file)?;
                 let now = weir_dataflow::clock::now_ms();
-                let sensor = weir_server::sensors::sensor_from_body(id, &body, now)
+                let kinds = Kinds::load(client)
+                    .await
+                    .map_err(|e| anyhow!("reading sensor kinds: {}", store::db_detail(&e)))?;
+                let sensor = weir_server::sensors::sensor_from_body(id, &body, now, &kinds)
                     .map_err(|e| anyhow!("{}", e.detail))?;
                 let payload = sensor.encode();
                 publish(config, id, Some(&payload), now).await?;
@@ -71,7 +119,10 @@ pub fn run(config: &Config, command: &SensorsCommand) -> anyhow::Result<()> {
                 let text = std::str::from_utf8(&body)
                     .map_err(|e| anyhow!("{file}: not UTF-8 text ({e})"))?;
                 let now = weir_dataflow::clock::now_ms();
-                let (good, bad) = weir_server::sensors::csv::sensors(text, now)
+                let kinds = Kinds::load(client)
+                    .await
+                    .map_err(|e| anyhow!("reading sensor kinds: {}", store::db_detail(&e)))?;
+                let (good, bad) = weir_server::sensors::csv::sensors(text, now, &kinds)
                     .map_err(|e| anyhow!("{file}:{}: {}", e.line, e.reason))?;
                 for row in &bad {
                     eprintln!(
@@ -92,7 +143,7 @@ pub fn run(config: &Config, command: &SensorsCommand) -> anyhow::Result<()> {
                     );
                 }
                 let producer = ControlProducer::new(&config.kafka).map_err(|e| anyhow!(e))?;
-                for sensor in &good {
+                for (_, sensor) in &good {
                     let id = sensor.sensor_id.as_str();
                     let payload = sensor.encode();
                     producer

@@ -14,7 +14,7 @@ use anyhow::{Context, anyhow, bail};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tracing::{info, warn};
 use weir_connectors::kafka::{KafkaProducer, OutgoingRecord};
-use weir_dataflow::{CONTENT_TYPE_HEADER, Sensor, SensorId, SensorKind, Thresholds};
+use weir_dataflow::{CONTENT_TYPE_HEADER, Sensor, SensorId, SensorKind, Thresholds, ValidRange};
 
 use super::config::{HeartbeatConfig, Path};
 use super::http;
@@ -36,7 +36,7 @@ pub fn registry_record(
     path: Path,
     now_ms: i64,
 ) -> anyhow::Result<Sensor> {
-    let kind = SensorKind::Heartbeat;
+    let kind = SensorKind::HEARTBEAT;
     Ok(Sensor {
         sensor_id: SensorId::new(config.sensor(path))
             .map_err(|e| anyhow!("heartbeat.name: {e}"))?,
@@ -45,7 +45,7 @@ pub fn registry_record(
         zone: config.zone.clone(),
         unit: "seq".into(),
         thresholds: Thresholds::default(),
-        valid_range: kind.physical_range(),
+        valid_range: kind.physical_range().unwrap_or(ValidRange::WIDEST),
         valid_from_ms: Some(now_ms - REGISTRY_LEAD_MS),
         // Stated, though a heartbeat sensor is never silent-alerted: its
         // absence is `weir heartbeat`'s own business.
@@ -253,7 +253,7 @@ mod tests {
         };
         let sensor = registry_record(&config, Path::Kafka, 1_000_000_000_000)?;
         let back = Sensor::decode(&sensor.encode())?;
-        assert_eq!(back.kind, SensorKind::Heartbeat);
+        assert_eq!(back.kind, SensorKind::HEARTBEAT);
         assert_eq!(back.zone, "heartbeat");
         assert_eq!(
             back.valid_from_ms,

@@ -103,7 +103,7 @@ fn profile(kind: SensorKind, rng: &mut Rng) -> (f64, f64, f64, Thresholds, Valid
         ..Thresholds::default()
     };
     match kind {
-        SensorKind::Temperature => (
+        SensorKind::TEMPERATURE => (
             rng.range(17.0, 24.0),
             2.0,
             0.2,
@@ -117,7 +117,7 @@ fn profile(kind: SensorKind, rng: &mut Rng) -> (f64, f64, f64, Thresholds, Valid
                 max: 125.0,
             },
         ),
-        SensorKind::CarbonMonoxide => (
+        SensorKind::CARBON_MONOXIDE => (
             rng.range(2.0, 9.0),
             2.5,
             0.6,
@@ -127,7 +127,7 @@ fn profile(kind: SensorKind, rng: &mut Rng) -> (f64, f64, f64, Thresholds, Valid
                 max: 1000.0,
             },
         ),
-        SensorKind::Airflow => (
+        SensorKind::AIRFLOW => (
             rng.range(3.0, 7.0),
             1.0,
             0.3,
@@ -141,7 +141,7 @@ fn profile(kind: SensorKind, rng: &mut Rng) -> (f64, f64, f64, Thresholds, Valid
                 max: 50.0,
             },
         ),
-        SensorKind::Voltage => (
+        SensorKind::VOLTAGE => (
             230.0 + rng.range(-2.0, 2.0),
             2.0,
             0.8,
@@ -156,12 +156,12 @@ fn profile(kind: SensorKind, rng: &mut Rng) -> (f64, f64, f64, Thresholds, Valid
             },
         ),
         // Not in the fleet (`SensorKind::MEASURED`); a flat profile if ever asked.
-        SensorKind::Heartbeat => (
+        _ => (
             0.0,
             0.0,
             0.0,
             Thresholds::default(),
-            SensorKind::Heartbeat.physical_range(),
+            kind.physical_range().unwrap_or(ValidRange::WIDEST),
         ),
     }
 }

@@ -190,6 +190,18 @@ CREATE TABLE sensor_versions (
 COMMENT ON TABLE sensor_versions IS 'Every registry record the pipeline has read, one row per version: doc is the record as the dataflow applies it from valid_from (NULL and removed for a tombstone); sensors holds only the latest';
 "#,
     ),
+    (
+        11,
+        r#"
+CREATE TABLE sensor_kinds (
+    name text PRIMARY KEY, unit text NOT NULL,
+    valid_min double precision NOT NULL, valid_max double precision NOT NULL,
+    thresholds jsonb NOT NULL DEFAULT '{}', expected_interval_ms bigint,
+    description text NOT NULL DEFAULT '',
+    updated_at timestamptz NOT NULL DEFAULT now(), updated_by text NOT NULL);
+COMMENT ON TABLE sensor_kinds IS 'Sensor kinds beyond the built-in ones (PUT /api/kinds/{name}): defaults written into a sensor record when it is put; the pipeline reads none of it';
+"#,
+    ),
 ];
 
 const READINGS_COLUMNS: &str = "time timestamptz NOT NULL, sensor_id text NOT NULL, \

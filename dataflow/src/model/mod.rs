@@ -14,5 +14,6 @@ pub use reading::{
     MAX_UNIT_BYTES, Reading, SensorId,
 };
 pub use sensor::{
-    MAX_EXPECTED_INTERVAL_MS, MAX_ZONE_BYTES, Sensor, SensorKind, Thresholds, ValidRange,
+    MAX_EXPECTED_INTERVAL_MS, MAX_KIND_BYTES, MAX_KINDS, MAX_ZONE_BYTES, Sensor, SensorKind,
+    Thresholds, ValidRange, check_kind_name,
 };

@@ -46,93 +46,203 @@ fn check_text(field: &str, s: &str, max: usize) -> Result<(), DecodeError> {
     }
 }
 
-/// What a sensor measures. Serde names are snake_case (`"carbon_monoxide"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SensorKind {
+/// What a sensor measures: a kind's name (`"temperature"`,
+/// `"carbon_monoxide"`, or any other `[a-z][a-z0-9_]{0,47}`). Kinds are
+/// data: weir knows five built-in ones (their units and physical ranges
+/// below), and any other name is a kind too, defined where sensors are
+/// managed (`/api/kinds`), whose defaults are written into each sensor's
+/// record. The pipeline needs nothing else to accept a new kind: a record
+/// of it carries its own unit and valid range.
+///
+/// The name is interned (a process holds each distinct name once, at most
+/// [`MAX_KINDS`] of them), so a kind is `Copy` and compares as a string.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SensorKind(&'static str);
+
+/// The most distinct kind names one process accepts (beyond it, a record
+/// of yet another kind is refused with `kind: too many kinds`).
+pub const MAX_KINDS: usize = 4_096;
+/// Longest kind name, in bytes.
+pub const MAX_KIND_BYTES: usize = 48;
+
+/// A built-in kind: name, default unit, physical range, id prefix.
+struct BuiltIn {
+    kind: SensorKind,
+    unit: &'static str,
+    range: (f64, f64),
+    prefix: &'static str,
+}
+
+const BUILT_IN: [BuiltIn; 5] = [
+    BuiltIn {
+        kind: SensorKind::TEMPERATURE,
+        unit: "°C",
+        range: (-273.15, 1000.0),
+        prefix: "tmp",
+    },
+    BuiltIn {
+        kind: SensorKind::CARBON_MONOXIDE,
+        unit: "ppm",
+        range: (0.0, 10_000.0),
+        prefix: "co",
+    },
+    BuiltIn {
+        kind: SensorKind::AIRFLOW,
+        unit: "m/s",
+        range: (0.0, 100.0),
+        prefix: "air",
+    },
+    BuiltIn {
+        kind: SensorKind::VOLTAGE,
+        unit: "V",
+        range: (-1000.0, 100_000.0),
+        prefix: "vlt",
+    },
+    BuiltIn {
+        kind: SensorKind::HEARTBEAT,
+        unit: "seq",
+        range: (0.0, 9_007_199_254_740_992.0),
+        prefix: "hb",
+    },
+];
+
+/// Every kind name interned so far, beyond the built-in ones.
+static INTERNED: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+impl SensorKind {
     /// Air or surface temperature.
-    Temperature,
+    pub const TEMPERATURE: SensorKind = SensorKind("temperature");
     /// Carbon monoxide concentration.
-    CarbonMonoxide,
+    pub const CARBON_MONOXIDE: SensorKind = SensorKind("carbon_monoxide");
     /// Air speed.
-    Airflow,
+    pub const AIRFLOW: SensorKind = SensorKind("airflow");
     /// Electrical potential.
-    Voltage,
+    pub const VOLTAGE: SensorKind = SensorKind("voltage");
     /// A synthetic sensor of `weir heartbeat`: its values are sequence
     /// numbers, it is stored like any other, and it raises no anomaly (so no
     /// alert and no zone correlation) and no silent-sensor alert.
-    Heartbeat,
-}
+    pub const HEARTBEAT: SensorKind = SensorKind("heartbeat");
 
-impl SensorKind {
-    /// The kinds that measure something (the simulator's fleet);
-    /// [`SensorKind::Heartbeat`] is not among them.
+    /// The built-in kinds that measure something (the simulator's fleet);
+    /// [`SensorKind::HEARTBEAT`] is not among them.
     pub const MEASURED: [SensorKind; 4] = [
-        SensorKind::Temperature,
-        SensorKind::CarbonMonoxide,
-        SensorKind::Airflow,
-        SensorKind::Voltage,
+        SensorKind::TEMPERATURE,
+        SensorKind::CARBON_MONOXIDE,
+        SensorKind::AIRFLOW,
+        SensorKind::VOLTAGE,
     ];
 
-    /// Every kind, the heartbeat's included.
+    /// Every built-in kind, the heartbeat's included.
     pub const ALL: [SensorKind; 5] = [
-        SensorKind::Temperature,
-        SensorKind::CarbonMonoxide,
-        SensorKind::Airflow,
-        SensorKind::Voltage,
-        SensorKind::Heartbeat,
+        SensorKind::TEMPERATURE,
+        SensorKind::CARBON_MONOXIDE,
+        SensorKind::AIRFLOW,
+        SensorKind::VOLTAGE,
+        SensorKind::HEARTBEAT,
     ];
 
-    /// The serde name: `"temperature"`, `"carbon_monoxide"`, `"airflow"`, `"voltage"`.
+    /// The kind named `name`: `[a-z][a-z0-9_]*`, at most 48 bytes.
+    pub fn new(name: &str) -> Result<SensorKind, DecodeError> {
+        if let Some(b) = BUILT_IN.iter().find(|b| b.kind.0 == name) {
+            return Ok(b.kind);
+        }
+        check_kind_name(name)?;
+        let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = interned.get(name) {
+            return Ok(SensorKind(known));
+        }
+        if interned.len() >= MAX_KINDS {
+            return Err(DecodeError::new("kind", DecodeReason::OutOfRange)
+                .with_detail(format!("too many kinds (at most {MAX_KINDS} per process)")));
+        }
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        interned.insert(leaked);
+        Ok(SensorKind(leaked))
+    }
+
+    fn built_in(self) -> Option<&'static BuiltIn> {
+        BUILT_IN.iter().find(|b| b.kind == self)
+    }
+
+    /// Whether weir defines this kind itself (its unit and physical range).
+    pub fn is_built_in(self) -> bool {
+        self.built_in().is_some()
+    }
+
+    /// The name: `"temperature"`, `"carbon_monoxide"`, …
     pub fn name(self) -> &'static str {
-        match self {
-            SensorKind::Temperature => "temperature",
-            SensorKind::CarbonMonoxide => "carbon_monoxide",
-            SensorKind::Airflow => "airflow",
-            SensorKind::Voltage => "voltage",
-            SensorKind::Heartbeat => "heartbeat",
-        }
+        self.0
     }
 
-    /// The unit a sensor of this kind reports in unless its record says otherwise.
+    /// The unit a sensor of this kind reports in unless its record says
+    /// otherwise (a kind that is not built in has none: `""`).
     pub fn default_unit(self) -> &'static str {
-        match self {
-            SensorKind::Temperature => "°C",
-            SensorKind::CarbonMonoxide => "ppm",
-            SensorKind::Airflow => "m/s",
-            SensorKind::Voltage => "V",
-            SensorKind::Heartbeat => "seq",
-        }
+        self.built_in().map_or("", |b| b.unit)
     }
 
-    /// Values a sensor of this kind can physically report; anything outside is a fault.
-    /// Temperature −273.15..=1000 °C (absolute zero up to fire), CO 0..=10000 ppm, airflow
-    /// 0..=100 m/s, voltage −1000..=100000 V, heartbeat sequence numbers 0..=2⁵³.
-    pub fn physical_range(self) -> ValidRange {
-        match self {
-            SensorKind::Temperature => ValidRange::new(-273.15, 1000.0),
-            SensorKind::CarbonMonoxide => ValidRange::new(0.0, 10_000.0),
-            SensorKind::Airflow => ValidRange::new(0.0, 100.0),
-            SensorKind::Voltage => ValidRange::new(-1000.0, 100_000.0),
-            SensorKind::Heartbeat => ValidRange::new(0.0, 9_007_199_254_740_992.0),
-        }
+    /// Values a sensor of a built-in kind can physically report; anything
+    /// outside is a fault. Temperature −273.15..=1000 °C (absolute zero up
+    /// to fire), CO 0..=10000 ppm, airflow 0..=100 m/s, voltage
+    /// −1000..=100000 V, heartbeat sequence numbers 0..=2⁵³. `None` for
+    /// other kinds: their sensors' own valid range is the bound.
+    pub fn physical_range(self) -> Option<ValidRange> {
+        self.built_in()
+            .map(|b| ValidRange::new(b.range.0, b.range.1))
     }
 
-    /// The prefix of generated sensor ids: `"tmp"`, `"co"`, `"air"`, `"vlt"`, `"hb"` (as in `tmp-0042`).
+    /// The prefix of generated sensor ids: `"tmp"`, `"co"`, `"air"`,
+    /// `"vlt"`, `"hb"` (as in `tmp-0042`); the name for other kinds.
     pub fn id_prefix(self) -> &'static str {
-        match self {
-            SensorKind::Temperature => "tmp",
-            SensorKind::CarbonMonoxide => "co",
-            SensorKind::Airflow => "air",
-            SensorKind::Voltage => "vlt",
-            SensorKind::Heartbeat => "hb",
-        }
+        self.built_in().map_or(self.0, |b| b.prefix)
     }
 
     /// Whether readings of this kind are scored (anomalies, alerts, zone
-    /// correlation, silence): every kind but [`SensorKind::Heartbeat`].
+    /// correlation, silence): every kind but [`SensorKind::HEARTBEAT`].
     pub fn scored(self) -> bool {
-        self != SensorKind::Heartbeat
+        self != SensorKind::HEARTBEAT
+    }
+}
+
+/// Checks a kind name: `[a-z][a-z0-9_]*`, 1..=48 bytes.
+pub fn check_kind_name(name: &str) -> Result<(), DecodeError> {
+    let bad = |detail: String| {
+        Err(DecodeError::new("kind", DecodeReason::InvalidChars).with_detail(detail))
+    };
+    if name.is_empty() {
+        return Err(DecodeError::new("kind", DecodeReason::Missing));
+    }
+    check_len("kind", name, MAX_KIND_BYTES)?;
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return bad(format!("`{name}` must start with a lowercase letter a-z"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        return bad(format!(
+            "`{name}` may hold only a-z, 0-9 and `_`, not {c:?}"
+        ));
+    }
+    Ok(())
+}
+
+impl fmt::Debug for SensorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SensorKind({:?})", self.0)
+    }
+}
+
+impl Serialize for SensorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SensorKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        SensorKind::new(&name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -152,6 +262,12 @@ pub struct ValidRange {
 }
 
 impl ValidRange {
+    /// Every finite value (what a kind without a physical range allows).
+    pub const WIDEST: ValidRange = ValidRange {
+        min: f64::MIN,
+        max: f64::MAX,
+    };
+
     /// The range `min..=max`.
     pub fn new(min: f64, max: f64) -> ValidRange {
         ValidRange { min, max }
@@ -356,7 +472,16 @@ impl TryFrom<SensorFields> for Sensor {
             zone: f.zone,
             unit: f.unit.unwrap_or_else(|| f.kind.default_unit().to_owned()),
             thresholds: f.thresholds.unwrap_or_default(),
-            valid_range: f.valid_range.unwrap_or_else(|| f.kind.physical_range()),
+            valid_range: match f.valid_range.or_else(|| f.kind.physical_range()) {
+                Some(range) => range,
+                None => {
+                    return Err(DecodeError::new("valid_range", DecodeReason::Missing)
+                        .with_detail(format!(
+                            "kind `{}` is not built in: its sensors state their range",
+                            f.kind
+                        )));
+                }
+            },
             valid_from_ms: f.valid_from_ms,
             expected_interval_ms: f.expected_interval_ms,
         };
@@ -433,7 +558,7 @@ mod tests {
                 "valid_range": {"min": -40, "max": 125}, "valid_from_ms": 1764000000000, "owner": "ops"}"#,
         );
         assert_eq!(s.sensor_id.as_str(), "tmp-0042");
-        assert_eq!(s.kind, SensorKind::Temperature);
+        assert_eq!(s.kind, SensorKind::TEMPERATURE);
         assert_eq!(s.unit, "K");
         assert_eq!(
             s.thresholds,
@@ -455,7 +580,10 @@ mod tests {
         assert_eq!(s.unit, "ppm");
         assert_eq!(s.location, "");
         assert_eq!(s.thresholds, Thresholds::default());
-        assert_eq!(s.valid_range, SensorKind::CarbonMonoxide.physical_range());
+        assert_eq!(
+            Some(s.valid_range),
+            SensorKind::CARBON_MONOXIDE.physical_range()
+        );
         assert_eq!(s.valid_from_ms, None);
         // The serde form is exact (every field written), for timely's exchange.
         let via_serde: Result<Sensor, _> =
@@ -479,8 +607,13 @@ mod tests {
             err(r#"{"sensor_id": "a", "zone": "z"}"#),
             is("kind", Missing)
         );
+        // Any kind name is a kind; one not built in states its range.
         assert_eq!(
             err(r#"{"sensor_id": "a", "kind": "humidity", "zone": "z"}"#),
+            is("valid_range", Missing)
+        );
+        assert_eq!(
+            err(r#"{"sensor_id": "a", "kind": "Humidity!", "zone": "z"}"#),
             is("kind", WrongType)
         );
         assert_eq!(
@@ -577,6 +710,34 @@ mod tests {
     }
 
     #[test]
+    fn any_kind_name_is_a_kind() {
+        let s = ok(
+            r#"{"sensor_id": "vib-1", "kind": "vibration", "zone": "z", "unit": "mm/s",
+                "valid_range": {"min": 0, "max": 50}}"#,
+        );
+        assert_eq!(s.kind.name(), "vibration");
+        assert!(!s.kind.is_built_in() && s.kind.scored());
+        assert_eq!(s.kind.physical_range(), None);
+        assert_eq!(s.kind.default_unit(), "");
+        assert_eq!(SensorKind::new("vibration").ok(), Some(s.kind));
+        let back: Result<Sensor, String> =
+            serde_json::from_slice(&s.encode()).map_err(|e| e.to_string());
+        assert_eq!(back, Ok(s));
+        // Not built in: the record states its range.
+        assert_eq!(
+            err(r#"{"sensor_id": "v", "kind": "vibration", "zone": "z"}"#),
+            is("valid_range", Missing)
+        );
+        let long = "x".repeat(MAX_KIND_BYTES + 1);
+        for bad in ["Vibration", "1x", "a-b", "a b", "", long.as_str()] {
+            assert!(SensorKind::new(bad).is_err(), "{bad:?}");
+            let record = format!(r#"{{"sensor_id": "v", "kind": {bad:?}, "zone": "z"}}"#);
+            assert_eq!(err(&record).0, "kind", "{bad:?}");
+        }
+        assert!(SensorKind::new(&"x".repeat(MAX_KIND_BYTES)).is_ok());
+    }
+
+    #[test]
     fn kind_facts() {
         let names = serde_json::to_string(&SensorKind::MEASURED).map_err(|e| e.to_string());
         assert_eq!(
@@ -585,15 +746,15 @@ mod tests {
         );
         for kind in SensorKind::MEASURED {
             let range = kind.physical_range();
-            assert!(range.min < range.max);
+            assert!(range.is_some_and(|r| r.min < r.max));
             assert_eq!(
                 serde_json::to_value(kind).ok(),
                 Some(Value::from(kind.name()))
             );
         }
         assert_eq!(
-            SensorKind::Temperature.physical_range(),
-            ValidRange::new(-273.15, 1000.0)
+            SensorKind::TEMPERATURE.physical_range(),
+            Some(ValidRange::new(-273.15, 1000.0))
         );
         let prefixes: Vec<&str> = SensorKind::MEASURED.iter().map(|k| k.id_prefix()).collect();
         assert_eq!(prefixes, ["tmp", "co", "air", "vlt"]);

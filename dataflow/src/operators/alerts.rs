@@ -200,7 +200,7 @@ mod tests {
     fn sensor(id: &str, zone: &str) -> RegistryRecord {
         let sensor = Sensor {
             sensor_id: SensorId::new(id).unwrap_or_else(|e| panic!("{e}")),
-            kind: SensorKind::Temperature,
+            kind: SensorKind::TEMPERATURE,
             location: String::new(),
             zone: zone.into(),
             unit: "°C".into(),
@@ -465,8 +465,10 @@ mod tests {
         let mut heartbeat = input.clone();
         for record in &mut heartbeat.registry {
             if let Some(sensor) = &mut record.sensor {
-                sensor.kind = SensorKind::Heartbeat;
-                sensor.valid_range = SensorKind::Heartbeat.physical_range();
+                sensor.kind = SensorKind::HEARTBEAT;
+                sensor.valid_range = SensorKind::HEARTBEAT
+                    .physical_range()
+                    .unwrap_or(ValidRange::WIDEST);
             }
         }
         assert!(on_every_shape(&heartbeat, &policy).is_empty());

@@ -345,7 +345,7 @@ mod tests {
     fn exchanged_records_round_trip_through_bincode() -> Result<(), crate::DecodeError> {
         let sensor = Sensor {
             sensor_id: SensorId::new("tmp-1")?,
-            kind: SensorKind::Voltage,
+            kind: SensorKind::VOLTAGE,
             location: String::new(),
             zone: "z".into(),
             unit: "V".into(),

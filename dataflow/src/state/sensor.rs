@@ -319,8 +319,8 @@ impl SensorState {
         };
 
         if let Some(sensor) = &version {
-            let physical = sensor.kind.physical_range();
-            for (what, range) in [("physical", physical), ("valid", sensor.valid_range)] {
+            let physical = sensor.kind.physical_range().map(|r| ("physical", r));
+            for (what, range) in physical.into_iter().chain([("valid", sensor.valid_range)]) {
                 if !range.contains(value) {
                     effects.dead_letter = Some(dead(
                         DeadReason::OutOfRange,
@@ -537,7 +537,7 @@ mod tests {
             sensor_id: "tmp-1".into(),
             sensor: Some(Sensor {
                 sensor_id: SensorId::new("tmp-1").unwrap_or_else(|e| panic!("{e}")),
-                kind: SensorKind::Temperature,
+                kind: SensorKind::TEMPERATURE,
                 location: String::new(),
                 zone: zone.into(),
                 unit: "°C".into(),

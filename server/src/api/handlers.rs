@@ -325,6 +325,79 @@ pub async fn sensor_versions(id: String, who: Principal, ctx: Arc<Context>) -> R
     )
 }
 
+/// `POST /api/sensors/import?partial=true`: 202 with what was written, or
+/// 400 naming every bad row.
+pub async fn import_sensors(
+    who: Principal,
+    raw: String,
+    body: bytes::Bytes,
+    ctx: Arc<Context>,
+) -> Response {
+    let result = async {
+        let params = params::query(&raw)?;
+        only(&params, &["partial"])?;
+        let partial = params::flag(&params, "partial")?;
+        sensors::import(&ctx.db, ctx.control.as_ref(), &who, partial, &body).await
+    }
+    .await;
+    match result {
+        Ok((status, value)) => with_status(Ok(value), status),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The `{name}` of a kind route: a kind name, or 400.
+fn kind_segment(raw: &str) -> Result<String, ApiError> {
+    let name = params::name_segment("name", raw, weir_dataflow::model::MAX_KIND_BYTES)?;
+    weir_dataflow::SensorKind::new(&name).map_err(|e| ApiError::bad_parameter("name", e))?;
+    Ok(name)
+}
+
+/// `GET /api/kinds`.
+pub async fn kinds(_who: Principal, ctx: Arc<Context>) -> Response {
+    respond(sensors::list_kinds(&ctx.db).await)
+}
+
+/// `GET /api/kinds/{name}`.
+pub async fn kind(name: String, _who: Principal, ctx: Arc<Context>) -> Response {
+    respond(
+        async {
+            let name = kind_segment(&name)?;
+            sensors::get_kind(&ctx.db, &name).await
+        }
+        .await,
+    )
+}
+
+/// `PUT /api/kinds/{name}`: 201 when new, 200 when changed.
+pub async fn put_kind(
+    name: String,
+    who: Principal,
+    body: bytes::Bytes,
+    ctx: Arc<Context>,
+) -> Response {
+    let result = async {
+        let name = kind_segment(&name)?;
+        sensors::put_kind(&ctx.db, &who, &name, &body).await
+    }
+    .await;
+    match result {
+        Ok((status, value)) => with_status(Ok(value), status),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `DELETE /api/kinds/{name}`.
+pub async fn delete_kind(name: String, who: Principal, ctx: Arc<Context>) -> Response {
+    respond(
+        async {
+            let name = kind_segment(&name)?;
+            sensors::delete_kind(&ctx.db, &who, &name).await
+        }
+        .await,
+    )
+}
+
 /// `GET /api/tokens?all=true`: the tokens (never their secrets).
 pub async fn tokens(_who: Principal, raw: String, ctx: Arc<Context>) -> Response {
     respond(

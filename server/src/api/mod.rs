@@ -21,7 +21,7 @@ use warp::reply::Response;
 pub use self::context::Context;
 use self::filters::{query, with_ctx};
 use crate::auth::Role;
-use crate::auth::web::{json_body, known_host, open_or_viewer, principal, same_origin};
+use crate::auth::web::{csv_body, json_body, known_host, open_or_viewer, principal, same_origin};
 
 /// Every route: (method, path template). `{x}` is a path parameter.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -36,6 +36,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/sensors/{id}"),
     ("GET", "/api/sensors/{id}/history"),
     ("GET", "/api/sensors/{id}/versions"),
+    ("POST", "/api/sensors/import"),
+    ("GET", "/api/kinds"),
+    ("GET", "/api/kinds/{name}"),
+    ("PUT", "/api/kinds/{name}"),
+    ("DELETE", "/api/kinds/{name}"),
     ("GET", "/api/zones"),
     ("GET", "/api/zones/{zone}"),
     ("GET", "/api/anomalies"),
@@ -63,7 +68,8 @@ pub fn role_of(method: &str, path: &str) -> Option<Role> {
             None
         }
         (_, "/api/tokens" | "/api/tokens/{id}" | "/api/audit")
-        | ("PUT" | "DELETE", "/api/sensors/{id}") => Some(Role::Admin),
+        | ("PUT" | "DELETE", "/api/sensors/{id}" | "/api/kinds/{name}")
+        | ("POST", "/api/sensors/import") => Some(Role::Admin),
         ("POST" | "DELETE", _) => Some(Role::Operator),
         _ => Some(Role::Viewer),
     }
@@ -217,6 +223,34 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         .and(viewer())
         .and(ctx_filter())
         .then(handlers::sensor_versions);
+    let import_sensors = warp::path!("api" / "sensors" / "import")
+        .and(warp::post())
+        .and(changes(Role::Admin))
+        .and(query())
+        .and(csv_body())
+        .and(ctx_filter())
+        .then(handlers::import_sensors);
+    let kind_list = warp::path!("api" / "kinds")
+        .and(warp::get())
+        .and(viewer())
+        .and(ctx_filter())
+        .then(handlers::kinds);
+    let kind_one = warp::path!("api" / "kinds" / String)
+        .and(warp::get())
+        .and(viewer())
+        .and(ctx_filter())
+        .then(handlers::kind);
+    let put_kind = warp::path!("api" / "kinds" / String)
+        .and(warp::put())
+        .and(changes(Role::Admin))
+        .and(json_body())
+        .and(ctx_filter())
+        .then(handlers::put_kind);
+    let end_kind = warp::path!("api" / "kinds" / String)
+        .and(warp::delete())
+        .and(changes(Role::Admin))
+        .and(ctx_filter())
+        .then(handlers::delete_kind);
     let audit = warp::path!("api" / "audit")
         .and(warp::get())
         .and(as_role(Role::Admin))
@@ -248,10 +282,22 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         boxed(silence_list),
         boxed(token_list),
         boxed(audit),
+        boxed(kind_list),
+        boxed(kind_one),
     ];
-    let posts = [boxed(ack), boxed(new_silence), boxed(new_token)];
-    let puts = [boxed(put_sensor)];
-    let deletes = [boxed(end_silence), boxed(end_token), boxed(end_sensor)];
+    let posts = [
+        boxed(ack),
+        boxed(new_silence),
+        boxed(new_token),
+        boxed(import_sensors),
+    ];
+    let puts = [boxed(put_sensor), boxed(put_kind)];
+    let deletes = [
+        boxed(end_silence),
+        boxed(end_token),
+        boxed(end_sensor),
+        boxed(end_kind),
+    ];
     // Paths are matched before methods (a method filter first would turn
     // every unknown path into a 405).
     let routed = gets
@@ -281,19 +327,28 @@ pub fn routes(ctx: Arc<Context>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// The methods `ROUTES` serves on `path` (templates' `{x}` match one segment).
+/// The methods `ROUTES` serves on `path` (templates' `{x}` match one
+/// segment; where templates of several shapes match, the most literal one
+/// names the resource: `/api/sensors/import` is not `/api/sensors/{id}`).
 pub fn allowed_methods(routes: &[(&'static str, &str)], path: &str) -> Vec<&'static str> {
     let segments: Vec<&str> = path.split('/').collect();
-    let mut methods: Vec<&'static str> = routes
+    let matching: Vec<(&'static str, usize)> = routes
         .iter()
-        .filter(|(_, template)| {
+        .filter_map(|(method, template)| {
             let parts: Vec<&str> = template.split('/').collect();
-            parts.len() == segments.len()
+            let matches = parts.len() == segments.len()
                 && parts.iter().zip(&segments).all(|(t, s)| {
                     (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
-                })
+                });
+            let literal = parts.iter().filter(|t| !t.starts_with('{')).count();
+            matches.then_some((*method, literal))
         })
-        .map(|(method, _)| *method)
+        .collect();
+    let most = matching.iter().map(|(_, l)| *l).max().unwrap_or(0);
+    let mut methods: Vec<&'static str> = matching
+        .into_iter()
+        .filter(|(_, l)| *l == most)
+        .map(|(m, _)| m)
         .collect();
     methods.sort_unstable();
     methods.dedup();
@@ -485,7 +540,8 @@ mod tests {
     fn call(method: &str, path: &str, token: Option<&str>) -> warp::test::RequestBuilder {
         let path = path
             .replace("{id}", "tmp-00001")
-            .replace("{zone}", "zone-03");
+            .replace("{zone}", "zone-03")
+            .replace("{name}", "vibration");
         let mut request = warp::test::request().method(method).path(&path);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
@@ -497,7 +553,11 @@ mod tests {
                 .header("sec-websocket-version", "13")
                 .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
         }
-        if method == "POST" || method == "PUT" {
+        if path == "/api/sensors/import" {
+            request = request
+                .header("content-type", "text/csv")
+                .body("sensor_id,kind,zone\n");
+        } else if method == "POST" || method == "PUT" {
             request = request
                 .header("content-type", "application/json")
                 .body("{}");
@@ -648,6 +708,11 @@ mod tests {
         assert_eq!(allowed_methods(ROUTES, "/api/silences"), ["GET", "POST"]);
         assert_eq!(allowed_methods(ROUTES, "/api/silences/s-1"), ["DELETE"]);
         assert_eq!(allowed_methods(ROUTES, "/api/sensors/x/history"), ["GET"]);
+        assert_eq!(allowed_methods(ROUTES, "/api/sensors/import"), ["POST"]);
+        assert_eq!(
+            allowed_methods(ROUTES, "/api/sensors/x"),
+            ["DELETE", "GET", "PUT"]
+        );
         assert!(allowed_methods(ROUTES, "/api/sensors//history").is_empty());
     }
 

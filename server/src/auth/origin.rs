@@ -76,18 +76,24 @@ pub fn check_origin(
 /// server first; a JSON content type makes them ask (CORS preflight),
 /// which this server never grants.
 pub fn check_json(content_type: Option<&str>) -> Result<(), ApiError> {
+    check_content_type(content_type, "application/json")
+}
+
+/// Like [`check_json`], for another media type (`text/csv`): a form cannot
+/// send it across sites without a preflight either.
+pub fn check_content_type(content_type: Option<&str>, wanted: &str) -> Result<(), ApiError> {
     let essence = content_type
         .and_then(|c| c.split(';').next())
         .map(str::trim)
         .unwrap_or_default();
-    if essence.eq_ignore_ascii_case("application/json") {
+    if essence.eq_ignore_ascii_case(wanted) {
         return Ok(());
     }
     Err(ApiError {
         status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
         error: "unsupported_media_type",
         detail: format!(
-            "send `Content-Type: application/json` (got `{}`)",
+            "send `Content-Type: {wanted}` (got `{}`)",
             content_type.unwrap_or("none").escape_default()
         ),
     })

@@ -134,6 +134,20 @@ pub fn json_body() -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejec
         .and(warp::body::bytes())
 }
 
+/// A `text/csv` body (415 otherwise), at most the import size.
+pub fn csv_body() -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("content-type")
+        .and_then(|content_type: Option<String>| async move {
+            origin::check_content_type(content_type.as_deref(), "text/csv").map_err(deny)
+        })
+        .untuple_one()
+        .and(warp::body::content_length_limit(MAX_CSV_BYTES))
+        .and(warp::body::bytes())
+}
+
+/// The largest CSV import body: 8 MiB (some 50,000 sensors).
+pub const MAX_CSV_BYTES: u64 = 8 << 20;
+
 /// Rereads `api_tokens` every `server.auth.refresh_ms` (a failed read keeps
 /// the tokens already read and is logged).
 pub async fn refresh(ctx: Arc<Context>) {

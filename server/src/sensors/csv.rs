@@ -30,6 +30,51 @@ pub const COLUMNS: [&str; 13] = [
     "expected_interval_ms",
 ];
 
+/// One CSV record: fields quoted where RFC 4180 needs it (a `,`, `"`, CR
+/// or LF inside; `"` doubled), joined by `,`, ended by CRLF.
+pub fn write_row<S: AsRef<str>>(fields: &[S]) -> String {
+    let mut row = fields
+        .iter()
+        .map(|f| {
+            let f = f.as_ref();
+            if f.contains([',', '"', '\r', '\n']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    row.push_str("\r\n");
+    row
+}
+
+/// A sensor as a row of [`COLUMNS`] (what `weir sensors export` writes and
+/// `import` reads back).
+pub fn sensor_row(s: &Sensor) -> String {
+    let number = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let integer = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let t = s.thresholds;
+    write_row(&[
+        s.sensor_id.as_str().to_owned(),
+        s.kind.name().to_owned(),
+        s.zone.clone(),
+        s.location.clone(),
+        s.unit.clone(),
+        number(t.warn_low),
+        number(t.warn_high),
+        number(t.crit_low),
+        number(t.crit_high),
+        s.valid_range.min.to_string(),
+        s.valid_range.max.to_string(),
+        integer(s.valid_from_ms),
+        integer(s.expected_interval_ms),
+    ])
+}
+
+/// A sensor and the line its row starts on.
+pub type Row = (usize, Sensor);
+
 /// A row that cannot be a sensor: its line (1 = the header) and why.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct RowError {
@@ -92,10 +137,14 @@ pub fn records(text: &str) -> Result<Vec<(usize, Vec<String>)>, RowError> {
     Ok(out)
 }
 
-/// The sensors of a CSV file, each checked as `PUT /api/sensors/{id}`
+/// The sensors of a CSV file (with their lines), each checked as `PUT /api/sensors/{id}`
 /// checks a body (`valid_from_ms` defaults to `now_ms`), and the rows that
 /// are not; the header's problems fail the whole file.
-pub fn sensors(text: &str, now_ms: i64) -> Result<(Vec<Sensor>, Vec<RowError>), RowError> {
+pub fn sensors(
+    text: &str,
+    now_ms: i64,
+    kinds: &super::kinds::Kinds,
+) -> Result<(Vec<Row>, Vec<RowError>), RowError> {
     let mut rows = records(text)?.into_iter();
     let (header_line, header) = rows.next().ok_or_else(|| RowError {
         line: 1,
@@ -174,8 +223,8 @@ pub fn sensors(text: &str, now_ms: i64) -> Result<(Vec<Sensor>, Vec<RowError>), 
         seen.insert(sensor_id.clone(), line);
         match body(&cell) {
             Err(reason) => bad.push(fail(reason)),
-            Ok(body) => match super::sensor_from_body(&sensor_id, body.as_bytes(), now_ms) {
-                Ok(sensor) => good.push(sensor),
+            Ok(body) => match super::sensor_from_body(&sensor_id, body.as_bytes(), now_ms, kinds) {
+                Ok(sensor) => good.push((line, sensor)),
                 Err(e) => bad.push(fail(e.detail)),
             },
         }
@@ -238,6 +287,7 @@ fn body<'a>(cell: &impl Fn(&str) -> Option<&'a str>) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sensors::kinds::Kinds;
 
     #[test]
     fn quoted_fields_commas_and_line_breaks_split_as_rfc_4180() -> Result<(), RowError> {
@@ -262,15 +312,18 @@ mod tests {
                     tmp-5,voltage,north,x,,,,\n\
                     tmp-6,voltage\n\
                     vlt-7,voltage,grid,,,0,500,\n";
-        let (good, bad) = sensors(text, 1_000)?;
-        let ids: Vec<&str> = good.iter().map(|s| s.sensor_id.as_str()).collect();
-        assert_eq!(ids, ["tmp-1", "vlt-7"]);
-        assert_eq!(good[0].location, "portal, east");
-        assert_eq!(good[0].valid_from_ms, Some(1_000));
+        let (good, bad) = sensors(text, 1_000, &Kinds::built_in())?;
+        let ids: Vec<(usize, &str)> = good
+            .iter()
+            .map(|(line, s)| (*line, s.sensor_id.as_str()))
+            .collect();
+        assert_eq!(ids, [(2, "tmp-1"), (10, "vlt-7")]);
+        assert_eq!(good[0].1.location, "portal, east");
+        assert_eq!(good[0].1.valid_from_ms, Some(1_000));
         let lines: Vec<usize> = bad.iter().map(|e| e.line).collect();
         assert_eq!(lines, [3, 4, 5, 6, 7, 8, 9], "{bad:?}");
         assert!(bad[0].reason.contains("thresholds"), "{bad:?}");
-        assert!(bad[1].reason.contains("kind"), "{bad:?}");
+        assert!(bad[1].reason.contains("unknown kind `plasma`"), "{bad:?}");
         assert!(bad[2].reason.contains("both or neither"), "{bad:?}");
         assert!(bad[3].reason.contains("line 2"), "{bad:?}");
         assert!(bad[5].reason.contains("`warn_high`"), "{bad:?}");
@@ -279,14 +332,36 @@ mod tests {
     }
 
     #[test]
+    fn exported_rows_import_as_the_same_sensors() -> Result<(), RowError> {
+        let text = "sensor_id,kind,zone,location,warn_high,crit_high,valid_min,valid_max,expected_interval_ms\n\
+                    tmp-1,temperature,north,\"portal, \"\"east\"\"\",40,60.5,-40,125,60000\n\
+                    vlt-2,voltage,grid,,,,0,500,\n";
+        let kinds = Kinds::built_in();
+        let (first, bad) = sensors(text, 1_000, &kinds)?;
+        assert!(bad.is_empty(), "{bad:?}");
+        let mut exported = write_row(&COLUMNS);
+        for (_, s) in &first {
+            exported.push_str(&sensor_row(s));
+        }
+        let (again, bad) = sensors(&exported, 2_000, &kinds)?;
+        assert!(bad.is_empty(), "{bad:?}");
+        let strip = |rows: Vec<Row>| rows.into_iter().map(|(_, s)| s).collect::<Vec<_>>();
+        assert_eq!(strip(again), strip(first), "{exported}");
+        Ok(())
+    }
+
+    #[test]
     fn header_problems_fail_the_file() {
-        assert!(sensors("", 0).is_err());
+        let none = Kinds::default();
+        assert!(sensors("", 0, &none).is_err());
         assert!(
-            sensors("sensor_id,kind,zone,colour\n", 0).is_err_and(|e| e.reason.contains("colour"))
+            sensors("sensor_id,kind,zone,colour\n", 0, &none)
+                .is_err_and(|e| e.reason.contains("colour"))
         );
-        assert!(sensors("sensor_id,kind\n", 0).is_err_and(|e| e.reason.contains("zone")));
+        assert!(sensors("sensor_id,kind\n", 0, &none).is_err_and(|e| e.reason.contains("zone")));
         assert!(
-            sensors("sensor_id,kind,zone,kind\n", 0).is_err_and(|e| e.reason.contains("twice"))
+            sensors("sensor_id,kind,zone,kind\n", 0, &none)
+                .is_err_and(|e| e.reason.contains("twice"))
         );
     }
 }

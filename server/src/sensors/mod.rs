@@ -7,10 +7,13 @@
 //!  PUT /api/sensors/{id} ────┐ validate (as the dataflow's decoder)
 //!  DELETE /api/sensors/{id} ─┴─► sensor-registry (Kafka) ─► dataflow ─► sensors, sensor_versions
 //!                              + audit_log (sensor.put, sensor.delete)
+//!  POST /api/sensors/import (CSV) ┘ (every row checked first)
 //!  GET /api/sensors/{id}/versions ◄── sensor_versions
+//!  GET/PUT/DELETE /api/kinds/{name} ◄─► sensor_kinds (defaults for new sensors)
 //! ```
 
 pub mod csv;
+pub mod kinds;
 
 use serde_json::{Map, Value, json};
 use warp::http::StatusCode;
@@ -23,6 +26,7 @@ use crate::auth::Principal;
 use crate::db::{Db, query_error};
 use crate::error::ApiError;
 use crate::hub::{Hub, now_ms};
+use kinds::{Kinds, kind_from_body};
 
 /// The fields of a sensor in a `PUT` body (every one the registry record has).
 pub const FIELDS: [&str; 9] = [
@@ -56,9 +60,15 @@ async fn current_zone(hub: &Hub, db: &Db, id: &str) -> Result<Option<String>, Ap
 }
 
 /// The body as the registry record it becomes: `sensor_id` from the path,
-/// `valid_from_ms` now unless given, then the dataflow's own decoding and
-/// checks (defaults from the kind, ordered thresholds, a valid range).
-pub fn sensor_from_body(id: &str, body: &[u8], now_ms: i64) -> Result<Sensor, ApiError> {
+/// `valid_from_ms` now unless given, the fields it leaves out from its kind
+/// (which must be one of `kinds`), then the dataflow's own decoding and
+/// checks (ordered thresholds, a valid range).
+pub fn sensor_from_body(
+    id: &str,
+    body: &[u8],
+    now_ms: i64,
+    kinds: &Kinds,
+) -> Result<Sensor, ApiError> {
     let mut map: Map<String, Value> = json_body(body)?;
     only_fields(&map, &FIELDS)?;
     match map.get("sensor_id") {
@@ -71,6 +81,18 @@ pub fn sensor_from_body(id: &str, body: &[u8], now_ms: i64) -> Result<Sensor, Ap
             ));
         }
     }
+    only_nested(&map)?;
+    kinds.of_body(&map)?.fill(&mut map);
+    map.insert("sensor_id".into(), Value::String(id.to_string()));
+    if map.get("valid_from_ms").is_none_or(Value::is_null) {
+        map.insert("valid_from_ms".into(), json!(now_ms));
+    }
+    let encoded = Value::Object(map).to_string();
+    Sensor::decode(encoded.as_bytes()).map_err(|e| bad_body(e.field(), e.to_string()))
+}
+
+/// Refuses unknown fields inside `thresholds` and `valid_range`.
+pub(crate) fn only_nested(map: &Map<String, Value>) -> Result<(), ApiError> {
     for (field, allowed) in [
         (
             "thresholds",
@@ -84,12 +106,7 @@ pub fn sensor_from_body(id: &str, body: &[u8], now_ms: i64) -> Result<Sensor, Ap
             return Err(bad_body(&format!("{field}.{unknown}"), "unknown field"));
         }
     }
-    map.insert("sensor_id".into(), Value::String(id.to_string()));
-    if map.get("valid_from_ms").is_none_or(Value::is_null) {
-        map.insert("valid_from_ms".into(), json!(now_ms));
-    }
-    let encoded = Value::Object(map).to_string();
-    Sensor::decode(encoded.as_bytes()).map_err(|e| bad_body(e.field(), e.to_string()))
+    Ok(())
 }
 
 /// `PUT /api/sensors/{id}` (admin): creates or changes a sensor from
@@ -104,7 +121,8 @@ pub async fn put(
     body: &[u8],
 ) -> Result<(StatusCode, Value), ApiError> {
     let now = now_ms();
-    let sensor = sensor_from_body(id, body, now)?;
+    let kinds = load_kinds(db).await?;
+    let sensor = sensor_from_body(id, body, now, &kinds)?;
     if !who.sees(&sensor.zone) {
         return Err(who.outside(&sensor.zone));
     }
@@ -145,6 +163,137 @@ pub async fn delete(
         StatusCode::ACCEPTED,
         json!({"accepted": true, "sensor_id": id, "valid_from_ms": now}),
     ))
+}
+
+/// The kinds a sensor may name now.
+async fn load_kinds(db: &Db) -> Result<Kinds, ApiError> {
+    let client = db.client().await?;
+    Kinds::load(&client).await.map_err(query_error)
+}
+
+/// `POST /api/sensors/import[?partial=true]` (admin), a CSV body: every
+/// row is checked first (as a `PUT` body, and in the token's zones); with
+/// a bad row nothing is written (400 naming each), unless `partial`, which
+/// writes the good ones and names the bad.
+pub async fn import(
+    db: &Db,
+    control: Option<&ControlProducer>,
+    who: &Principal,
+    partial: bool,
+    body: &[u8],
+) -> Result<(StatusCode, Value), ApiError> {
+    let text =
+        std::str::from_utf8(body).map_err(|e| bad_body("body", format!("not UTF-8 text: {e}")))?;
+    let now = now_ms();
+    let kinds = load_kinds(db).await?;
+    let (good, mut bad) = csv::sensors(text, now, &kinds)
+        .map_err(|e| bad_body("body", format!("line {}: {}", e.line, e.reason)))?;
+    let (good, outside): (Vec<csv::Row>, Vec<csv::Row>) =
+        good.into_iter().partition(|(_, s)| who.sees(&s.zone));
+    bad.extend(outside.into_iter().map(|(line, s)| csv::RowError {
+        line,
+        sensor_id: Some(s.sensor_id.as_str().to_owned()),
+        reason: format!("zone `{}` is outside the token's zones", s.zone),
+    }));
+    bad.sort_by_key(|e| e.line);
+    if !bad.is_empty() && !partial {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            json!({
+                "error": "bad_rows",
+                "detail": format!("{} of {} rows are bad; nothing written (?partial=true writes the good ones)", bad.len(), bad.len() + good.len()),
+                "imported": 0,
+                "errors": bad,
+            }),
+        ));
+    }
+    let control = producer(control)?;
+    let mut imported = Vec::new();
+    for (_, sensor) in &good {
+        let id = sensor.sensor_id.as_str();
+        let payload = sensor.encode();
+        control.send_registry(id, Some(&payload), now).await?;
+        let doc: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+        audit(db, who, "sensor.put", id, &doc).await;
+        imported.push(id.to_owned());
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        json!({"imported": imported.len(), "sensors": imported, "errors": bad}),
+    ))
+}
+
+/// `GET /api/kinds`: every kind, built-in ones first by name.
+pub async fn list_kinds(db: &Db) -> Result<Value, ApiError> {
+    let kinds = load_kinds(db).await?;
+    let (mut built, mut other): (Vec<_>, Vec<_>) = kinds.iter().partition(|k| k.built_in);
+    built.append(&mut other);
+    Ok(Value::Array(built.iter().map(|k| k.to_json()).collect()))
+}
+
+/// `GET /api/kinds/{name}`.
+pub async fn get_kind(db: &Db, name: &str) -> Result<Value, ApiError> {
+    let kinds = load_kinds(db).await?;
+    kinds
+        .get(name)
+        .map(kinds::Kind::to_json)
+        .ok_or_else(|| ApiError::not_found(format!("no kind `{name}`")))
+}
+
+/// `PUT /api/kinds/{name}` (admin): defines or changes a kind (201 when
+/// new). Sensors put afterwards take its defaults; existing ones keep theirs.
+pub async fn put_kind(
+    db: &Db,
+    who: &Principal,
+    name: &str,
+    body: &[u8],
+) -> Result<(StatusCode, Value), ApiError> {
+    let kind = kind_from_body(name, body)?;
+    let client = db.client().await?;
+    let created = kinds::store(&client, &kind, &who.name)
+        .await
+        .map_err(query_error)?;
+    let doc = kind.to_json();
+    audit(db, who, "kind.put", name, &doc).await;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, doc))
+}
+
+/// `DELETE /api/kinds/{name}` (admin): removes a kind no current sensor has
+/// (409 naming some that do, or for a built-in kind).
+pub async fn delete_kind(db: &Db, who: &Principal, name: &str) -> Result<Value, ApiError> {
+    if weir_dataflow::SensorKind::new(name).is_ok_and(|k| k.is_built_in()) {
+        return Err(ApiError::conflict(
+            "built_in",
+            format!("`{name}` is a built-in kind"),
+        ));
+    }
+    let client = db.client().await?;
+    let users = kinds::sensors_of(&client, name, 5)
+        .await
+        .map_err(query_error)?;
+    if !users.is_empty() {
+        return Err(ApiError::conflict(
+            "in_use",
+            format!(
+                "kind `{name}` is the kind of sensor(s) {}: change or remove them first",
+                users.join(", ")
+            ),
+        ));
+    }
+    let gone = client
+        .execute("DELETE FROM sensor_kinds WHERE name = $1", &[&name])
+        .await
+        .map_err(query_error)?;
+    if gone == 0 {
+        return Err(ApiError::not_found(format!("no kind `{name}`")));
+    }
+    audit(db, who, "kind.delete", name, &json!({})).await;
+    Ok(json!({"deleted": name}))
 }
 
 /// `GET /api/sensors/{id}/versions`: every version the pipeline has read,
@@ -204,13 +353,14 @@ mod tests {
             "tmp-1",
             br#"{"kind": "temperature", "zone": "z1", "thresholds": {"warn_high": 40, "crit_high": 60}}"#,
             1_000,
+            &Kinds::built_in(),
         );
         let sensor = ok.unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(sensor.sensor_id.as_str(), "tmp-1");
         assert_eq!(sensor.valid_from_ms, Some(1_000));
         assert_eq!(sensor.unit, "°C");
         let field = |body: &[u8]| {
-            sensor_from_body("tmp-1", body, 1_000)
+            sensor_from_body("tmp-1", body, 1_000, &Kinds::built_in())
                 .err()
                 .map(|e| e.detail)
                 .unwrap_or_default()
