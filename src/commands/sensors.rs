@@ -8,6 +8,7 @@ use std::io::Read;
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
+use weir_dataflow::{Sensor, SensorId, SensorKind, Thresholds, ValidRange};
 use weir_server::alerts::ControlProducer;
 use weir_server::auth::store;
 use weir_server::sensors::csv;
@@ -59,31 +60,7 @@ pub fn run(config: &Config, command: &SensorsCommand) -> anyhow::Result<()> {
                     .map_err(|e| anyhow!("reading sensors: {}", store::db_detail(&e)))?;
                 let mut out = csv::write_row(&csv::COLUMNS);
                 for r in &rows {
-                    let number = |i: usize| {
-                        r.get::<_, Option<f64>>(i)
-                            .map(|v| v.to_string())
-                            .unwrap_or_default()
-                    };
-                    let integer = |i: usize| {
-                        r.get::<_, Option<i64>>(i)
-                            .map(|v| v.to_string())
-                            .unwrap_or_default()
-                    };
-                    out.push_str(&csv::write_row(&[
-                        r.get::<_, String>(0),
-                        r.get::<_, String>(1),
-                        r.get::<_, String>(2),
-                        r.get::<_, String>(3),
-                        r.get::<_, String>(4),
-                        number(5),
-                        number(6),
-                        number(7),
-                        number(8),
-                        number(9),
-                        number(10),
-                        integer(11),
-                        integer(12),
-                    ]));
+                    out.push_str(&csv::sensor_row(&mirrored(r)?));
                 }
                 print!("{out}");
                 Ok(())
@@ -182,6 +159,29 @@ pub fn run(config: &Config, command: &SensorsCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         }
+    })
+}
+
+/// A row of the `sensors` mirror (in `export`'s column order) as the
+/// sensor it mirrors.
+fn mirrored(r: &tokio_postgres::Row) -> anyhow::Result<Sensor> {
+    let id: String = r.get(0);
+    let kind: String = r.get(1);
+    Ok(Sensor {
+        sensor_id: SensorId::new(id.clone()).map_err(|e| anyhow!("sensor `{id}`: {e}"))?,
+        kind: SensorKind::new(&kind).map_err(|e| anyhow!("sensor `{id}`: {e}"))?,
+        zone: r.get(2),
+        location: r.get(3),
+        unit: r.get(4),
+        thresholds: Thresholds {
+            warn_low: r.get(5),
+            warn_high: r.get(6),
+            crit_low: r.get(7),
+            crit_high: r.get(8),
+        },
+        valid_range: ValidRange::new(r.get(9), r.get(10)),
+        valid_from_ms: r.get(11),
+        expected_interval_ms: r.get(12),
     })
 }
 

@@ -259,19 +259,13 @@ pub async fn ack(id: String, who: Principal, body: bytes::Bytes, ctx: Arc<Contex
         Ok(id) => alerts::ack(&ctx.db, ctx.control.as_ref(), &who, &id, &body).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok((status, value)) => with_status(Ok(value), status),
-        Err(e) => e.into_response(),
-    }
+    respond_status(result)
 }
 
 /// `POST /api/silences`.
 pub async fn create_silence(who: Principal, body: bytes::Bytes, ctx: Arc<Context>) -> Response {
     let max_ms = ctx.hub.config().max_silence_ms;
-    match alerts::create_silence(&ctx.db, ctx.control.as_ref(), &who, &body, max_ms).await {
-        Ok((status, value)) => with_status(Ok(value), status),
-        Err(e) => e.into_response(),
-    }
+    respond_status(alerts::create_silence(&ctx.db, ctx.control.as_ref(), &who, &body, max_ms).await)
 }
 
 /// `DELETE /api/silences/{id}`.
@@ -296,10 +290,7 @@ pub async fn put_sensor(
         Ok(id) => sensors::put(&ctx.hub, &ctx.db, ctx.control.as_ref(), &who, &id, &body).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok((status, value)) => with_status(Ok(value), status),
-        Err(e) => e.into_response(),
-    }
+    respond_status(result)
 }
 
 /// `DELETE /api/sensors/{id}`: 202 once the tombstone is written.
@@ -308,10 +299,7 @@ pub async fn delete_sensor(id: String, who: Principal, ctx: Arc<Context>) -> Res
         Ok(id) => sensors::delete(&ctx.hub, &ctx.db, ctx.control.as_ref(), &who, &id).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok((status, value)) => with_status(Ok(value), status),
-        Err(e) => e.into_response(),
-    }
+    respond_status(result)
 }
 
 /// `GET /api/sensors/{id}/versions`.
@@ -340,10 +328,7 @@ pub async fn import_sensors(
         sensors::import(&ctx.db, ctx.control.as_ref(), &who, partial, &body).await
     }
     .await;
-    match result {
-        Ok((status, value)) => with_status(Ok(value), status),
-        Err(e) => e.into_response(),
-    }
+    respond_status(result)
 }
 
 /// The `{name}` of a kind route: a kind name, or 400.
@@ -381,10 +366,7 @@ pub async fn put_kind(
         sensors::put_kind(&ctx.db, &who, &name, &body).await
     }
     .await;
-    match result {
-        Ok((status, value)) => with_status(Ok(value), status),
-        Err(e) => e.into_response(),
-    }
+    respond_status(result)
 }
 
 /// `DELETE /api/kinds/{name}`.
@@ -426,7 +408,7 @@ pub async fn create_token(who: Principal, body: bytes::Bytes, ctx: Arc<Context>)
         Ok::<_, ApiError>(json!({"token": token, "info": info}))
     }
     .await;
-    with_status(result, StatusCode::CREATED)
+    respond_status(result.map(|value| (StatusCode::CREATED, value)))
 }
 
 /// `DELETE /api/tokens/{id}`: revoked at once.
@@ -573,9 +555,12 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
     warp::reply::with_header(body, "content-type", content_type).into_response()
 }
 
-fn with_status(result: Result<Value, ApiError>, status: StatusCode) -> Response {
+/// An answer with its own status, or the error's.
+fn respond_status(result: Result<(StatusCode, Value), ApiError>) -> Response {
     match result {
-        Ok(value) => warp::reply::with_status(warp::reply::json(&value), status).into_response(),
+        Ok((status, value)) => {
+            warp::reply::with_status(warp::reply::json(&value), status).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -288,15 +288,15 @@ pub async fn sensors_of(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// A kind for a check that needs one (tests, the configuration).
-pub fn example(name: &str, unit: &str, min: f64, max: f64) -> Result<Kind, ApiError> {
-    let body = json!({"unit": unit, "valid_range": {"min": min, "max": max}}).to_string();
-    kind_from_body(name, body.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A kind with a unit and a range.
+    fn example(name: &str, unit: &str, min: f64, max: f64) -> Result<Kind, ApiError> {
+        let body = json!({"unit": unit, "valid_range": {"min": min, "max": max}}).to_string();
+        kind_from_body(name, body.as_bytes())
+    }
 
     #[test]
     fn bodies_become_kinds_or_name_the_field() {
